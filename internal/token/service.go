@@ -1,0 +1,186 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/seal"
+)
+
+// Signing algorithms.
+const (
+	RS256 = "RS256" // RSA-2048, PKCS #1 v1.5, SHA-256 (the default; what Entra uses)
+	ES256 = "ES256" // ECDSA P-256, SHA-256
+)
+
+// Config holds the token service's settings. Zero fields take the defaults.
+type Config struct {
+	TokenLifetime  time.Duration // lifetime of a minted token; default 1h
+	RotationPeriod time.Duration // how long a key signs; default 720h
+	PrePublish     time.Duration // how long a successor is published before it signs; default 24h
+	Alg            string        // algorithm of new keys, RS256 (default) or ES256
+	ReloadInterval time.Duration // how often Run rotates and reloads; default 1m
+}
+
+// Defaults.
+const (
+	DefaultTokenLifetime  = time.Hour
+	DefaultRotationPeriod = 720 * time.Hour
+	DefaultPrePublish     = 24 * time.Hour
+	DefaultReloadInterval = time.Minute
+	// DropSkew is added to a retired key's last token expiry before it leaves JWKS, for clock skew
+	// between Lanyard and the verifiers.
+	DropSkew = 5 * time.Minute
+	// MaxTokenLifetime bounds TokenLifetime.
+	MaxTokenLifetime = 24 * time.Hour
+)
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.TokenLifetime == 0 {
+		c.TokenLifetime = DefaultTokenLifetime
+	}
+	if c.RotationPeriod == 0 {
+		c.RotationPeriod = DefaultRotationPeriod
+	}
+	if c.PrePublish == 0 {
+		c.PrePublish = DefaultPrePublish
+	}
+	if c.Alg == "" {
+		c.Alg = RS256
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = DefaultReloadInterval
+	}
+	return c
+}
+
+// Validate checks c after defaults are applied.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.Alg != RS256 && c.Alg != ES256:
+		return errs.E(errs.Invalid, "token signing algorithm must be %s or %s, not %q", RS256, ES256, c.Alg)
+	case c.TokenLifetime < time.Minute || c.TokenLifetime > MaxTokenLifetime:
+		return errs.E(errs.Invalid, "token lifetime must be between 1m and %s, not %s", MaxTokenLifetime, c.TokenLifetime)
+	case c.PrePublish < 0:
+		return errs.E(errs.Invalid, "key pre-publication lead must not be negative")
+	case c.RotationPeriod <= c.PrePublish:
+		return errs.E(errs.Invalid, "key rotation period (%s) must be longer than the pre-publication lead (%s)", c.RotationPeriod, c.PrePublish)
+	case c.ReloadInterval <= 0 || c.ReloadInterval > DropSkew:
+		// A replica that has not reloaded yet may sign with a key another replica retired; the
+		// skew added before a retired key leaves JWKS covers that only if reloads are frequent.
+		return errs.E(errs.Invalid, "key reload interval must be between 0 and %s", DropSkew)
+	}
+	return nil
+}
+
+// Sealer seals and opens private keys; *seal.KEK implements it.
+type Sealer interface {
+	Seal(rand io.Reader, plaintext []byte, ad seal.AD) ([]byte, error)
+	Open(blob []byte, ad seal.AD) ([]byte, error)
+	ID() string
+}
+
+// Tenants says whether a tenant exists; *tenant.Service implements it. A malformed id is simply
+// not a tenant.
+type Tenants interface {
+	Exists(ctx context.Context, id string) (bool, error)
+}
+
+// Service signs tokens and publishes the keys that verify them.
+//
+// Set the fields, then call Reload (or Init) before serving; Run keeps the keys rotated and
+// reloaded. A Service must not be copied after first use.
+type Service struct {
+	Store   Store
+	KEK     Sealer
+	Tenants Tenants
+	BaseURL string // public URL of the control plane, such as https://localhost:8443 (no trailing slash needed)
+	Config  Config
+	Now     func() time.Time // default time.Now
+	Rand    io.Reader        // default crypto/rand.Reader; must be safe for concurrent use
+	Log     *slog.Logger     // default slog.Default()
+	// OnMint, if set, is called once per minted token (for a counter).
+	OnMint func()
+
+	// generateKey makes a new private key for alg; tests replace it to get fixed keys.
+	generateKey func(alg string) (crypto.Signer, error)
+
+	reloadMu sync.Mutex // serialises Reload, so an older read never replaces a newer one
+	snap     atomic.Pointer[snapshot]
+}
+
+// Init runs one rotation step (creating the first key of a new installation) and loads the keys.
+// Call it before serving.
+func (s *Service) Init(ctx context.Context) error {
+	if err := s.Config.Validate(); err != nil {
+		return err
+	}
+	if err := s.Step(ctx); err != nil {
+		return err
+	}
+	return s.Reload(ctx)
+}
+
+// Run is a long-running task: every Config.ReloadInterval it runs a rotation step and reloads the
+// keys from the store, so that replicas converge on the keys one of them created. Failures are
+// logged and retried at the next tick, so a store outage does not stop the server. Run returns nil
+// when ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg().ReloadInterval)
+	defer t.Stop()
+	for {
+		s.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) tick(ctx context.Context) {
+	if err := s.Step(ctx); err != nil && ctx.Err() == nil {
+		s.log().LogAttrs(ctx, slog.LevelError, "signing key rotation failed", slog.String("error", err.Error()))
+	}
+	if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+		s.log().LogAttrs(ctx, slog.LevelError, "signing key reload failed", slog.String("error", err.Error()))
+	}
+}
+
+// Ready reports whether the service has a key to sign with now.
+func (s *Service) Ready() error {
+	_, err := s.current(s.now())
+	return err
+}
+
+func (s *Service) cfg() Config { return s.Config.WithDefaults() }
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) rand() io.Reader {
+	if s.Rand != nil {
+		return s.Rand
+	}
+	return rand.Reader
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
