@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/lanyardhq/lanyard/internal/audit"
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+var _ audit.Store = (*DB)(nil)
+
+const auditColumns = `seq, time, actor, action, target, result, request_id, detail, prev_hash, hash`
+
+// AppendAudit runs build in one transaction that holds the chain's lock, the audit_head row
+// (SELECT ... FOR UPDATE on PostgreSQL; the immediate transaction on SQLite), with the last
+// event's seq and hash (0 and "" before the first), inserts the event build returns and moves the
+// head to it. The event must have Seq prevSeq+1 and PrevHash prevHash, or nothing is written and
+// the error is errs.Internal. build's error is returned as it is. The event is returned as stored:
+// its Time in UTC, to the microsecond.
+func (db *DB) AppendAudit(ctx context.Context, build func(prevSeq int64, prevHash string) (audit.Event, error)) (audit.Event, error) {
+	var out audit.Event
+	err := db.inTx(ctx, "AppendAudit", "", func(c conn) error {
+		var (
+			prevSeq  int64
+			prevHash string
+		)
+		if err := c.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+c.d.forUpdate).Scan(&prevSeq, &prevHash); err != nil {
+			return fail(err, "read audit head")
+		}
+		e, err := build(prevSeq, prevHash)
+		if err != nil {
+			return err
+		}
+		if e.Seq != prevSeq+1 {
+			return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
+		}
+		if e.PrevHash != prevHash {
+			return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+		}
+		if _, err := c.exec(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash); err != nil {
+			return fail(err, "insert audit event")
+		}
+		if _, err := c.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash); err != nil {
+			return fail(err, "move audit head")
+		}
+		e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
+		out = e
+		return nil
+	})
+	if err != nil {
+		return audit.Event{}, err
+	}
+	return out, nil
+}
+
+// ListAudit returns up to limit events with Seq > after, in Seq order. limit must be positive.
+func (db *DB) ListAudit(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	if limit <= 0 {
+		return nil, errs.E(errs.Invalid, "store: audit list limit must be positive, not %d", limit)
+	}
+	rows, err := db.pool().query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fail(err, "list audit events")
+	}
+	defer rows.Close()
+	var evs []audit.Event
+	for rows.Next() {
+		var (
+			e audit.Event
+			t sql.NullInt64
+		)
+		if err := rows.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.Target, &e.Result, &e.RequestID, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return nil, fail(err, "list audit events")
+		}
+		e.Time = fromMicros(t)
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err, "list audit events")
+	}
+	return evs, nil
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+// DB is Lanyard's database, SQLite or PostgreSQL. It is safe for concurrent use, also by several
+// servers sharing one PostgreSQL database.
+type DB struct {
+	sql *sql.DB
+	d   *dialect
+
+	// BeforeCommit is a failure-injection hook for tests; production leaves it nil. When set, every
+	// write transaction calls it just before committing, with the name of the operation, which is
+	// the name of the method: "CreateTenant", "UpdateSigningKeys", "AppendAudit", "CreateCA",
+	// "ReplaceSealed", "TryLease", "ReleaseLease". If it returns an error the transaction is rolled
+	// back and the method returns that error, so a test can prove that a multi-step operation
+	// leaves nothing behind when it fails. Set it before the DB is shared between goroutines; it
+	// may be called from several goroutines at once. Migrations run inside Open, before any hook
+	// can be set, and never call it.
+	BeforeCommit func(op string) error
+}
+
+const dsnHelp = "(use sqlite:PATH or postgres://...)"
+
+// sqlitePragmas are applied to every SQLite connection: write-ahead log, foreign keys, wait up to
+// 10s for the write lock, fsync at checkpoints only, and BEGIN IMMEDIATE so that a write
+// transaction holds the single writer's lock from its start (no upgrade deadlocks, and the
+// transaction is the installation-wide lock that UpdateSigningKeys and AppendAudit need).
+const sqlitePragmas = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// Open connects to the database dsn names and brings its schema up to date.
+//
+// dsn is either sqlite:PATH (the file is created, mode 0600, with its parent directory, mode
+// 0700, when missing) or a PostgreSQL URL, postgres://... or postgresql://... (any pgx
+// parameter, such as sslmode or search_path, may be given). A malformed DSN is errs.Invalid, as
+// is a database whose schema is newer than this binary knows; an unreachable database is
+// errs.Unavailable.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(dsn string) (*DB, error) {
+	scheme, rest, ok := strings.Cut(dsn, ":")
+	switch {
+	case strings.TrimSpace(dsn) == "":
+		return nil, errs.E(errs.Invalid, "store: empty DSN %s", dsnHelp)
+	case !ok:
+		return nil, errs.E(errs.Invalid, "store: DSN has no scheme %s", dsnHelp)
+	case scheme == "sqlite":
+		return openSQLite(rest)
+	case scheme == "postgres" || scheme == "postgresql":
+		return openPostgres(dsn)
+	}
+	return nil, errs.E(errs.Invalid, "store: unsupported DSN scheme %q %s", scheme, dsnHelp)
+}
+
+func openSQLite(path string) (*DB, error) {
+	switch {
+	case path == "":
+		return nil, errs.E(errs.Invalid, "store: sqlite DSN has no path (use sqlite:PATH)")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return nil, errs.E(errs.Invalid, "store: sqlite DSN must name a file path, not %q", path)
+	case strings.Contains(path, "?"):
+		return nil, errs.E(errs.Invalid, "store: sqlite path must not contain '?' (Lanyard sets the connection options itself)")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "store: cannot create the database directory")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "store: cannot open the database file")
+	}
+	f.Close()
+	// The file may predate us with a laxer mode. SQLite gives the -wal and -shm files the mode of
+	// the database file.
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "store: cannot restrict the database file's mode")
+	}
+	sdb, err := sql.Open("sqlite", path+sqlitePragmas)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "store: cannot open SQLite database")
+	}
+	return &DB{sql: sdb, d: sqliteDialect}, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "store: cannot parse the PostgreSQL DSN")
+	}
+	sdb := stdlib.OpenDB(*cfg)
+	sdb.SetMaxIdleConns(8)
+	sdb.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{sql: sdb, d: postgresDialect}, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks that the database answers; errs.Unavailable if not.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "store: cannot reach the database")
+	}
+	return nil
+}
+
+// Dialect returns "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.name }
+
+// Lock names for dialect.lock. On PostgreSQL each becomes an advisory lock key, scoped to the
+// current schema so that installations sharing one database do not wait on each other.
+const (
+	lockMigrate     = "migrate"
+	lockSigningKeys = "signing-keys"
+)
+
+// inTx runs fn in one write transaction, holding the named lock if lock is not "", and commits
+// unless fn or BeforeCommit fails. fn's error is returned as it is.
+func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) (err error) {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err, op+": begin")
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	c := conn{q: tx, d: db.d}
+	if lock != "" && db.d.lock != "" {
+		if _, err := c.exec(ctx, db.d.lock, lock); err != nil {
+			return fail(err, op+": lock "+lock)
+		}
+	}
+	if err := fn(c); err != nil {
+		return err
+	}
+	if db.BeforeCommit != nil && op != opMigrate {
+		if err := db.BeforeCommit(op); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err, op+": commit")
+	}
+	return nil
+}
+
+// conn runs SQL written with ? placeholders on the pool or in a transaction.
+type conn struct {
+	q interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+	d *dialect
+}
+
+func (db *DB) pool() conn { return conn{q: db.sql, d: db.d} }
+
+func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+}
+
+// execOne runs a statement that must change exactly one row; it reports whether it did.
+func (c conn) execOne(ctx context.Context, query string, args ...any) (bool, error) {
+	res, err := c.exec(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n > 1 {
+		return false, errors.New("statement changed more than one row")
+	}
+	return n == 1, nil
+}
+
+// Times are unix microseconds. The zero time.Time is 0 in NOT NULL columns (micros) and NULL in
+// the others (nullMicros); both read back as the zero time.Time.
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid || v.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}

@@ -1,0 +1,198 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/audit"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/store"
+)
+
+// chain returns a build function for AppendAudit that links ev into the chain. The hash is this
+// suite's own: the store does not care how it is computed, only that it links.
+func chain(ev audit.Event) func(prevSeq int64, prevHash string) (audit.Event, error) {
+	return func(prevSeq int64, prevHash string) (audit.Event, error) {
+		e := ev
+		e.Seq, e.PrevHash = prevSeq+1, prevHash
+		sum := sha256.Sum256(fmt.Appendf(nil, "%d|%s|%s|%s|%d", e.Seq, e.PrevHash, e.Actor, e.Action, e.Time.UnixMicro()))
+		e.Hash = hex.EncodeToString(sum[:])
+		return e, nil
+	}
+}
+
+func sameEvent(t *testing.T, got, want audit.Event) {
+	t.Helper()
+	gt, wt := got, want
+	gt.Time, wt.Time = time.Time{}, time.Time{}
+	if gt != wt {
+		t.Errorf("event = %+v, want %+v", got, want)
+	}
+	sameTime(t, fmt.Sprintf("event %d Time", want.Seq), got.Time, want.Time)
+}
+
+// checkChain checks that evs are events 1..n, each linking to the one before.
+func checkChain(t *testing.T, evs []audit.Event, n int) {
+	t.Helper()
+	if len(evs) != n {
+		t.Fatalf("%d events, want %d", len(evs), n)
+	}
+	prev := ""
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("event %d has seq %d", i+1, e.Seq)
+		}
+		if e.PrevHash != prev {
+			t.Fatalf("event %d has prev hash %q, want %q", e.Seq, e.PrevHash, prev)
+		}
+		prev = e.Hash
+	}
+}
+
+func listAll(t *testing.T, db *store.DB) []audit.Event {
+	t.Helper()
+	var all []audit.Event
+	for after := int64(0); ; {
+		evs, err := db.ListAudit(ctx, after, 64)
+		must(t, err, "ListAudit")
+		all = append(all, evs...)
+		if len(evs) < 64 {
+			return all
+		}
+		after = evs[len(evs)-1].Seq
+	}
+}
+
+func testAudit(t *testing.T, db *store.DB) {
+	evs, err := db.ListAudit(ctx, 0, 10)
+	must(t, err, "ListAudit on an empty store")
+	if len(evs) != 0 {
+		t.Fatalf("ListAudit on an empty store = %+v", evs)
+	}
+
+	var want []audit.Event
+	for i, ev := range []audit.Event{
+		{Time: t0, Actor: "admin-socket:uid=0", Action: "tenant.create", Target: "t1", Result: "success", RequestID: "r1", Detail: "name=A"},
+		{Time: t0.Add(time.Second), Actor: "system", Action: "signing-key.rotate", Target: "k1", Result: "success"},
+		{Actor: "p1", Action: "secret.get", Target: "v/s", Result: "denied"}, // zero Time
+	} {
+		var gotPrev struct {
+			seq  int64
+			hash string
+		}
+		out, err := db.AppendAudit(ctx, func(prevSeq int64, prevHash string) (audit.Event, error) {
+			gotPrev.seq, gotPrev.hash = prevSeq, prevHash
+			return chain(ev)(prevSeq, prevHash)
+		})
+		must(t, err, "AppendAudit")
+		if i == 0 && (gotPrev.seq != 0 || gotPrev.hash != "") {
+			t.Errorf("first build got (%d, %q), want (0, \"\")", gotPrev.seq, gotPrev.hash)
+		}
+		if i > 0 && (gotPrev.seq != want[i-1].Seq || gotPrev.hash != want[i-1].Hash) {
+			t.Errorf("build %d got (%d, %q), want (%d, %q)", i+1, gotPrev.seq, gotPrev.hash, want[i-1].Seq, want[i-1].Hash)
+		}
+		e, _ := chain(ev)(gotPrev.seq, gotPrev.hash)
+		sameEvent(t, out, e) // the event as stored, time in UTC
+		want = append(want, e)
+	}
+
+	evs = listAll(t, db)
+	checkChain(t, evs, 3)
+	for i := range want {
+		sameEvent(t, evs[i], want[i])
+	}
+
+	evs, err = db.ListAudit(ctx, 1, 1)
+	must(t, err, "ListAudit after 1, limit 1")
+	if len(evs) != 1 || evs[0].Seq != 2 {
+		t.Fatalf("ListAudit after 1, limit 1 = %+v, want event 2", evs)
+	}
+	evs, err = db.ListAudit(ctx, 3, 10)
+	must(t, err, "ListAudit after the last")
+	if len(evs) != 0 {
+		t.Fatalf("ListAudit after the last = %+v", evs)
+	}
+	_, err = db.ListAudit(ctx, 0, 0)
+	wantKind(t, err, errs.Invalid, "ListAudit with limit 0")
+}
+
+// testAuditRejectsBadEvents: a failing build, or one that breaks the chain, writes nothing.
+func testAuditRejectsBadEvents(t *testing.T, db *store.DB) {
+	ev := audit.Event{Time: t0, Actor: "system", Action: "test", Target: "x", Result: "success"}
+	_, err := db.AppendAudit(ctx, chain(ev))
+	must(t, err, "AppendAudit")
+
+	_, err = db.AppendAudit(ctx, func(int64, string) (audit.Event, error) { return audit.Event{}, errInjected })
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("AppendAudit with a failing build = %v, want its error", err)
+	}
+	_, err = db.AppendAudit(ctx, func(prevSeq int64, prevHash string) (audit.Event, error) {
+		e, err := chain(ev)(prevSeq, prevHash)
+		e.Seq = prevSeq + 2
+		return e, err
+	})
+	if err == nil {
+		t.Fatal("AppendAudit of an event that skips a seq succeeded")
+	}
+	_, err = db.AppendAudit(ctx, func(prevSeq int64, prevHash string) (audit.Event, error) {
+		return chain(ev)(prevSeq, "not the previous hash")
+	})
+	if err == nil {
+		t.Fatal("AppendAudit of an event that does not link succeeded")
+	}
+
+	out, err := db.AppendAudit(ctx, chain(ev))
+	must(t, err, "AppendAudit after the failures")
+	if out.Seq != 2 {
+		t.Fatalf("event after the failures has seq %d, want 2", out.Seq)
+	}
+	checkChain(t, listAll(t, db), 2)
+}
+
+// testAuditConcurrent is many requests on several servers recording at once: every event gets
+// its own seq, 1..n without gaps, each linking to the one before.
+func testAuditConcurrent(t *testing.T, db *store.DB) {
+	got := make([][]int64, workers)
+	errList := parallel(workers, func(i int) error {
+		for r := range rounds {
+			ev := audit.Event{Time: t0, Actor: fmt.Sprintf("w%d", i), Action: fmt.Sprintf("r%d", r), Result: "success"}
+			out, err := db.AppendAudit(ctx, chain(ev))
+			if err != nil {
+				return err
+			}
+			got[i] = append(got[i], out.Seq)
+		}
+		return nil
+	})
+	waitAll(t, errList, "AppendAudit")
+
+	n := workers * rounds
+	seen := make(map[int64]bool)
+	for i, seqs := range got {
+		for j, s := range seqs {
+			if seen[s] {
+				t.Fatalf("seq %d returned twice", s)
+			}
+			seen[s] = true
+			if j > 0 && s <= seqs[j-1] {
+				t.Errorf("worker %d got seq %d after %d", i, s, seqs[j-1])
+			}
+		}
+	}
+	for s := int64(1); s <= int64(n); s++ {
+		if !seen[s] {
+			t.Errorf("seq %d was never returned", s)
+		}
+	}
+	evs := listAll(t, db)
+	checkChain(t, evs, n)
+	for _, e := range evs {
+		if want, _ := chain(audit.Event{Time: e.Time, Actor: e.Actor, Action: e.Action, Result: e.Result})(e.Seq-1, e.PrevHash); want.Hash != e.Hash {
+			t.Fatalf("event %d: stored hash does not match its content", e.Seq)
+		}
+	}
+}
