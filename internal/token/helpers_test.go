@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -173,6 +174,7 @@ func newEnv(t testing.TB, o opts) *env {
 		Config:  o.cfg,
 		Now:     e.clock.Now,
 		Rand:    newRand(1),
+		Log:     slog.New(slog.DiscardHandler),
 	}
 	token.SetKeyGenerator(e.svc, keyGen(t))
 	e.svc.Routes(e.mux)

@@ -158,8 +158,14 @@ func (s *Service) tick(ctx context.Context) {
 
 // Ready reports whether the service has a key to sign with now.
 func (s *Service) Ready() error {
-	_, err := s.current(s.now())
-	return err
+	p, err := s.current(s.now())
+	if err != nil {
+		return err
+	}
+	if p.signer == nil {
+		return errNoKey
+	}
+	return nil
 }
 
 func (s *Service) cfg() Config { return s.Config.WithDefaults() }
