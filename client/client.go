@@ -1,0 +1,213 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Client calls one Lanyard server.
+type Client struct {
+	BaseURL string       // "http://admin" for the admin socket, or the server's https URL
+	HTTP    *http.Client // carries the transport (unix socket dialer, CA trust)
+}
+
+// AdminSocket returns a client that talks to the server's admin socket at path.
+func AdminSocket(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		MaxIdleConns:    4,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	return &Client{BaseURL: "http://admin", HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// Error is an error answer from the server.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+	}
+	return fmt.Sprintf("%s (%d)", e.Message, e.Status)
+}
+
+// Do sends a request with an optional JSON body and decodes a JSON answer into out (if non-nil).
+// Error answers in any of Lanyard's error shapes become *Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	raw, err := c.Raw(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Raw sends a request and returns the body of a 2xx answer.
+func (c *Client) Raw(ctx context.Context, method, path string, in any) ([]byte, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, decodeError(resp.StatusCode, raw)
+	}
+	return raw, nil
+}
+
+// decodeError reads the error shapes Lanyard's APIs use: {"error":{"code","message"}} (ARM, Graph,
+// Key Vault, Lanyard's own) and {"error","error_description"} (OAuth2, IMDS).
+func decodeError(status int, raw []byte) error {
+	var nested struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if json.Unmarshal(raw, &nested) == nil && nested.Error.Message != "" {
+		return &Error{Status: status, Code: nested.Error.Code, Message: nested.Error.Message}
+	}
+	var flat struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if json.Unmarshal(raw, &flat) == nil && flat.Error != "" {
+		return &Error{Status: status, Code: flat.Error, Message: flat.Description}
+	}
+	msg := string(raw)
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return &Error{Status: status, Message: msg}
+}
+
+// Tenant is a directory.
+type Tenant struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Default bool      `json:"default"`
+	Created time.Time `json:"created"`
+}
+
+// CreateTenant creates a tenant.
+func (c *Client) CreateTenant(ctx context.Context, name string) (Tenant, error) {
+	var t Tenant
+	err := c.Do(ctx, http.MethodPost, "/admin/v1/tenants", map[string]string{"name": name}, &t)
+	return t, err
+}
+
+// ListTenants lists the tenants.
+func (c *Client) ListTenants(ctx context.Context) ([]Tenant, error) {
+	var out struct{ Value []Tenant }
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/tenants", nil, &out)
+	return out.Value, err
+}
+
+// SigningKey describes a token-signing key (never its private part).
+type SigningKey struct {
+	ID         string    `json:"kid"`
+	Alg        string    `json:"alg"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"createdAt"`
+	ActivateAt time.Time `json:"activateAt"`
+	RetireAt   time.Time `json:"retireAt,omitzero"`
+	DropAt     time.Time `json:"dropAt,omitzero"`
+}
+
+// SigningKeys lists the signing keys and their states.
+func (c *Client) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	var out struct{ Value []SigningKey }
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/signing-keys", nil, &out)
+	return out.Value, err
+}
+
+// RotateSigningKey schedules a new signing key (active after the pre-publication lead, or at once
+// with immediate) and returns the keys afterwards.
+func (c *Client) RotateSigningKey(ctx context.Context, immediate bool) ([]SigningKey, error) {
+	var out struct{ Value []SigningKey }
+	err := c.Do(ctx, http.MethodPost, "/admin/v1/signing-keys/rotate", map[string]bool{"immediate": immediate}, &out)
+	return out.Value, err
+}
+
+// AuditEvent is one audit record.
+type AuditEvent struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Target    string    `json:"target"`
+	Result    string    `json:"result"`
+	RequestID string    `json:"requestId,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	PrevHash  string    `json:"prevHash"`
+	Hash      string    `json:"hash"`
+}
+
+// ListAudit returns up to limit events after sequence number after.
+func (c *Client) ListAudit(ctx context.Context, after int64, limit int) ([]AuditEvent, error) {
+	var out struct{ Value []AuditEvent }
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}, "limit": {strconv.Itoa(limit)}}
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/audit?"+q.Encode(), nil, &out)
+	return out.Value, err
+}
+
+// AuditVerification is the result of walking the audit chain.
+type AuditVerification struct {
+	Events   int  `json:"events"`
+	OK       bool `json:"ok"`
+	Problems []struct {
+		Seq    int64  `json:"seq"`
+		Reason string `json:"reason"`
+	} `json:"problems"`
+}
+
+// VerifyAudit walks the audit chain on the server.
+func (c *Client) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	var out AuditVerification
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/audit/verify", nil, &out)
+	return out, err
+}
+
+// CAPEM returns the root CA certificate in PEM.
+func (c *Client) CAPEM(ctx context.Context) ([]byte, error) {
+	return c.Raw(ctx, http.MethodGet, "/admin/v1/ca", nil)
+}

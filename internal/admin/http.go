@@ -1,0 +1,138 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/audit"
+	"github.com/lanyardhq/lanyard/internal/authn"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/httpx"
+)
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	ID         string    `json:"kid"`
+	Alg        string    `json:"alg"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"createdAt"`
+	ActivateAt time.Time `json:"activateAt"`
+	RetireAt   time.Time `json:"retireAt,omitzero"`
+	DropAt     time.Time `json:"dropAt,omitzero"`
+}
+
+// Keys is the token service as the admin API needs it.
+type Keys interface {
+	KeyInfos(ctx context.Context) ([]KeyInfo, error)
+	Rotate(ctx context.Context, immediate bool) error
+}
+
+// API is the administrator's API.
+type API struct {
+	Keys   Keys
+	Audit  audit.Store
+	Record *audit.Recorder
+	CAPEM  func() []byte
+}
+
+// Routes mounts the API's routes.
+func (a *API) Routes(mux *http.ServeMux) {
+	h := func(pattern string, fn httpx.Handler) {
+		mux.Handle(pattern, httpx.With(httpx.Plain, func(w http.ResponseWriter, r *http.Request) error {
+			if err := authn.RequireAdmin(r.Context()); err != nil {
+				return err
+			}
+			return fn(w, r)
+		}))
+	}
+	h("GET /admin/v1/signing-keys", a.listKeys)
+	h("POST /admin/v1/signing-keys/rotate", a.rotate)
+	h("GET /admin/v1/audit", a.listAudit)
+	h("GET /admin/v1/audit/verify", a.verifyAudit)
+	h("GET /admin/v1/ca", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, err := w.Write(a.CAPEM())
+		return err
+	})
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.Keys.KeyInfos(r.Context())
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": keys})
+	return nil
+}
+
+func (a *API) rotate(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Immediate bool `json:"immediate"`
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.DecodeJSON(r, &in); err != nil {
+			return err
+		}
+	}
+	p, _ := authn.From(r.Context())
+	ev := audit.Event{Actor: p.Actor, Action: "signing-key.rotate", Target: "signing-keys", RequestID: httpx.RequestID(r.Context()),
+		Detail: "immediate=" + strconv.FormatBool(in.Immediate)}
+	rerr := a.Keys.Rotate(r.Context(), in.Immediate)
+	ev.Result = audit.Success
+	if rerr != nil {
+		ev.Result = audit.Failure
+	}
+	if _, err := a.Record.Record(r.Context(), ev); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return rerr
+	}
+	return a.listKeys(w, r)
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
+	after, err := intParam(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	evs, err := a.Audit.ListAudit(r.Context(), after, int(limit))
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []audit.Event{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": evs})
+	return nil
+}
+
+func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	n, problems, err := audit.Verify(r.Context(), a.Audit)
+	if err != nil {
+		return err
+	}
+	if problems == nil {
+		problems = []audit.Problem{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": n, "ok": len(problems) == 0, "problems": problems})
+	return nil
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int64) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, errs.E(errs.Invalid, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return v, nil
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lanyardhq/lanyard/client"
+)
+
+// Version is set at build time with -ldflags "-X github.com/lanyardhq/lanyard/internal/cli.Version=…".
+var Version = ""
+
+// globals are the flags every client command shares.
+type globals struct {
+	adminSocket string
+	output      string
+}
+
+// NewRoot builds the command tree.
+func NewRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "lanyard",
+		Short: "Managed identities and short-lived tokens for your own machines",
+		Long: `Lanyard gives every workload an identity and short-lived tokens, so that no application stores a
+secret. It speaks Azure's managed-identity protocols, so code written with the Azure SDKs runs
+against it unchanged.
+
+Start here:
+  lanyard dev          run a control plane on https://localhost:8443 (embedded SQLite in ./.lanyard)
+  lanyard tenant list  list tenants (talks to the server on this host through its admin socket)`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: json")
+	root.AddCommand(
+		newVersionCmd(),
+		newServerCmd(g),
+		newDevCmd(),
+		newCACmd(g),
+		newTenantCmd(g),
+		newAuditCmd(g),
+	)
+	return root
+}
+
+// Main runs the command tree and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "lanyard:", err)
+		return 1
+	}
+	return 0
+}
+
+// client returns a client of the server on this host, through its admin socket.
+func (g *globals) client() *client.Client {
+	return client.AdminSocket(g.socketPath())
+}
+
+func (g *globals) socketPath() string {
+	if g.adminSocket != "" {
+		return g.adminSocket
+	}
+	if s := os.Getenv("LANYARD_ADMIN_SOCKET"); s != "" {
+		return s
+	}
+	if d := os.Getenv("LANYARD_DATA_DIR"); d != "" {
+		return filepath.Join(d, "admin.sock")
+	}
+	if _, err := os.Stat(filepath.Join(".lanyard", "admin.sock")); err == nil {
+		return filepath.Join(".lanyard", "admin.sock")
+	}
+	return "/var/lib/lanyard/admin.sock"
+}
+
+// print writes v in the chosen output format.
+func (g *globals) print(w io.Writer, v any) error {
+	switch g.output {
+	case "json", "":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
+	}
+	return fmt.Errorf("unknown output format %q (use json)", g.output)
+}
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of lanyard",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "lanyard", version())
+			return err
+		},
+	}
+}

@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lanyardhq/lanyard/internal/admin"
+	"github.com/lanyardhq/lanyard/internal/audit"
+	"github.com/lanyardhq/lanyard/internal/authn"
+	"github.com/lanyardhq/lanyard/internal/config"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/httpx"
+	"github.com/lanyardhq/lanyard/internal/pki"
+	"github.com/lanyardhq/lanyard/internal/seal"
+	"github.com/lanyardhq/lanyard/internal/store"
+	"github.com/lanyardhq/lanyard/internal/tenant"
+	"github.com/lanyardhq/lanyard/internal/token"
+)
+
+// Options are what a server is built from.
+type Options struct {
+	Config config.Config
+	Log    *slog.Logger
+	Now    func() time.Time // default time.Now
+	Rand   io.Reader        // default crypto/rand
+}
+
+// Server is an assembled control plane.
+type Server struct {
+	cfg  config.Config
+	log  *slog.Logger
+	now  func() time.Time
+	rand io.Reader
+
+	DB      *store.DB
+	KEK     *seal.KEK
+	CA      *pki.CA
+	Certs   *pki.ServingCerts
+	Tokens  *token.Service
+	Tenants *tenant.Service
+	Audit   *audit.Recorder
+	Default tenant.Tenant // the default tenant
+	Created bool          // the default tenant was created by this Open (first start)
+
+	metrics *metrics
+	handler http.Handler // the HTTPS API
+	admin   http.Handler // the same API on the admin socket, where peers are administrators
+	ready   atomic.Bool
+}
+
+// Open builds a server: it checks the key-encryption key against the data before writing anything,
+// then loads or creates the CA, the signing keys and the default tenant.
+func Open(ctx context.Context, o Options) (*Server, error) {
+	s := &Server{cfg: o.Config, log: o.Log, now: o.Now, rand: o.Rand}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	kek, err := o.Config.LoadKEK()
+	if err != nil {
+		return nil, err
+	}
+	s.KEK = kek
+	db, err := store.Open(ctx, o.Config.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.DB = db
+	if err := s.open(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) open(ctx context.Context) error {
+	// The KEK must open what is already sealed: a wrong key, or an unfinished KEK rotation, stops
+	// the server here, before anything is written.
+	n, err := s.DB.CountSealedNotUnder(ctx, s.KEK.ID())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("the key-encryption key %s does not match the data: %d sealed value(s) in the store are under another key (wrong kek_file or LANYARD_KEK, or an unfinished 'lanyard server rotate-kek': run it again)", s.KEK, n)
+	}
+	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now}
+	if s.CA, err = pki.LoadOrCreateCA(ctx, s.DB, s.KEK, s.now, s.rand); err != nil {
+		return fmt.Errorf("certificate authority: %w", err)
+	}
+	if s.Certs, err = pki.NewServingCerts(s.CA, pki.ServingOptions{Hosts: s.servingHosts(), VaultDomain: s.cfg.VaultDomain, Log: s.log}); err != nil {
+		return fmt.Errorf("serving certificate: %w", err)
+	}
+	s.Tenants = &tenant.Service{Store: s.DB, Audit: s.Audit, Now: s.now, Rand: s.rand}
+	s.Tokens = &token.Service{
+		Store: s.DB, KEK: s.KEK, Now: s.now, Rand: s.rand, Tenants: s.Tenants, BaseURL: s.cfg.PublicURL, Log: s.log,
+		Config: token.Config{
+			Alg: s.cfg.Token.SigningAlg, TokenLifetime: s.cfg.Token.Lifetime.Std(),
+			RotationPeriod: s.cfg.Token.RotationPeriod.Std(), PrePublish: s.cfg.Token.Prepublish.Std(),
+		},
+	}
+	if err := s.Tokens.Init(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
+		return fmt.Errorf("default tenant: %w", err)
+	}
+	s.metrics = newMetrics(s.Tokens.KeyStates)
+	s.Tokens.OnMint = s.metrics.minted.Inc
+	s.mount(keyAdmin{t: s.Tokens, now: s.now})
+	s.ready.Store(true)
+	return nil
+}
+
+// servingHosts are the names the serving certificate covers besides the defaults pki adds.
+func (s *Server) servingHosts() []string {
+	hosts := append([]string(nil), s.cfg.Hostnames...)
+	if u, err := url.Parse(s.cfg.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	return hosts
+}
+
+// mount builds the route table, shared by the HTTPS listener and the admin socket.
+func (s *Server) mount(keys admin.Keys) {
+	mux := http.NewServeMux()
+	s.Tokens.Routes(mux)
+	s.Tenants.Routes(mux)
+	(&admin.API{Keys: keys, Audit: s.DB, Record: s.Audit, CAPEM: s.CA.CertPEM}).Routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now}
+	s.handler = mw.Wrap(mux)
+	s.admin = authn.AdminSocket(uint32(os.Getuid()), s.handler)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !s.ready.Load() {
+		return errs.E(errs.Unavailable, "starting or stopping")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.Ping(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "store unreachable")
+	}
+	if s.Tokens.KeyStates()["active"] == 0 {
+		return errs.E(errs.Unavailable, "no active signing key loaded")
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// Handler is the HTTPS API (for in-process tests that bring their own listener).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen opens the HTTPS listener and the admin socket named by the configuration.
+func (s *Server) Listen() (https, adminLn net.Listener, err error) {
+	https, err = net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	adminLn, err = ListenAdminSocket(s.cfg.AdminSocket)
+	if err != nil {
+		https.Close()
+		return nil, nil, err
+	}
+	return https, adminLn, nil
+}
+
+// ListenAdminSocket listens on a unix socket with mode 0600, replacing a stale socket file.
+func ListenAdminSocket(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("admin socket directory: %w", err)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s is in use: is another lanyard server running on this data directory?", path)
+	}
+	_ = os.Remove(path)
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve serves HTTPS on https and the admin API on adminLn (either may be nil) and runs the
+// background tasks, until ctx ends; then it stops accepting, lets in-flight requests finish (up to
+// 10 s) and returns.
+func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	errlog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	var servers []*http.Server
+	if https != nil {
+		hs := &http.Server{
+			Handler: s.handler, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		}
+		servers = append(servers, hs)
+		g.Go(func() error { return ignoreClosed(hs.ServeTLS(https, "", "")) })
+	}
+	if adminLn != nil {
+		as := &http.Server{Handler: s.admin, ConnContext: authn.PeerConnContext, ErrorLog: errlog, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, as)
+		g.Go(func() error { return ignoreClosed(as.Serve(adminLn)) })
+	}
+	g.Go(func() error { return s.Tokens.Run(ctx) })
+	g.Go(func() error { return s.Certs.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		s.ready.Store(false)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, hs := range servers {
+			_ = hs.Shutdown(sctx)
+		}
+		return nil
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.DB.Close() }
+
+// keyAdmin adapts the token service to the admin API.
+type keyAdmin struct {
+	t   *token.Service
+	now func() time.Time
+}
+
+func (k keyAdmin) Rotate(ctx context.Context, immediate bool) error {
+	_, err := k.t.Rotate(ctx, immediate)
+	return err
+}
+
+func (k keyAdmin) KeyInfos(ctx context.Context) ([]admin.KeyInfo, error) {
+	recs, err := k.t.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := k.now()
+	out := make([]admin.KeyInfo, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, admin.KeyInfo{ID: r.ID, Alg: r.Alg, State: string(r.State(now)),
+			CreatedAt: r.CreatedAt, ActivateAt: r.ActivateAt, RetireAt: r.RetireAt, DropAt: r.DropAt})
+	}
+	return out, nil
+}
