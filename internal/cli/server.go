@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/config"
 	"github.com/lanyardhq/lanyard/internal/seal"
 	"github.com/lanyardhq/lanyard/internal/server"
@@ -147,6 +149,14 @@ func rotateKEK(cmd *cobra.Command, cfg config.Config, newFile string) error {
 	n, err := seal.Rotate(ctx, db, from, to, func(done, total int) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "rewrapped %d of %d\n", done, total)
 	})
+	ev := audit.Event{Actor: fmt.Sprintf("cli:uid=%d", os.Getuid()), Action: "kek.rotate", Target: to.ID(),
+		Result: audit.Success, Detail: fmt.Sprintf("from=%s rewrapped=%d", from.ID(), n)}
+	if err != nil {
+		ev.Result = audit.Failure
+	}
+	if _, aerr := (&audit.Recorder{Store: db, Now: time.Now}).Record(ctx, ev); aerr != nil && err == nil {
+		err = aerr
+	}
 	if err != nil {
 		return fmt.Errorf("after %d value(s): %w (run the same command again to continue)", n, err)
 	}

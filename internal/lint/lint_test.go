@@ -88,11 +88,12 @@ var forbidden = map[string][]string{
 // client package on the standard library.
 func TestDependencyDirections(t *testing.T) {
 	root := moduleRoot(t)
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	_ = root
 	const mod = "github.com/lanyardhq/lanyard/"
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
