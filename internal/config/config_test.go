@@ -218,6 +218,22 @@ token:
 	}
 }
 
+func TestAliasExpansionIsBounded(t *testing.T) {
+	// Each level merges the previous one 60 times: 60^4 mappings if expanded naively.
+	var b strings.Builder
+	b.WriteString("token:\n  <<: [&m0 {lifetime: 5m}")
+	for i := 1; i < 5; i++ {
+		fmt.Fprintf(&b, ", &m%d {<<: [*m%d", i, i-1)
+		for range 60 {
+			fmt.Fprintf(&b, ", *m%d", i-1)
+		}
+		b.WriteString("]}")
+	}
+	b.WriteString("]\n")
+	_, err := load(t, ModeServer, nil, "--config", writeFile(t, b.String()))
+	wantErr(t, err, "lanyard.yaml:2", "token")
+}
+
 func TestBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		env   []string

@@ -49,8 +49,12 @@ func parseDuration(s string) (Duration, error) {
 	return Duration(d), nil
 }
 
-// maxDepth bounds the nesting decode walks; Lanyard's configuration is two levels deep.
-const maxDepth = 16
+// maxDepth bounds the nesting decode walks (Lanyard's configuration is two levels deep), and
+// maxNodes the nodes it visits, so that aliases and merges cannot make it work exponentially.
+const (
+	maxDepth = 16
+	maxNodes = 10000
+)
 
 var (
 	durationType = reflect.TypeFor[Duration]()
@@ -75,7 +79,8 @@ func decode(file string, data []byte, c *Config) error {
 	if c.origin == nil {
 		c.origin = map[string]string{}
 	}
-	if err := check(file, "", &root, reflect.TypeFor[Config](), c.origin, 0); err != nil {
+	w := &walker{file: file, origin: c.origin, budget: maxNodes}
+	if err := w.check("", &root, reflect.TypeFor[Config](), 0); err != nil {
 		return err
 	}
 	// The walk above explains problems well; KnownFields(true) is the decoder's own guarantee
@@ -102,22 +107,33 @@ func located(file, msg string) string {
 	return file + ": " + msg
 }
 
+// walker checks a YAML tree against the configuration's type.
+type walker struct {
+	file   string
+	origin map[string]string // where each leaf is set
+	budget int               // nodes left to visit
+}
+
 // check walks n against the type t of the value at path, recording where each leaf is set.
-func check(file, path string, n *yaml.Node, t reflect.Type, origin map[string]string, depth int) error {
+func (w *walker) check(path string, n *yaml.Node, t reflect.Type, depth int) error {
+	file, origin := w.file, w.origin
 	if depth > maxDepth {
 		return errs.E(errs.Invalid, "%s:%d: %s: nested too deeply", file, n.Line, display(path))
+	}
+	if w.budget--; w.budget < 0 {
+		return errs.E(errs.Invalid, "%s:%d: %s: too many nodes once aliases are expanded", file, n.Line, display(path))
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil
 		}
-		return check(file, path, n.Content[0], t, origin, depth+1)
+		return w.check(path, n.Content[0], t, depth+1)
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return errs.E(errs.Invalid, "%s:%d: %s: unknown alias", file, n.Line, display(path))
 		}
-		return check(file, path, n.Alias, t, origin, depth+1)
+		return w.check(path, n.Alias, t, depth+1)
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // "key:" with no value keeps the default
@@ -132,7 +148,7 @@ func check(file, path string, n *yaml.Node, t reflect.Type, origin map[string]st
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" {
-				if err := checkMerge(file, path, v, t, origin, depth+1); err != nil {
+				if err := w.checkMerge(path, v, t, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -152,7 +168,7 @@ func check(file, path string, n *yaml.Node, t reflect.Type, origin map[string]st
 				}
 				return errs.E(errs.Invalid, "%s: unknown key %q (known keys%s: %s)", where(k), full, inPath(path), strings.Join(keysOf(t), ", "))
 			}
-			if err := check(file, full, v, f.Type, origin, depth+1); err != nil {
+			if err := w.check(full, v, f.Type, depth+1); err != nil {
 				return err
 			}
 		}
@@ -188,19 +204,19 @@ func check(file, path string, n *yaml.Node, t reflect.Type, origin map[string]st
 }
 
 // checkMerge checks the value of a "<<" merge key: a mapping or a list of mappings.
-func checkMerge(file, path string, v *yaml.Node, t reflect.Type, origin map[string]string, depth int) error {
+func (w *walker) checkMerge(path string, v *yaml.Node, t reflect.Type, depth int) error {
 	if v.Kind == yaml.AliasNode && v.Alias != nil {
 		v = v.Alias
 	}
 	if v.Kind == yaml.SequenceNode {
 		for _, e := range v.Content {
-			if err := check(file, path, e, t, origin, depth+1); err != nil {
+			if err := w.check(path, e, t, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return check(file, path, v, t, origin, depth+1)
+	return w.check(path, v, t, depth+1)
 }
 
 func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
