@@ -86,8 +86,8 @@ func (s *Service) Mint(ctx context.Context, req MintRequest) (Token, error) {
 		Raw:       string(out),
 		ID:        enc.EncodeToString(uti[:]),
 		KeyID:     k.kid,
-		IssuedAt:  time.Unix(iat, 0),
-		ExpiresAt: time.Unix(exp, 0),
+		IssuedAt:  time.Unix(iat, 0).UTC(),
+		ExpiresAt: time.Unix(exp, 0).UTC(),
 		Audience:  req.Audience,
 	}, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/lanyardhq/lanyard/internal/errs"
 )
 
 // State is where a key is in its life; see KeyRecord.
@@ -204,5 +202,3 @@ func (s *Service) KeyStates() map[string]int {
 	}
 	return out
 }
-
-var errNoKey = errs.E(errs.Unavailable, "the token service has no signing key yet")

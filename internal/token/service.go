@@ -89,6 +89,8 @@ type Sealer interface {
 	ID() string
 }
 
+var _ Sealer = (*seal.KEK)(nil)
+
 // Tenants says whether a tenant exists; *tenant.Service implements it. A malformed id is simply
 // not a tenant.
 type Tenants interface {
@@ -135,6 +137,9 @@ func (s *Service) Init(ctx context.Context) error {
 // logged and retried at the next tick, so a store outage does not stop the server. Run returns nil
 // when ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.Config.Validate(); err != nil {
+		return err
+	}
 	t := time.NewTicker(s.cfg().ReloadInterval)
 	defer t.Stop()
 	for {

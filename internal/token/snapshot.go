@@ -79,6 +79,8 @@ func build(records []KeyRecord, mats map[string]*keyMaterial, now time.Time) *sn
 	return p
 }
 
+var errNoKey = errs.E(errs.Unavailable, "the token service has no signing key that it can use")
+
 // current returns the snapshot valid at now.
 func (s *Service) current(now time.Time) (*snapshot, error) {
 	p := s.snap.Load()
