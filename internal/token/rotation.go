@@ -3,7 +3,12 @@ package token
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/lanyardhq/lanyard/internal/audit"
+	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
 // State is where a key is in its life; see KeyRecord.
@@ -178,13 +183,28 @@ func (s *Service) update(ctx context.Context, why rotation) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var evs []audit.Event
 	if k := change.Insert; k != nil {
 		s.log().LogAttrs(ctx, slog.LevelInfo, "signing key created",
 			slog.String("kid", k.ID), slog.String("alg", k.Alg), slog.Time("activate_at", k.ActivateAt))
+		evs = append(evs, audit.Event{Action: "signing-key.create", Target: k.ID,
+			Detail: "alg=" + k.Alg + " activate_at=" + k.ActivateAt.Format(time.RFC3339)})
 	}
-	for id, t := range change.Retire {
+	ids := slices.Sorted(maps.Keys(change.Retire))
+	for _, id := range ids {
+		t := change.Retire[id]
 		s.log().LogAttrs(ctx, slog.LevelInfo, "signing key retiring",
 			slog.String("kid", id), slog.Time("retire_at", t.RetireAt), slog.Time("drop_at", t.DropAt))
+		evs = append(evs, audit.Event{Action: "signing-key.retire", Target: id,
+			Detail: "retire_at=" + t.RetireAt.Format(time.RFC3339) + " drop_at=" + t.DropAt.Format(time.RFC3339)})
+	}
+	if s.Audit != nil {
+		for _, ev := range evs {
+			ev.Actor, ev.Result, ev.RequestID = "system", audit.Success, httpx.RequestID(ctx)
+			if _, err := s.Audit.Record(ctx, ev); err != nil {
+				return next, err
+			}
+		}
 	}
 	return next, nil
 }

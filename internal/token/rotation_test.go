@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/token"
 )
@@ -350,5 +351,35 @@ func TestRun(t *testing.T) {
 	}
 	if err := e.svc.Ready(); err != nil {
 		t.Fatalf("after Run: %v", err)
+	}
+}
+
+// Key creation and scheduled retirement are audited, with the key id and never the key.
+func TestRotationIsAudited(t *testing.T) {
+	e := newEnv(t, opts{noInit: true})
+	e.svc.Audit = &audit.Recorder{Store: e.db, Log: e.svc.Log, Now: e.clock.Now}
+	ctx := context.Background()
+	if err := e.svc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, a := mintKid(t, e)
+	b, err := e.svc.Rotate(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := e.db.ListAudit(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.Actor != "system" || ev.Result != audit.Success {
+			t.Errorf("event %+v", ev)
+		}
+		got = append(got, ev.Action+" "+ev.Target)
+	}
+	want := []string{"signing-key.create " + a, "signing-key.create " + b, "signing-key.retire " + a}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit %q, want %q", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/seal"
 )
@@ -91,6 +92,11 @@ type Sealer interface {
 
 var _ Sealer = (*seal.KEK)(nil)
 
+// Recorder records audit events; *audit.Recorder implements it.
+type Recorder interface {
+	Record(ctx context.Context, ev audit.Event) (audit.Event, error)
+}
+
 // Tenants says whether a tenant exists; *tenant.Service implements it. A malformed id is simply
 // not a tenant.
 type Tenants interface {
@@ -110,6 +116,10 @@ type Service struct {
 	Now     func() time.Time // default time.Now
 	Rand    io.Reader        // default crypto/rand.Reader; must be safe for concurrent use
 	Log     *slog.Logger     // default slog.Default()
+	// Audit, if set, records every key created and every retirement scheduled ("signing-key.create",
+	// "signing-key.retire", actor "system"). A key is stored before its event is recorded; a failure
+	// to record is returned.
+	Audit Recorder
 	// OnMint, if set, is called once per minted token (for a counter).
 	OnMint func()
 
