@@ -108,7 +108,7 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	s.Tenants = &tenant.Service{Store: s.DB, Audit: s.Audit, Now: s.now, Rand: s.rand}
 	s.Tokens = &token.Service{
-		Store: s.DB, KEK: s.KEK, Now: s.now, Rand: s.rand, Tenants: s.Tenants, BaseURL: s.cfg.PublicURL, Log: s.log,
+		Store: s.DB, KEK: s.KEK, Now: s.now, Rand: s.rand, Tenants: s.Tenants, BaseURL: s.cfg.PublicURL, Log: s.log, Audit: s.Audit,
 		Config: token.Config{
 			Alg: s.cfg.Token.SigningAlg, TokenLifetime: s.cfg.Token.Lifetime.Std(),
 			RotationPeriod: s.cfg.Token.RotationPeriod.Std(), PrePublish: s.cfg.Token.Prepublish.Std(),
