@@ -126,6 +126,17 @@ func testSigningKeysRollback(t *testing.T, db *store.DB) {
 // testSigningKeysConcurrent is several servers running the same rotation step at once: each
 // creates a key only if there is none. Exactly one key may result.
 func testSigningKeysConcurrent(t *testing.T, db *store.DB) {
+	// Warm the connection pool, so that the workers below start their transactions together
+	// rather than one per new connection.
+	waitAll(t, parallel(workers, func(int) error {
+		for range 10 {
+			if _, err := db.ListSigningKeys(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}), "ListSigningKeys")
+
 	calls := make([]int, workers)
 	errList := parallel(workers, func(i int) error {
 		for r := range 5 {
@@ -134,6 +145,10 @@ func testSigningKeysConcurrent(t *testing.T, db *store.DB) {
 				if len(keys) > 0 {
 					return token.KeyChange{}, nil
 				}
+				// Linger, so that without the lock another worker would get in, see no key
+				// either, and create one too. With the lock the others wait; nothing here
+				// depends on how long.
+				time.Sleep(50 * time.Millisecond)
 				k := newKey(fmt.Sprintf("w%d-r%d", i, r), t0)
 				return token.KeyChange{Insert: &k}, nil
 			})
@@ -147,7 +162,11 @@ func testSigningKeysConcurrent(t *testing.T, db *store.DB) {
 	keys, err := db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys")
 	if len(keys) != 1 {
-		t.Fatalf("%d keys after concurrent rotation steps, want 1: %+v", len(keys), keys)
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = k.ID
+		}
+		t.Fatalf("%d keys after concurrent rotation steps, want 1: %v", len(keys), ids)
 	}
 	for i, n := range calls {
 		if n != 5 { // each call ran fn once: no retry hides a lost race
