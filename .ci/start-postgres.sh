@@ -17,6 +17,7 @@
 set -euo pipefail
 
 exec 3>&1 1>&2 # everything to stderr; the DSN alone goes to fd 3, the original stdout
+cd /           # the postgres user may not be allowed into the caller's directory
 
 port="${LANYARD_PG_PORT:-55432}"
 dir="${LANYARD_PG_DIR:-/tmp/lanyard-postgres}"
