@@ -25,7 +25,7 @@ const (
 //	collection/any(x:x eq 'literal')
 //	a and b, a or b, (a)                and binds tighter than or
 //
-// where literals are 'strings' (with '' for a quote), true, false, null and decimal integers, and
+// where literals are 'strings' (a quote inside doubled), true, false, null and decimal integers, and
 // a field is a property name or a path of them ("info/x"), kept as written. Operators and keywords
 // are case-insensitive; eq, ne, in, and and or need spaces around them, as OData requires. Anything
 // else (not, gt, lt, endswith, contains, arithmetic, unquoted GUIDs, ...) is an errs.Invalid error
