@@ -280,7 +280,7 @@ func (p *parser) primary() (*Expr, error) {
 		return nil, p.errorf(t, "unexpected %s; expected a condition", t)
 	}
 	if keyword(t, "not") {
-		return nil, p.errorf(t, "operator 'not' is not supported")
+		return nil, p.errorf(t, "operator '%s' is not supported", t.text)
 	}
 	if p.terms++; p.terms > MaxFilterTerms {
 		return nil, p.errorf(t, "the filter has more than %d conditions", MaxFilterTerms)
