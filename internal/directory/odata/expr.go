@@ -175,6 +175,9 @@ func (e *Expr) Eval(get func(field string) (any, bool)) (bool, error) {
 	}
 	switch e.Op {
 	case OpAnd, OpOr:
+		if e.Left == nil || e.Right == nil {
+			return false, fmt.Errorf("odata: %s without two operands", e.Op)
+		}
 		l, err := e.Left.Eval(get)
 		if err != nil {
 			return false, err
