@@ -1,0 +1,301 @@
+package token
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/authn"
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+var _ authn.Verifier = (*Service)(nil)
+
+// Limits on tokens presented for verification.
+const (
+	// MaxTokenSize bounds a compact JWS presented to VerifyToken.
+	MaxTokenSize = 16 << 10
+	// NotBeforeSkew is how far in the future a token's nbf may be and the token still accepted,
+	// for clock skew between replicas. Expiry has no leeway.
+	NotBeforeSkew = 5 * time.Minute
+	maxHeader     = 1024 // bytes of decoded protected header
+)
+
+// b64 is base64url without padding that rejects non-zero trailing bits, so that every accepted
+// part has exactly one spelling (VerifyToken also refuses the line breaks the decoder skips).
+var b64 = base64.RawURLEncoding.Strict()
+
+// Verification failures. Their messages say which check failed, in Entra's words where Entra has
+// some, and never carry the token.
+var (
+	errTooLarge     = unauthenticated("The token is malformed: it is larger than %d bytes.", MaxTokenSize)
+	errNotJWS       = unauthenticated("The token is malformed: it is not a compact JWS (header.payload.signature in base64url).")
+	errHeader       = unauthenticated("The token is malformed: its header is not a JSON object.")
+	errPayload      = unauthenticated("The token is malformed: its payload is not a JSON object of the expected claims.")
+	errUnsigned     = unauthenticated("Signature validation failed: the token is not signed (alg none).")
+	errNoKid        = unauthenticated("Signature validation failed: the token's header has no kid.")
+	errCrit         = unauthenticated("Signature validation failed: the token's header has critical extensions (crit), which are not supported.")
+	errEmbeddedKey  = unauthenticated("Signature validation failed: the token's header names its own key (jku, x5u, jwk or x5c), which is never trusted.")
+	errSignature    = unauthenticated("Signature validation failed.")
+	errIssuer       = unauthenticated("Issuer validation failed.")
+	errExpired      = unauthenticated("Lifetime validation failed, the token is expired.")
+	errNotYetValid  = unauthenticated("Lifetime validation failed, the token is not yet valid.")
+	errTenant       = unauthenticated("The token's tenant (tid) is not a GUID.")
+	errAudience     = unauthenticated("The token has no audience (aud), or more than one.")
+	errNoKeys       = unauthenticated("Signature validation failed: the token service has no published keys.")
+	errMissingClaim = map[string]*errs.Error{}
+)
+
+func unauthenticated(format string, args ...any) *errs.Error {
+	return errs.E(errs.Unauthenticated, format, args...)
+}
+
+func init() {
+	for _, c := range [...]string{"iss", "tid", "appid", "oid", "uti", "iat", "nbf", "exp"} {
+		errMissingClaim[c] = unauthenticated("The token is malformed: it has no %s claim.", c)
+	}
+}
+
+// VerifyToken checks a token minted by this Lanyard and returns its claims: a compact JWS of at
+// most MaxTokenSize bytes, signed RS256 or ES256 (as its key's type says) by a key this service
+// publishes now (pending, active or retired), whose iss is the v1 issuer of its tid, whose exp is
+// in the future (no leeway) and whose nbf is at most NotBeforeSkew ahead. It does not check the
+// audience: authn.Bearer does, per API. Every failure is errs.Unauthenticated.
+func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
+	if len(raw) > MaxTokenSize {
+		return authn.Claims{}, errTooLarge
+	}
+	dot1, dot2, ok := splitJWS(raw)
+	if !ok {
+		return authn.Claims{}, errNotJWS
+	}
+	now := s.now()
+	p, err := s.current(now)
+	if err != nil {
+		return authn.Claims{}, errs.Wrap(errs.Unauthenticated, err, "Signature validation failed: the token service has not loaded its keys.")
+	}
+	k, err := p.verificationKey(raw[:dot1+1])
+	if err != nil {
+		return authn.Claims{}, err
+	}
+	sig, err := b64.DecodeString(raw[dot2+1:])
+	if err != nil {
+		return authn.Claims{}, errNotJWS
+	}
+	if !k.verify(raw[:dot2], sig) {
+		return authn.Claims{}, errSignature
+	}
+	payload, err := b64.DecodeString(raw[dot1+1 : dot2])
+	if err != nil {
+		return authn.Claims{}, errNotJWS
+	}
+	return s.checkClaims(payload, now)
+}
+
+// splitJWS finds the two dots of a compact JWS whose three parts are non-empty and made of
+// base64url characters only.
+func splitJWS(raw string) (dot1, dot2 int, ok bool) {
+	dot1, dot2 = -1, -1
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.' && dot1 < 0:
+			dot1 = i
+		case c == '.' && dot2 < 0:
+			dot2 = i
+		default:
+			return 0, 0, false
+		}
+	}
+	if dot1 < 1 || dot2 < dot1+2 || dot2 == len(raw)-1 {
+		return 0, 0, false
+	}
+	return dot1, dot2, true
+}
+
+// verificationKey returns the published key that signed a token, from the token's encoded header
+// and its dot. A header that is byte for byte the one Mint writes for a key needs no decoding;
+// any other is decoded and checked.
+func (p *snapshot) verificationKey(header string) (*keyMaterial, error) {
+	for _, m := range p.published {
+		if header == string(m.header) {
+			return m, nil
+		}
+	}
+	if len(p.published) == 0 {
+		return nil, errNoKeys
+	}
+	enc := header[:len(header)-1]
+	if b64.DecodedLen(len(enc)) > maxHeader {
+		return nil, errHeader
+	}
+	dec, err := b64.DecodeString(enc)
+	if err != nil {
+		return nil, errNotJWS
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(dec, &h); err != nil || h == nil {
+		return nil, errHeader
+	}
+	var alg, kid string
+	if err := stringField(h, "alg", &alg); err != nil {
+		return nil, err
+	}
+	if err := stringField(h, "kid", &kid); err != nil {
+		return nil, err
+	}
+	switch {
+	case alg == "" || strings.EqualFold(alg, "none"):
+		return nil, errUnsigned
+	case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+		return nil, unauthenticated("Signature validation failed: the symmetric algorithm %s is not accepted; tokens are signed %s or %s.", clip(alg), RS256, ES256)
+	case alg != RS256 && alg != ES256:
+		return nil, unauthenticated("Signature validation failed: the algorithm %s is not supported; tokens are signed %s or %s.", clip(alg), RS256, ES256)
+	case h["crit"] != nil:
+		return nil, errCrit
+	case h["jku"] != nil || h["x5u"] != nil || h["jwk"] != nil || h["x5c"] != nil:
+		return nil, errEmbeddedKey
+	case kid == "":
+		return nil, errNoKid
+	}
+	for _, m := range p.published {
+		if m.kid != kid {
+			continue
+		}
+		if m.alg != alg {
+			return nil, unauthenticated("Signature validation failed: the token says %s but its key %s is %s.", alg, m.kid, m.alg)
+		}
+		return m, nil
+	}
+	return nil, unauthenticated("Signature validation failed: the signing key %q is not one of the keys this issuer publishes.", clip(kid))
+}
+
+// stringField reads an optional string member of a JSON object.
+func stringField(h map[string]json.RawMessage, name string, dst *string) error {
+	v, ok := h[name]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return unauthenticated("The token is malformed: its header's %s is not a string.", name)
+	}
+	return nil
+}
+
+// clip shortens an attacker-chosen string before it goes into a message.
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
+
+// verify checks a JWS signature over a signing input (header.payload).
+func (m *keyMaterial) verify(input string, sig []byte) bool {
+	// Hash through a stack buffer rather than copying the whole input to the heap.
+	h := sha256.New()
+	var buf [512]byte
+	for len(input) > 0 {
+		n := copy(buf[:], input)
+		h.Write(buf[:n])
+		input = input[n:]
+	}
+	var sum [sha256.Size]byte
+	digest := h.Sum(sum[:0])
+	if m.rsa != nil {
+		return rsa.VerifyPKCS1v15(&m.rsa.PublicKey, crypto.SHA256, digest, sig) == nil
+	}
+	if len(sig) != 64 {
+		return false
+	}
+	r := new(big.Int).SetBytes(sig[:32])
+	s := new(big.Int).SetBytes(sig[32:])
+	return ecdsa.Verify(&m.ec.PublicKey, digest, r, s)
+}
+
+// wireClaims is a token's payload as Mint writes it. Times decode into int64, which takes JSON
+// integers only (no strings, fractions or exponents); 0 counts as missing.
+type wireClaims struct {
+	Aud     json.RawMessage `json:"aud"`
+	Iss     string          `json:"iss"`
+	Iat     int64           `json:"iat"`
+	Nbf     int64           `json:"nbf"`
+	Exp     int64           `json:"exp"`
+	AppID   string          `json:"appid"`
+	OID     string          `json:"oid"`
+	Roles   []string        `json:"roles"`
+	TID     string          `json:"tid"`
+	UTI     string          `json:"uti"`
+	MIResID string          `json:"xms_mirid"`
+}
+
+// checkClaims decodes a verified payload and checks its issuer and validity window at now.
+func (s *Service) checkClaims(payload []byte, now time.Time) (authn.Claims, error) {
+	var w wireClaims
+	if err := json.Unmarshal(payload, &w); err != nil {
+		return authn.Claims{}, errPayload
+	}
+	for _, c := range [...]struct {
+		name    string
+		missing bool
+	}{{"iss", w.Iss == ""}, {"tid", w.TID == ""}, {"appid", w.AppID == ""}, {"oid", w.OID == ""}, {"uti", w.UTI == ""},
+		{"iat", w.Iat == 0}, {"nbf", w.Nbf == 0}, {"exp", w.Exp == 0}} {
+		if c.missing {
+			return authn.Claims{}, errMissingClaim[c.name]
+		}
+	}
+	aud, ok := audience(w.Aud)
+	if !ok {
+		return authn.Claims{}, errAudience
+	}
+	iat, nbf, exp := w.Iat, w.Nbf, w.Exp
+	if !isGUID(w.TID) {
+		return authn.Claims{}, errTenant
+	}
+	if w.Iss != s.Issuer(w.TID) {
+		return authn.Claims{}, errIssuer
+	}
+	if now.Unix() >= exp {
+		return authn.Claims{}, errExpired
+	}
+	if nbf > now.Add(NotBeforeSkew).Unix() {
+		return authn.Claims{}, errNotYetValid
+	}
+	return authn.Claims{
+		Issuer:    w.Iss,
+		Audience:  aud,
+		TenantID:  w.TID,
+		AppID:     w.AppID,
+		ObjectID:  w.OID,
+		Roles:     w.Roles,
+		MIResID:   w.MIResID,
+		ID:        w.UTI,
+		IssuedAt:  time.Unix(iat, 0).UTC(),
+		NotBefore: time.Unix(nbf, 0).UTC(),
+		ExpiresAt: time.Unix(exp, 0).UTC(),
+	}, nil
+}
+
+// audience reads aud: a non-empty string, or an array of exactly one.
+func audience(raw json.RawMessage) (string, bool) {
+	var one string
+	if len(raw) > 0 && raw[0] == '"' {
+		if json.Unmarshal(raw, &one) != nil {
+			return "", false
+		}
+		return one, one != ""
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) != nil || len(list) != 1 {
+		return "", false
+	}
+	return list[0], list[0] != ""
+}
