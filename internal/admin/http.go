@@ -35,6 +35,10 @@ type API struct {
 	Audit  audit.Store
 	Record *audit.Recorder
 	CAPEM  func() []byte
+	// Tokens mints tokens for POST /admin/v1/tokens; nil answers 503 until a directory is wired.
+	Tokens Minter
+	// DefaultTenant returns the id of the tenant a mint request without tenantId is for.
+	DefaultTenant func() string
 }
 
 // Routes mounts the API's routes.
@@ -51,6 +55,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	h("POST /admin/v1/signing-keys/rotate", a.rotate)
 	h("GET /admin/v1/audit", a.listAudit)
 	h("GET /admin/v1/audit/verify", a.verifyAudit)
+	h("POST /admin/v1/tokens", a.mintToken)
 	h("GET /admin/v1/ca", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, err := w.Write(a.CAPEM())
