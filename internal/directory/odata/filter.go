@@ -85,7 +85,7 @@ func (t token) String() string {
 	case tEOF:
 		return "end of filter"
 	case tWord:
-		return "'" + t.text + "'"
+		return "'" + clip(t.text) + "'"
 	case tString:
 		return "string literal"
 	case tLParen:
@@ -153,6 +153,15 @@ func lex(s string) ([]token, error) {
 		toks = append(toks, t)
 	}
 	return append(toks, token{kind: tEOF, pos: len(s), ws: ws}), nil
+}
+
+// clip shortens what an error message quotes back to the caller.
+func clip(s string) string {
+	const max = 80
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max]) + "…"
 }
 
 func runePos(s string, off int) int { return utf8.RuneCountInString(s[:off]) + 1 }
@@ -318,9 +327,9 @@ func (p *parser) primary() (*Expr, error) {
 	case op.kind == tWord && unsupportedOps[strings.ToLower(op.text)]:
 		return nil, p.errorf(op, "operator '%s' is not supported", op.text)
 	case op.kind == tEOF:
-		return nil, p.errorf(op, "expected an operator after '%s'", t.text)
+		return nil, p.errorf(op, "expected an operator after '%s'", clip(t.text))
 	}
-	return nil, p.errorf(op, "unexpected %s; expected 'eq', 'ne' or 'in' after '%s'", op, t.text)
+	return nil, p.errorf(op, "unexpected %s; expected 'eq', 'ne' or 'in' after '%s'", op, clip(t.text))
 }
 
 // call parses what follows name when the next token is '(': startswith(...) or a lambda.
@@ -334,13 +343,13 @@ func (p *parser) call(name token) (*Expr, error) {
 		case strings.EqualFold(fn, "all") && isPath(coll):
 			return nil, p.errorf(name, "lambda operator 'all' is not supported")
 		}
-		return nil, p.errorf(name, "function '%s' is not supported", name.text)
+		return nil, p.errorf(name, "function '%s' is not supported", clip(name.text))
 	}
 	if !strings.EqualFold(name.text, OpStartsWith) {
 		if keyword(name, OpAnd) || keyword(name, OpOr) || keyword(name, OpEq) || keyword(name, OpNe) || keyword(name, OpIn) {
 			return nil, p.errorf(name, "unexpected %s; expected a condition", name)
 		}
-		return nil, p.errorf(name, "function '%s' is not supported", name.text)
+		return nil, p.errorf(name, "function '%s' is not supported", clip(name.text))
 	}
 	f := p.next()
 	if f.kind != tWord || !isPath(f.text) {

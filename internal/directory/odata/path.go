@@ -86,7 +86,7 @@ func ParsePath(p string) (Path, error) {
 		}
 		if strings.HasPrefix(d, "$") {
 			if !strings.EqualFold(d, "$ref") {
-				return Path{}, pathErr(n, d, "'%s' is not supported", d)
+				return Path{}, pathErr(n, d, "'%s' is not supported", clip(d))
 			}
 			segs := out.Segments
 			if i != len(raw)-1 || len(segs) < 2 || !segs[len(segs)-2].Keyed() {
@@ -124,7 +124,7 @@ func parseSegment(n int, d string) (Segment, error) {
 		name = d[:open]
 	}
 	if !isSegmentName(name) {
-		return Segment{}, pathErr(n, d, "'%s' is not a valid name", name)
+		return Segment{}, pathErr(n, d, "'%s' is not a valid name", clip(name))
 	}
 	seg := Segment{Name: name}
 	if open < 0 {
@@ -204,7 +204,7 @@ func checkKey(k string, bare bool) string {
 			return "the key holds a control character"
 		}
 		if bare && (unicode.IsSpace(r) || strings.ContainsRune(`'"()/\`, r)) {
-			return fmt.Sprintf("'%s' is not a valid key", k)
+			return fmt.Sprintf("'%s' is not a valid key", clip(k))
 		}
 	}
 	return ""
@@ -226,10 +226,7 @@ func pathErr(n int, seg, format string, args ...any) error {
 	if seg == "" {
 		return errs.E(errs.Invalid, "Invalid resource path: segment %d: %s.", n, msg)
 	}
-	if utf8.RuneCountInString(seg) > 80 {
-		seg = string([]rune(seg)[:80]) + "…"
-	}
-	return errs.E(errs.Invalid, "Invalid resource path: segment %d ('%s'): %s.", n, seg, msg)
+	return errs.E(errs.Invalid, "Invalid resource path: segment %d ('%s'): %s.", n, clip(seg), msg)
 }
 
 // String returns the canonical, percent-encoded form of p, with keys in parentheses as Graph
