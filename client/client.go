@@ -17,7 +17,13 @@ import (
 type Client struct {
 	BaseURL string       // "http://admin" for the admin socket, or the server's https URL
 	HTTP    *http.Client // carries the transport (unix socket dialer, CA trust)
+	// Tenant, if set, is sent as the X-Lanyard-Tenant header: the tenant a request on the admin
+	// socket acts in (the default tenant otherwise).
+	Tenant string
 }
+
+// TenantHeader names the tenant a request on the admin socket acts in.
+const TenantHeader = "X-Lanyard-Tenant"
 
 // AdminSocket returns a client that talks to the server's admin socket at path.
 func AdminSocket(path string) *Client {
@@ -40,10 +46,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
 	}
-	return fmt.Sprintf("%s (%d)", e.Message, e.Status)
+	if e.Code != "" {
+		return fmt.Sprintf("%s (%d %s)", msg, e.Status, e.Code)
+	}
+	return fmt.Sprintf("%s (%d)", msg, e.Status)
 }
 
 // Do sends a request with an optional JSON body and decodes a JSON answer into out (if non-nil).
@@ -62,36 +72,68 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// Raw sends a request and returns the body of a 2xx answer.
+// Raw sends a request with an optional JSON body and returns the body of a 2xx answer.
 func (c *Client) Raw(ctx context.Context, method, path string, in any) ([]byte, error) {
-	var body io.Reader
+	var body []byte
+	var h http.Header
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
 		}
-		body = bytes.NewReader(b)
+		body = b
+		h = http.Header{"Content-Type": {"application/json"}}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	resp, err := c.Send(ctx, method, path, h, body)
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return resp.Body, nil
+}
+
+// Response is a 2xx answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// MaxResponse bounds the body of an answer the client reads.
+const MaxResponse = 64 << 20
+
+// Send sends a request with the given headers and body (nil for none) to path, a path with an
+// optional query relative to BaseURL, and returns a 2xx answer. Error answers in any of Lanyard's
+// error shapes become *Error.
+func (c *Client) Send(ctx context.Context, method, path string, header http.Header, body []byte) (*Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if c.Tenant != "" && req.Header.Get(TenantHeader) == "" {
+		req.Header.Set(TenantHeader, c.Tenant)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, decodeError(resp.StatusCode, raw)
 	}
-	return raw, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}, nil
 }
 
 // decodeError reads the error shapes Lanyard's APIs use: {"error":{"code","message"}} (ARM, Graph,
@@ -100,7 +142,7 @@ func decodeError(status int, raw []byte) error {
 	var nested struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	if json.Unmarshal(raw, &nested) == nil && nested.Error.Message != "" {
+	if json.Unmarshal(raw, &nested) == nil && (nested.Error.Message != "" || nested.Error.Code != "") {
 		return &Error{Status: status, Code: nested.Error.Code, Message: nested.Error.Message}
 	}
 	var flat struct {
