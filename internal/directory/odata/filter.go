@@ -105,7 +105,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // lex splits s into tokens. A word is a run of anything but white space, parentheses, commas,
 // colons and quotes; the parser decides whether it is a keyword, a name or a number.
 func lex(s string) ([]token, error) {
-	var toks []token
+	toks := make([]token, 0, 8)
 	ws := true
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -126,23 +126,11 @@ func lex(s string) ([]token, error) {
 		case ':':
 			t.kind, i = tColon, i+1
 		case '\'':
-			var b strings.Builder
-			j := i + 1
-			for {
-				k := strings.IndexByte(s[j:], '\'')
-				if k < 0 {
-					return nil, errs.E(errs.Invalid, "Invalid filter clause at position %d: unterminated string literal.", runePos(s, i))
-				}
-				b.WriteString(s[j : j+k])
-				j += k + 1
-				if j < len(s) && s[j] == '\'' {
-					b.WriteByte('\'')
-					j++
-					continue
-				}
-				break
+			text, n, ok := scanString(s[i:])
+			if !ok {
+				return nil, errs.E(errs.Invalid, "Invalid filter clause at position %d: unterminated string literal.", runePos(s, i))
 			}
-			t.kind, t.text, i = tString, b.String(), j
+			t.kind, t.text, i = tString, text, i+n
 		default:
 			j := i
 			for j < len(s) && !isSpace(s[j]) && !strings.ContainsRune("(),:'", rune(s[j])) {
@@ -162,6 +150,29 @@ func clip(s string) string {
 		return s
 	}
 	return string([]rune(s)[:max]) + "…"
+}
+
+// scanString reads the single-quoted literal at the start of s, a quote inside doubled, and
+// returns its value and length.
+func scanString(s string) (text string, n int, ok bool) {
+	var b strings.Builder
+	j := 1
+	for {
+		k := strings.IndexByte(s[j:], '\'')
+		if k < 0 {
+			return "", 0, false
+		}
+		if j+k+1 < len(s) && s[j+k+1] == '\'' {
+			b.WriteString(s[j : j+k+1])
+			j += k + 2
+			continue
+		}
+		if b.Len() == 0 {
+			return s[j : j+k], j + k + 1, true // no doubled quote: no copy
+		}
+		b.WriteString(s[j : j+k])
+		return b.String(), j + k + 1, true
+	}
 }
 
 func runePos(s string, off int) int { return utf8.RuneCountInString(s[:off]) + 1 }
