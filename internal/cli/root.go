@@ -2,12 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +21,9 @@ var Version = ""
 type globals struct {
 	adminSocket string
 	output      string
+	query       string
+	tenant      string // --tenant of the commands that act in a tenant
+	out         *output
 }
 
 // NewRoot builds the command tree.
@@ -36,11 +39,20 @@ against it unchanged.
 Start here:
   lanyard dev          run a control plane on https://localhost:8443 (embedded SQLite in ./.lanyard)
   lanyard tenant list  list tenants (talks to the server on this host through its admin socket)`,
+		Example: `  lanyard dev
+  lanyard tenant list -o table
+  lanyard ad sp list --all --query "[].{name:displayName, appId:appId}" -o table`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: json")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
+	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the result before it is printed (see https://jmespath.org)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		out, err := newOutput(g.output, g.query)
+		g.out = out
+		return err
+	}
 	root.AddCommand(
 		newVersionCmd(),
 		newServerCmd(g),
@@ -48,6 +60,9 @@ Start here:
 		newCACmd(g),
 		newTenantCmd(g),
 		newAuditCmd(g),
+		newADCmd(g),
+		newRestCmd(g),
+		newTokenCmd(g),
 	)
 	return root
 }
@@ -59,15 +74,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "lanyard:", err)
+		fmt.Fprintln(stderr, "lanyard:", oneLine(err))
 		return 1
 	}
 	return 0
 }
 
-// client returns a client of the server on this host, through its admin socket.
+// client returns a client of the server on this host, through its admin socket, acting in the
+// tenant of --tenant if the command has it.
 func (g *globals) client() *client.Client {
-	return client.AdminSocket(g.socketPath())
+	c := client.AdminSocket(g.socketPath())
+	c.Tenant = g.tenant
+	return c
 }
 
 func (g *globals) socketPath() string {
@@ -86,16 +104,16 @@ func (g *globals) socketPath() string {
 	return "/var/lib/lanyard/admin.sock"
 }
 
-// print writes v in the chosen output format.
+// print writes v through --query in the chosen output format.
 func (g *globals) print(w io.Writer, v any) error {
-	switch g.output {
-	case "json", "":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
+	if g.out == nil {
+		out, err := newOutput(g.output, g.query)
+		if err != nil {
+			return err
+		}
+		g.out = out
 	}
-	return fmt.Errorf("unknown output format %q (use json)", g.output)
+	return g.out.print(w, v)
 }
 
 func version() string {
@@ -110,9 +128,10 @@ func version() string {
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of lanyard",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version of lanyard",
+		Example: `  lanyard version`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), "lanyard", version())
 			return err
