@@ -25,6 +25,8 @@ func newDevCmd() *cobra.Command {
 database, the key-encryption key (created on first start, mode 0600), and ca.pem, the root certificate
 clients must trust. A second start on the same directory reuses everything; deleting the directory is a
 clean reset.`,
+		Example: `  lanyard dev
+  lanyard dev --port 9443 --token-lifetime 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("port") {

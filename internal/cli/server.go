@@ -27,6 +27,8 @@ func newServerCmd(g *globals) *cobra.Command {
 
 Configuration comes from a YAML file (--config), then LANYARD_* environment variables, then flags.
 A key-encryption key is required: kek_file (32 random bytes, mode 0600) or LANYARD_KEK (base64).`,
+		Example: `  lanyard server --config /etc/lanyard/lanyard.yaml
+  LANYARD_KEK=$(cat kek.b64) lanyard server --store postgres://lanyard@db/lanyard --public-url https://lanyard.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Environ(), config.ModeServer)
@@ -46,6 +48,8 @@ A key-encryption key is required: kek_file (32 random bytes, mode 0600) or LANYA
 pre-publication lead (token.prepublish, default 24h), so that relying parties have fetched it first.
 With --immediate it signs at once (for a compromised key); the old key stays published until the
 tokens it signed have expired either way.`,
+		Example: `  lanyard server rotate-signing-key
+  lanyard server rotate-signing-key --immediate -o table`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keys, err := g.client().RotateSigningKey(cmd.Context(), immediate)
@@ -65,7 +69,8 @@ tokens it signed have expired either way.`,
 key-encryption key. Payloads are not re-encrypted. Stop the server first. If FILE does not exist, a new
 random key is written there (mode 0600). If interrupted, run the same command again: it continues.
 Afterwards point kek_file (or LANYARD_KEK) at the new key and start the server.`,
-		Args: cobra.NoArgs,
+		Example: `  lanyard server rotate-kek --config /etc/lanyard/lanyard.yaml --new-kek-file /etc/lanyard/kek.new`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Environ(), config.ModeServer)
 			if err != nil {
