@@ -17,9 +17,10 @@ import (
 
 // Minter mints a token for a service principal, as the token endpoints would for that identity:
 // the server combines the directory's view of the principal (app id, roles on the resource,
-// managed identity resource id) with token.Service.Mint. resource has had one trailing
-// "/.default" trimmed (token.Resource). A resource that names no service principal of the tenant
-// is errs.Invalid; an unknown principal errs.NotFound.
+// managed identity resource id) with token.Service.Mint. resource is a resource or a scope as
+// requested: the implementation trims one trailing "/.default" (token.Resource), as the token
+// endpoints do. A resource that names no service principal of the tenant is errs.Invalid; an
+// unknown principal errs.NotFound.
 type Minter interface {
 	MintFor(ctx context.Context, tenantID, principalID, resource string) (token.Token, error)
 }
@@ -53,7 +54,7 @@ func (a *API) mintToken(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &in); err != nil {
 		return err
 	}
-	resource := token.Resource(in.Resource)
+	resource := in.Resource
 	tenantID := strings.ToLower(in.TenantID)
 	if tenantID == "" && a.DefaultTenant != nil {
 		tenantID = a.DefaultTenant()
@@ -61,7 +62,7 @@ func (a *API) mintToken(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case !isGUID(in.PrincipalID):
 		return errs.E(errs.Invalid, "principalId must be the object id (a GUID) of a service principal")
-	case resource == "":
+	case token.Resource(resource) == "":
 		return errs.E(errs.Invalid, "resource must name the API the token is for, such as https://vault.azure.net")
 	case len(resource) > token.MaxAudience:
 		return errs.E(errs.Invalid, "resource must be at most %d bytes", token.MaxAudience)

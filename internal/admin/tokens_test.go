@@ -45,7 +45,7 @@ func (d *directoryStandIn) MintFor(ctx context.Context, tenantID, principalID, r
 	if principalID != principal {
 		return token.Token{}, errs.E(errs.NotFound, "no service principal %s", principalID)
 	}
-	return d.tokens.Mint(ctx, token.MintRequest{TenantID: tenantID, Audience: resource, AppID: clientID, ObjectID: principalID})
+	return d.tokens.Mint(ctx, token.MintRequest{TenantID: tenantID, Audience: token.Resource(resource), AppID: clientID, ObjectID: principalID})
 }
 
 type env struct {
@@ -119,7 +119,7 @@ func TestMintToken(t *testing.T) {
 	if g, _ := json.Marshal(got); string(g) != mustJSON(t, want) {
 		t.Fatalf("response\n got %s\nwant %s", g, mustJSON(t, want))
 	}
-	if want := []string{defaultTenant + " " + principal + " https://vault.azure.net"}; strings.Join(e.dir.calls, ",") != strings.Join(want, ",") {
+	if want := []string{defaultTenant + " " + principal + " https://vault.azure.net/.default"}; strings.Join(e.dir.calls, ",") != strings.Join(want, ",") {
 		t.Fatalf("MintFor calls %q", e.dir.calls)
 	}
 
@@ -129,7 +129,7 @@ func TestMintToken(t *testing.T) {
 	}
 	last := evs[len(evs)-1]
 	if last.Action != "token.mint" || last.Target != principal || last.Result != audit.Success || last.Actor != "admin-socket:uid=0" ||
-		!strings.HasPrefix(last.Detail, "resource=https://vault.azure.net tenant="+defaultTenant+" uti=") {
+		!strings.HasPrefix(last.Detail, "resource=https://vault.azure.net/.default tenant="+defaultTenant+" uti=") {
 		t.Fatalf("audit event %+v", last)
 	}
 	if strings.Contains(last.Detail, raw[:20]) {
