@@ -1,0 +1,142 @@
+package agentapi
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The paths of the agent API.
+const (
+	Prefix     = "/agent/v1"
+	PathEnroll = Prefix + "/enroll"
+	PathRenew  = Prefix + "/renew"
+	PathToken  = Prefix + "/token"
+	PathEvents = Prefix + "/events"
+)
+
+// The query parameters of PathEvents.
+const (
+	QueryAfter = "after" // the last Seq the agent has seen; 0 on its first call
+	QueryWait  = "wait"  // how long the server may hold the call: a Go duration such as "30s"
+)
+
+// MaxWait is the longest wait a server honours on PathEvents; longer requests are shortened.
+const MaxWait = 60 * time.Second
+
+// Secret is a string that never prints: fmt, %v, %#v and slog all show "REDACTED". Its JSON
+// form is the plain string.
+type Secret string
+
+// Redacted is what a Secret prints as.
+const Redacted = "REDACTED"
+
+func (Secret) String() string               { return Redacted }
+func (Secret) GoString() string             { return `agentapi.Secret("` + Redacted + `")` }
+func (Secret) LogValue() slog.Value         { return slog.StringValue(Redacted) }
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+
+// EnrollRequest asks for a node's first client certificate.
+type EnrollRequest struct {
+	JoinToken Secret `json:"joinToken"` // the single-use token `lanyard node join-token create` printed
+	CSR       []byte `json:"csr"`       // PKCS#10 request, DER (base64 in JSON); the key never leaves the node
+	NodeName  string `json:"nodeName"`  // the node's name as the agent knows it (its host name by default)
+}
+
+// LogValue keeps the join token out of structured logs, which would otherwise marshal the
+// request as JSON.
+func (r EnrollRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("joinToken", Redacted), slog.Int("csrBytes", len(r.CSR)), slog.String("nodeName", r.NodeName))
+}
+
+// EnrollResponse is the node's identity and its first client certificate.
+type EnrollResponse struct {
+	Certificate       string `json:"certificate"`       // PEM: the client certificate, then its issuers up to the root
+	NodeID            string `json:"nodeId"`            // the server's id for the node
+	MachineResourceID string `json:"machineResourceId"` // /subscriptions/…/providers/Microsoft.HybridCompute/machines/NAME
+	TenantID          string `json:"tenantId"`
+}
+
+// RenewRequest asks for a new client certificate, made with the certificate the node holds. The
+// CSR may carry a new key; the server keeps the subject it issued at enrollment.
+type RenewRequest struct {
+	CSR []byte `json:"csr"` // PKCS#10 request, DER (base64 in JSON)
+}
+
+// RenewResponse is the new client certificate.
+type RenewResponse struct {
+	Certificate string `json:"certificate"` // PEM chain, as in EnrollResponse
+}
+
+// SelectorKind says how a token request names the identity.
+type SelectorKind string
+
+// The selector kinds. System is the system-assigned identity of the app (or of the node's
+// machine when App is empty); the others name a user-assigned identity, or the system-assigned
+// one by its own ids.
+const (
+	SelectorSystem     SelectorKind = "system"
+	SelectorClientID   SelectorKind = "client_id"
+	SelectorObjectID   SelectorKind = "object_id"
+	SelectorResourceID SelectorKind = "resource_id"
+)
+
+// Selector names the identity a token is for. Value is empty for SelectorSystem.
+type Selector struct {
+	Kind  SelectorKind `json:"kind"`
+	Value string       `json:"value,omitempty"`
+}
+
+// TokenRequest asks for a token for one identity of an app placed on this node (App is the
+// site's ARM id), or of the node itself (App is empty), for one resource.
+type TokenRequest struct {
+	App      string   `json:"app"`
+	Selector Selector `json:"selector"`
+	Resource string   `json:"resource"` // as the workload asked for it, with one trailing /.default removed
+}
+
+// TokenResponse is a minted token and what the agent needs to cache and answer with it.
+type TokenResponse struct {
+	AccessToken        string `json:"accessToken"`
+	ExpiresOn          int64  `json:"expiresOn"` // unix seconds (the token's exp)
+	NotBefore          int64  `json:"notBefore"` // unix seconds (the token's nbf)
+	Resource           string `json:"resource"`
+	ClientID           string `json:"clientId"`           // the identity's client (app) id
+	ObjectID           string `json:"objectId"`           // the identity's service principal object id
+	IdentityResourceID string `json:"identityResourceId"` // the user-assigned identity's ARM id, or the owner's for system-assigned
+}
+
+// The error codes of PathToken (in ErrorBody.Error.Code).
+const (
+	CodeIdentityNotFound = "identity_not_found" // 400: no such identity attached to the app (or node)
+	CodeInvalidResource  = "invalid_resource"   // 400: the resource names no service principal
+	CodeInvalidRequest   = "invalid_request"    // 400: malformed request
+	CodeForbidden        = "Forbidden"          // 403: this node may not act for that app or identity
+)
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// EventIdentityChanged says that tokens of PrincipalID may no longer say the truth (a role or
+// role assignment changed, the identity was detached or deleted): drop them.
+const EventIdentityChanged = "identity-changed"
+
+// Event is one change the agent must act on.
+type Event struct {
+	Seq         int64  `json:"seq"`
+	Kind        string `json:"kind"`
+	PrincipalID string `json:"principalId,omitempty"`
+}
+
+// EventsResponse answers PathEvents: the events after the requested Seq, in order, and the Seq
+// to ask after next time. Reset means "drop everything", after which Events may be empty.
+type EventsResponse struct {
+	Events []Event `json:"events"`
+	Next   int64   `json:"next"`
+	Reset  bool    `json:"reset,omitempty"`
+}
