@@ -1,0 +1,397 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/lanyardhq/lanyard/internal/directory"
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+var _ directory.Store = (*DB)(nil)
+
+// The directory's tables are in migration 0002. Applications own their identifier URIs (one row
+// each in directory_identifier_uris, by directory.NameKey) and their service principal; a service
+// principal owns, through ON DELETE CASCADE, the app role assignments it holds or grants, its
+// group memberships and its directory role assignments. So deleting an application or a service
+// principal is one DELETE, and anything that must go with it goes in the same transaction.
+
+// keyShare is appended to a SELECT of rows that the transaction goes on to reference by foreign
+// key, so that they cannot be deleted meanwhile (PostgreSQL); "" when BEGIN already excludes
+// every other writer (SQLite).
+func (d *dialect) keyShare() string {
+	if d.forUpdate == "" {
+		return ""
+	}
+	return " FOR KEY SHARE"
+}
+
+// columns joins names, each with prefix (a table alias and a dot, or "").
+func columns(prefix string, names ...string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(prefix + n)
+	}
+	return b.String()
+}
+
+var (
+	appNames = []string{"id", "tenant_id", "app_id", "display_name", "identifier_uris", "app_roles", "sign_in_audience", "builtin", "created_at"}
+	spNames  = []string{"id", "tenant_id", "app_id", "application_id", "sp_type", "display_name", "service_principal_names",
+		"alternative_names", "app_roles", "account_enabled", "app_role_assignment_required", "app_owner_organization_id", "builtin", "created_at"}
+	appColumns = columns("", appNames...)
+	spColumns  = columns("", spNames...)
+)
+
+// jsonText encodes a JSON column; nil slices become [].
+func jsonText[T any](v []T) string {
+	if v == nil {
+		v = []T{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // only strings and AppRoles are stored: cannot happen
+		panic(err)
+	}
+	return string(b)
+}
+
+func fromJSON[T any](s string, what string) ([]T, error) {
+	var v []T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "store: corrupt "+what)
+	}
+	return v, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func scanApp(s scanner) (directory.Application, error) {
+	var (
+		a           directory.Application
+		uris, roles string
+		created     sql.NullInt64
+		err         error
+	)
+	if err := s.Scan(&a.ID, &a.TenantID, &a.AppID, &a.DisplayName, &uris, &roles, &a.SignInAudience, &a.Builtin, &created); err != nil {
+		return directory.Application{}, err
+	}
+	a.Created = fromMicros(created)
+	if a.IdentifierURIs, err = fromJSON[string](uris, "identifier_uris"); err != nil {
+		return directory.Application{}, err
+	}
+	if a.AppRoles, err = fromJSON[directory.AppRole](roles, "app_roles"); err != nil {
+		return directory.Application{}, err
+	}
+	return a, nil
+}
+
+func scanSP(s scanner) (directory.ServicePrincipal, error) {
+	var (
+		sp                directory.ServicePrincipal
+		appObj, owner     sql.NullString
+		spns, alts, roles string
+		created           sql.NullInt64
+		err               error
+	)
+	if err := s.Scan(&sp.ID, &sp.TenantID, &sp.AppID, &appObj, &sp.Type, &sp.DisplayName, &spns, &alts, &roles,
+		&sp.AccountEnabled, &sp.AppRoleAssignmentRequired, &owner, &sp.Builtin, &created); err != nil {
+		return directory.ServicePrincipal{}, err
+	}
+	sp.ApplicationID, sp.AppOwnerOrganizationID, sp.Created = appObj.String, owner.String, fromMicros(created)
+	if sp.ServicePrincipalNames, err = fromJSON[string](spns, "service_principal_names"); err != nil {
+		return directory.ServicePrincipal{}, err
+	}
+	if sp.AlternativeNames, err = fromJSON[string](alts, "alternative_names"); err != nil {
+		return directory.ServicePrincipal{}, err
+	}
+	if sp.AppRoles, err = fromJSON[directory.AppRole](roles, "app_roles"); err != nil {
+		return directory.ServicePrincipal{}, err
+	}
+	return sp, nil
+}
+
+// one reads a single row with scan: errs.NotFound (naming what) when there is none.
+func one[T any](row *sql.Row, scan func(scanner) (T, error), what string) (T, error) {
+	v, err := scan(row)
+	switch {
+	case err == nil || isErrs(err):
+		return v, err
+	case errors.Is(err, sql.ErrNoRows):
+		return v, errs.E(errs.NotFound, "%s not found", what)
+	}
+	return v, fail(err, "read "+what)
+}
+
+// isErrs reports whether err is already an *errs.Error (a corrupt JSON column, say).
+func isErrs(err error) bool {
+	var e *errs.Error
+	return errors.As(err, &e)
+}
+
+// page reads the rows of a keyset query with scan.
+func page[T any](rows *sql.Rows, err error, scan func(scanner) (T, error), what string) ([]T, error) {
+	if err != nil {
+		return nil, fail(err, "list "+what)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			if isErrs(err) {
+				return nil, err
+			}
+			return nil, fail(err, "list "+what)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err, "list "+what)
+	}
+	return out, nil
+}
+
+func checkLimit(limit int) error {
+	if limit <= 0 {
+		return errs.E(errs.Invalid, "store: page limit must be positive, not %d", limit)
+	}
+	return nil
+}
+
+// Applications.
+
+// CreateApplication inserts app and, when sp is not nil, its service principal.
+func (db *DB) CreateApplication(ctx context.Context, app directory.Application, sp *directory.ServicePrincipal) error {
+	return db.inTx(ctx, "CreateApplication", "", func(c conn) error {
+		if err := insertApplication(ctx, c, app); err != nil {
+			return err
+		}
+		if sp == nil {
+			return nil
+		}
+		return insertServicePrincipal(ctx, c, *sp)
+	})
+}
+
+func insertApplication(ctx context.Context, c conn, a directory.Application) error {
+	if a.ID == "" || a.TenantID == "" || a.AppID == "" {
+		return errs.E(errs.Invalid, "store: application needs an id, a tenant and an appId")
+	}
+	ok, err := c.execOne(ctx, `INSERT INTO directory_applications (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		a.ID, a.TenantID, a.AppID, a.DisplayName, jsonText(a.IdentifierURIs), jsonText(a.AppRoles), a.SignInAudience, a.Builtin, micros(a.Created))
+	if err != nil {
+		return fail(err, "create application")
+	}
+	if !ok {
+		return errs.E(errs.Conflict, "an application with id %s or appId %s exists", a.ID, a.AppID)
+	}
+	return putIdentifierURIs(ctx, c, a)
+}
+
+// putIdentifierURIs replaces the identifier URI rows of a. A built-in application skips a URI
+// another object holds (the control plane's URL names both the directory and the management API;
+// the first, the directory, resolves it); any other application gets errs.Conflict.
+func putIdentifierURIs(ctx context.Context, c conn, a directory.Application) error {
+	if _, err := c.exec(ctx, `DELETE FROM directory_identifier_uris WHERE application_id = ?`, a.ID); err != nil {
+		return fail(err, "replace identifier URIs")
+	}
+	for _, u := range a.IdentifierURIs {
+		ok, err := c.execOne(ctx, `INSERT INTO directory_identifier_uris (tenant_id, name, application_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			a.TenantID, directory.NameKey(u), a.ID)
+		if err != nil {
+			return fail(err, "insert identifier URI")
+		}
+		if !ok && !a.Builtin {
+			return errs.E(errs.Conflict, "identifier URI %q is in use in the tenant", u)
+		}
+	}
+	return nil
+}
+
+// GetApplication finds an application by key.ID or key.AppID.
+func (db *DB) GetApplication(ctx context.Context, tenantID string, key directory.Key) (directory.Application, error) {
+	col, val := "id", key.ID
+	if key.ID == "" {
+		col, val = "app_id", key.AppID
+	}
+	if val == "" {
+		return directory.Application{}, errs.E(errs.Invalid, "store: application key needs an id or an appId")
+	}
+	return one(db.pool().queryRow(ctx, `SELECT `+appColumns+` FROM directory_applications WHERE tenant_id = ? AND `+col+` = ?`, tenantID, val),
+		scanApp, "application "+val)
+}
+
+// ListApplications returns a keyset page of the tenant's applications.
+func (db *DB) ListApplications(ctx context.Context, tenantID, afterID string, limit int) ([]directory.Application, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool().query(ctx, `SELECT `+appColumns+` FROM directory_applications WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		tenantID, afterID, limit)
+	return page(rows, err, scanApp, "applications")
+}
+
+// UpdateApplication changes an application and its service principal in one transaction.
+func (db *DB) UpdateApplication(ctx context.Context, tenantID, id string, update func(*directory.Application, *directory.ServicePrincipal) error) (directory.Application, error) {
+	var out directory.Application
+	err := db.inTx(ctx, "UpdateApplication", "", func(c conn) error {
+		app, err := one(c.queryRow(ctx, `SELECT `+appColumns+` FROM directory_applications WHERE tenant_id = ? AND id = ?`+c.d.forUpdate, tenantID, id),
+			scanApp, "application "+id)
+		if err != nil {
+			return err
+		}
+		var spp *directory.ServicePrincipal
+		sp, err := one(c.queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE application_id = ?`+c.d.forUpdate, id),
+			scanSP, "service principal of application "+id)
+		switch {
+		case err == nil:
+			spp = &sp
+		case !errs.Is(err, errs.NotFound):
+			return err
+		}
+		before := app
+		if err := update(&app, spp); err != nil {
+			return err
+		}
+		// Identity fields are not the update's to change.
+		app.ID, app.TenantID, app.AppID, app.Builtin, app.Created = before.ID, before.TenantID, before.AppID, before.Builtin, before.Created
+		if _, err := c.exec(ctx, `UPDATE directory_applications SET display_name = ?, identifier_uris = ?, app_roles = ?, sign_in_audience = ? WHERE id = ?`,
+			app.DisplayName, jsonText(app.IdentifierURIs), jsonText(app.AppRoles), app.SignInAudience, app.ID); err != nil {
+			return fail(err, "update application")
+		}
+		if !slices.Equal(before.IdentifierURIs, app.IdentifierURIs) {
+			if err := putIdentifierURIs(ctx, c, app); err != nil {
+				return err
+			}
+		}
+		if spp != nil {
+			if _, err := c.exec(ctx, `UPDATE directory_service_principals SET display_name = ?, service_principal_names = ?, alternative_names = ?,
+				app_roles = ?, account_enabled = ?, app_role_assignment_required = ?, app_owner_organization_id = ? WHERE id = ?`,
+				spp.DisplayName, jsonText(spp.ServicePrincipalNames), jsonText(spp.AlternativeNames), jsonText(spp.AppRoles),
+				spp.AccountEnabled, spp.AppRoleAssignmentRequired, nullString(spp.AppOwnerOrganizationID), sp.ID); err != nil {
+				return fail(err, "update service principal")
+			}
+		}
+		out = app
+		return nil
+	})
+	return out, err
+}
+
+// DeleteApplication deletes an application; its service principal and everything referring to
+// that go with it (ON DELETE CASCADE).
+func (db *DB) DeleteApplication(ctx context.Context, tenantID, id string) error {
+	return db.inTx(ctx, "DeleteApplication", "", func(c conn) error {
+		ok, err := c.execOne(ctx, `DELETE FROM directory_applications WHERE tenant_id = ? AND id = ?`, tenantID, id)
+		if err != nil {
+			return fail(err, "delete application")
+		}
+		if !ok {
+			return errs.E(errs.NotFound, "application %s not found", id)
+		}
+		return nil
+	})
+}
+
+// Service principals.
+
+// CreateServicePrincipal inserts sp, inheriting from its application in the same transaction.
+func (db *DB) CreateServicePrincipal(ctx context.Context, sp directory.ServicePrincipal, inherit func(directory.Application, *directory.ServicePrincipal)) (directory.ServicePrincipal, error) {
+	err := db.inTx(ctx, "CreateServicePrincipal", "", func(c conn) error {
+		if sp.ApplicationID != "" {
+			app, err := one(c.queryRow(ctx, `SELECT `+appColumns+` FROM directory_applications WHERE tenant_id = ? AND id = ?`+c.d.forUpdate,
+				sp.TenantID, sp.ApplicationID), scanApp, "application "+sp.ApplicationID)
+			if err != nil {
+				return err
+			}
+			if inherit != nil {
+				inherit(app, &sp)
+			}
+		}
+		return insertServicePrincipal(ctx, c, sp)
+	})
+	if err != nil {
+		return directory.ServicePrincipal{}, err
+	}
+	sp.Created = fromMicros(sql.NullInt64{Int64: micros(sp.Created), Valid: true}) // as it reads back
+	return sp, nil
+}
+
+// insertServicePrincipal inserts sp in the transaction of c. The resources domain's store
+// methods call it to create a managed identity's service principal together with its resource.
+func insertServicePrincipal(ctx context.Context, c conn, sp directory.ServicePrincipal) error {
+	if sp.ID == "" || sp.TenantID == "" || sp.AppID == "" {
+		return errs.E(errs.Invalid, "store: service principal needs an id, a tenant and an appId")
+	}
+	ok, err := c.execOne(ctx, `INSERT INTO directory_service_principals (`+spColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		sp.ID, sp.TenantID, sp.AppID, nullString(sp.ApplicationID), sp.Type, sp.DisplayName, jsonText(sp.ServicePrincipalNames),
+		jsonText(sp.AlternativeNames), jsonText(sp.AppRoles), sp.AccountEnabled, sp.AppRoleAssignmentRequired,
+		nullString(sp.AppOwnerOrganizationID), sp.Builtin, micros(sp.Created))
+	if err != nil {
+		return fail(err, "create service principal")
+	}
+	if !ok {
+		return errs.E(errs.Conflict, "a service principal for appId %s exists", sp.AppID)
+	}
+	return nil
+}
+
+// GetServicePrincipal finds a service principal by id, appId or identifier URI.
+func (db *DB) GetServicePrincipal(ctx context.Context, tenantID string, key directory.Key) (directory.ServicePrincipal, error) {
+	var row *sql.Row
+	switch {
+	case key.ID != "":
+		row = db.pool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND id = ?`, tenantID, key.ID)
+	case key.AppID != "":
+		row = db.pool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND app_id = ?`, tenantID, key.AppID)
+	case key.Name != "":
+		row = db.pool().queryRow(ctx, `SELECT `+columns("sp.", spNames...)+` FROM directory_identifier_uris AS n
+			JOIN directory_service_principals AS sp ON sp.application_id = n.application_id
+			WHERE n.tenant_id = ? AND n.name = ?`, tenantID, directory.NameKey(key.Name))
+	default:
+		return directory.ServicePrincipal{}, errs.E(errs.Invalid, "store: service principal key is empty")
+	}
+	return one(row, scanSP, "service principal "+key.String())
+}
+
+// ListServicePrincipals returns a keyset page of the tenant's service principals.
+func (db *DB) ListServicePrincipals(ctx context.Context, tenantID, afterID string, limit int) ([]directory.ServicePrincipal, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool().query(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		tenantID, afterID, limit)
+	return page(rows, err, scanSP, "service principals")
+}
+
+// DeleteServicePrincipal deletes a service principal and, by cascade, everything referring to it.
+func (db *DB) DeleteServicePrincipal(ctx context.Context, tenantID, id string) error {
+	return db.inTx(ctx, "DeleteServicePrincipal", "", func(c conn) error {
+		return deleteServicePrincipal(ctx, c, tenantID, id)
+	})
+}
+
+// deleteServicePrincipal deletes in the transaction of c, so that the resources domain's store
+// methods can delete a managed identity's service principal together with its resource.
+func deleteServicePrincipal(ctx context.Context, c conn, tenantID, id string) error {
+	ok, err := c.execOne(ctx, `DELETE FROM directory_service_principals WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	if err != nil {
+		return fail(err, "delete service principal")
+	}
+	if !ok {
+		return errs.E(errs.NotFound, "service principal %s not found", id)
+	}
+	return nil
+}
