@@ -42,6 +42,10 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Lease", testLease},
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"BeforeCommit", testBeforeCommit},
+		{"RoleAssignments", testRoleAssignments},
+		{"RoleAssignmentsCascade", testRoleAssignmentsCascade},
+		{"RoleAssignmentsRollback", testRoleAssignmentsRollback},
+		{"RoleAssignmentsConcurrent", testRoleAssignmentsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
