@@ -38,7 +38,7 @@ func RunDirectory(t *testing.T, open func(t *testing.T) *store.DB) {
 }
 
 const (
-	dirTenant   = "7d1f0c2a-0000-4000-8000-0000000000a1"
+	dirTenant      = "7d1f0c2a-0000-4000-8000-0000000000a1"
 	dirOtherTenant = "7d1f0c2a-0000-4000-8000-0000000000b2"
 )
 
