@@ -62,7 +62,7 @@ func newEnv(t testing.TB) *env {
 	e := &env{db: db, audit: rec}
 	e.svc = &rbac.Service{
 		Store:         db,
-		Principals:    principals{db},
+		Principals:    rbac.PrincipalExistsFunc(principals{db}.PrincipalExists),
 		Subscriptions: subscriptions{subID: tenantID, otherSub: otherTenant},
 		Auth:          testAuth{},
 		Audit:         rec,

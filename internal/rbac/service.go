@@ -29,6 +29,22 @@ type SubscriptionResolver interface {
 	SubscriptionTenant(ctx context.Context, subscriptionID string) (tenantID string, err error)
 }
 
+// PrincipalExistsFunc adapts a function to PrincipalChecker.
+type PrincipalExistsFunc func(ctx context.Context, tenantID, id string) (bool, error)
+
+// PrincipalExists calls f.
+func (f PrincipalExistsFunc) PrincipalExists(ctx context.Context, tenantID, id string) (bool, error) {
+	return f(ctx, tenantID, id)
+}
+
+// SubscriptionTenantFunc adapts a function to SubscriptionResolver.
+type SubscriptionTenantFunc func(ctx context.Context, subscriptionID string) (string, error)
+
+// SubscriptionTenant calls f.
+func (f SubscriptionTenantFunc) SubscriptionTenant(ctx context.Context, subscriptionID string) (string, error) {
+	return f(ctx, subscriptionID)
+}
+
 // Authenticator says who is calling (the server sets an *authn.Bearer for the management API's
 // audiences, which also passes the admin socket's principal through).
 type Authenticator interface {
