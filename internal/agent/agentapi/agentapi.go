@@ -17,7 +17,7 @@ const (
 
 // The query parameters of PathEvents.
 const (
-	QueryAfter = "after" // the last Seq the agent has seen; 0 on its first call
+	QueryAfter = "after" // the last Seq the agent has seen (Next of the previous answer); absent on its first call
 	QueryWait  = "wait"  // how long the server may hold the call: a Go duration such as "30s"
 )
 

@@ -14,14 +14,15 @@
 //	POST /agent/v1/token    TokenRequest → TokenResponse      (client certificate)
 //	  400 identity_not_found | invalid_resource | invalid_request; 403 Forbidden when this node
 //	  may not act for that app or identity; 5xx when the server cannot mint.
-//	GET  /agent/v1/events?after=N&wait=30s → EventsResponse   (client certificate, long poll)
+//	GET  /agent/v1/events?[after=N&]wait=30s → EventsResponse (client certificate, long poll)
 //
 // Events: the server numbers the changes that affect tokens (an app role or role assignment
 // added or removed, an identity detached or deleted, a system-assigned identity turned off) with
 // one increasing sequence number across replicas and tells each agent about those that concern
 // the identities it may act for. A call with after=N answers as soon as there is an event with a
-// Seq greater than N, or with no events once wait has passed (Next unchanged). A first call
-// (after=0) answers at once with the current Next and Reset set. When the server can no longer
+// Seq greater than N, or with no events once wait has passed (Next unchanged). Sequence numbers
+// start at 1, so after=0 asks for everything. A first call, without after, answers at once with
+// the current Next (0 when nothing happened yet) and Reset set. When the server can no longer
 // tell what happened after N (the gap is older than it keeps), it answers with Reset: the agent
 // drops every cached token. An agent drops the cached tokens of an event's PrincipalID.
 package agentapi

@@ -1,0 +1,201 @@
+package agent
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+// Config is the agent's configuration. The YAML keys are in the field tags; the fields tagged
+// "-" are set by code (the CLI, `lanyard dev`, tests). Zero values mean the defaults below.
+type Config struct {
+	ServerURL     string `yaml:"server"`          // the control plane, https://host[:port]
+	CAFile        string `yaml:"ca_file"`         // PEM of Lanyard's CA (`lanyard ca export`)
+	JoinTokenFile string `yaml:"join_token_file"` // read only when the state dir holds no valid enrollment
+	StateDir      string `yaml:"state_dir"`       // key, certificate, CA bundle and app logs; created 0700
+	NodeName      string `yaml:"node_name"`       // sent at enrollment; default: the host name
+
+	// Listen is the loopback address of the endpoints, /metrics and /healthz; default
+	// 127.0.0.1:0 (a free port, see (*Agent).URL).
+	Listen string     `yaml:"listen"`
+	IMDS   IMDSConfig `yaml:"imds"`
+
+	Apps []AppConfig `yaml:"apps"`
+
+	// Throttling per app (the node's own identities count as one app). Misses are requests that
+	// go to the server; every request counts against HitRate.
+	MissRate        float64 `yaml:"miss_rate"`        // per second; default 20 (Azure's managed-identity limit)
+	MissConcurrency int     `yaml:"miss_concurrency"` // default 5
+	HitRate         float64 `yaml:"hit_rate"`         // per second; default 1000
+
+	MintTimeout time.Duration    `yaml:"-"` // one call to the server's token endpoint; default 10s
+	Log         *slog.Logger     `yaml:"-"` // default slog.Default()
+	Now         func() time.Time `yaml:"-"` // default time.Now
+	Rand        io.Reader        `yaml:"-"` // default crypto/rand
+}
+
+// IMDSConfig places the IMDS-style endpoint.
+type IMDSConfig struct {
+	// Listen is an extra listener serving only the IMDS-style endpoint, on loopback or on a
+	// link-local address such as 169.254.169.254:80, which the agent puts on a dummy interface
+	// (lanyard0) and takes away on exit (Linux, needs CAP_NET_ADMIN). Empty: the endpoint is
+	// served on Listen only.
+	Listen string `yaml:"listen"`
+}
+
+// AppConfig is an app the agent runs with the identity of a site.
+type AppConfig struct {
+	Site    string            `yaml:"site"`    // the site's ARM id: /subscriptions/…/providers/Microsoft.Web/sites/NAME
+	Name    string            `yaml:"name"`    // default: the last segment of Site
+	Command []string          `yaml:"command"` // argv; empty only for StartApp callers that run the process themselves
+	Dir     string            `yaml:"dir"`     // working directory; default the agent's
+	Env     map[string]string `yaml:"env"`     // added to the agent's environment; the identity variables win
+}
+
+// The defaults.
+const (
+	DefaultListen          = "127.0.0.1:0"
+	DefaultMissRate        = 20
+	DefaultMissConcurrency = 5
+	DefaultHitRate         = 1000
+	DefaultMintTimeout     = 10 * time.Second
+)
+
+var (
+	appNameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
+	nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+)
+
+// withDefaults returns c with every zero field that has a default set to it.
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MissRate == 0 {
+		c.MissRate = DefaultMissRate
+	}
+	if c.MissConcurrency == 0 {
+		c.MissConcurrency = DefaultMissConcurrency
+	}
+	if c.HitRate == 0 {
+		c.HitRate = DefaultHitRate
+	}
+	if c.MintTimeout == 0 {
+		c.MintTimeout = DefaultMintTimeout
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	c.ServerURL = strings.TrimSuffix(strings.TrimSpace(c.ServerURL), "/")
+	apps := make([]AppConfig, len(c.Apps))
+	for i, a := range c.Apps {
+		apps[i] = a.withDefaults()
+	}
+	c.Apps = apps
+	return c
+}
+
+func (a AppConfig) withDefaults() AppConfig {
+	if a.Name == "" {
+		a.Name = a.Site[strings.LastIndexByte(a.Site, '/')+1:]
+	}
+	return a
+}
+
+// Validate checks c as New would use it (zero values stand for their defaults) and says what is
+// wrong in terms of the configuration's keys.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	u, err := url.Parse(c.ServerURL)
+	switch {
+	case c.ServerURL == "":
+		return errs.E(errs.Invalid, "server: the control plane's URL is required (https://host:port)")
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return errs.E(errs.Invalid, "server: %q is not an https URL of the control plane (https://host:port)", c.ServerURL)
+	case c.CAFile == "":
+		return errs.E(errs.Invalid, "ca_file: the control plane's CA certificate is required (`lanyard ca export`)")
+	case c.StateDir == "":
+		return errs.E(errs.Invalid, "state_dir: a directory for the node's key and certificate is required")
+	case c.NodeName != "" && !nodeNameRE.MatchString(c.NodeName):
+		return errs.E(errs.Invalid, "node_name: %q is not a valid node name (letters, digits, '.', '_', '-'; at most 63)", c.NodeName)
+	case c.MissRate < 0 || c.HitRate < 0 || c.MissConcurrency < 0:
+		return errs.E(errs.Invalid, "miss_rate, miss_concurrency and hit_rate must be positive")
+	}
+	if err := checkListen("listen", c.Listen, false); err != nil {
+		return err
+	}
+	if c.IMDS.Listen != "" {
+		if err := checkListen("imds.listen", c.IMDS.Listen, true); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Apps {
+		if err := a.validate(true); err != nil {
+			return fmt.Errorf("apps[%d]: %w", i, err)
+		}
+		if seen[a.Name] {
+			return errs.E(errs.Invalid, "apps[%d]: the name %q is used twice", i, a.Name)
+		}
+		seen[a.Name] = true
+	}
+	return nil
+}
+
+// validate checks an app (with defaults applied); needCommand is false for StartApp, which may
+// register an identity for a process run elsewhere.
+func (a AppConfig) validate(needCommand bool) error {
+	if !strings.HasPrefix(a.Site, "/subscriptions/") || !strings.Contains(a.Site, "/providers/") || strings.HasSuffix(a.Site, "/") {
+		return errs.E(errs.Invalid, "site: %q is not a resource id (/subscriptions/…/providers/Microsoft.Web/sites/NAME)", a.Site)
+	}
+	if !appNameRE.MatchString(a.Name) {
+		return errs.E(errs.Invalid, "name: %q is not a valid app name (letters, digits, '.', '_', '-'; at most 80)", a.Name)
+	}
+	if needCommand && len(a.Command) == 0 {
+		return errs.E(errs.Invalid, "command: app %s has no command to run", a.Name)
+	}
+	for k, v := range a.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return errs.E(errs.Invalid, "env: %q is not a valid environment variable", k)
+		}
+	}
+	return nil
+}
+
+// checkListen accepts host:port on loopback and, when linkLocal, on 169.254.0.0/16.
+func checkListen(key, addr string, linkLocal bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return errs.E(errs.Invalid, "%s: %q is not host:port", key, addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return errs.E(errs.Invalid, "%s: %q is not an IP address or localhost", key, host)
+	case ip.IsLoopback():
+		return nil
+	case linkLocal && ip.Is4() && ip.IsLinkLocalUnicast():
+		return nil
+	case linkLocal:
+		return errs.E(errs.Invalid, "%s: %s is neither loopback nor link-local (169.254.169.254): the IMDS-style endpoint must answer only this host", key, host)
+	}
+	return errs.E(errs.Invalid, "%s: %s is not a loopback address: the identity endpoints must answer only this host", key, host)
+}

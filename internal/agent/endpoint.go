@@ -1,0 +1,322 @@
+package agent
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/httpx"
+)
+
+// The paths of the identity endpoints.
+const (
+	PathAppService = "/msi/token"                      // IDENTITY_ENDPOINT; also with a trailing slash
+	PathIMDS       = "/metadata/identity/oauth2/token" // also with a trailing slash
+)
+
+// The api-versions of the App Service-style endpoint, and the oldest of the IMDS-style one.
+const (
+	appServiceVersion       = "2019-08-01"
+	appServiceLegacyVersion = "2017-09-01"
+	imdsMinVersion          = "2018-02-01"
+)
+
+// selectorParam maps a query parameter to the selector it sets.
+type selectorParam struct {
+	name string
+	kind agentapi.SelectorKind
+}
+
+var (
+	appServiceSelectors = []selectorParam{
+		{"client_id", agentapi.SelectorClientID}, {"object_id", agentapi.SelectorObjectID},
+		{"principal_id", agentapi.SelectorObjectID}, {"mi_res_id", agentapi.SelectorResourceID},
+	}
+	legacySelectors = []selectorParam{{"clientid", agentapi.SelectorClientID}}
+	imdsSelectors   = []selectorParam{
+		{"client_id", agentapi.SelectorClientID}, {"object_id", agentapi.SelectorObjectID}, {"msi_res_id", agentapi.SelectorResourceID},
+	}
+)
+
+// errMetadataHeader is the IMDS answer to a request without Metadata: true, the availability
+// probe included.
+var errMetadataHeader = &errs.Error{Kind: errs.Invalid, Code: "invalid_request", Msg: "Required metadata header not specified"}
+
+// serveAppService answers GET /msi/token: api-version 2019-08-01 with X-IDENTITY-HEADER, or
+// 2017-09-01 with secret; the header says which app calls.
+func (a *Agent) serveAppService(w http.ResponseWriter, r *http.Request) {
+	ep := a.met.ep[epAppService]
+	defer a.recoverPanic(w, r, ep)
+	if r.Method != http.MethodGet {
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "the token endpoint answers GET only"))
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	var header, headerName string
+	var selectors []selectorParam
+	switch v := q.Get("api-version"); v {
+	case appServiceVersion:
+		headerName, header, selectors = "X-IDENTITY-HEADER", r.Header.Get("X-Identity-Header"), appServiceSelectors
+	case appServiceLegacyVersion:
+		headerName, header, selectors = "secret", r.Header.Get("Secret"), legacySelectors
+	case "":
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "Required query variable 'api-version' is missing (use %s)", appServiceVersion))
+		return
+	default:
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "api-version %q is not supported: use %s (or %s)", clip(v), appServiceVersion, appServiceLegacyVersion))
+		return
+	}
+	app := a.apps.byHeader(header)
+	if app == nil {
+		msg := "the " + headerName + " header does not match any app on this node"
+		if header == "" {
+			msg = "the " + headerName + " header is required (the value of IDENTITY_HEADER)"
+		}
+		a.writeError(w, r, ep, errs.E(errs.Unauthenticated, "%s", msg))
+		return
+	}
+	sel, resource, err := tokenParams(q, selectors)
+	if err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	a.serveToken(w, r, ep, app.cfg.Site, app.lim, sel, resource)
+}
+
+// serveIMDS answers GET /metadata/identity/oauth2/token for the node's own identities.
+func (a *Agent) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	ep := a.met.ep[epIMDS]
+	defer a.recoverPanic(w, r, ep)
+	if _, ok := r.Header["X-Forwarded-For"]; ok {
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "a request with an X-Forwarded-For header is refused: the metadata endpoint answers processes on this host only"))
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
+		a.writeError(w, r, ep, errMetadataHeader)
+		return
+	}
+	if r.Method != http.MethodGet {
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "the token endpoint answers GET only"))
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	if v := q.Get("api-version"); !imdsVersionOK(v) {
+		a.writeError(w, r, ep, errs.E(errs.Invalid, "api-version %q is invalid or was not specified: use %s or later", clip(v), imdsMinVersion))
+		return
+	}
+	sel, resource, err := tokenParams(q, imdsSelectors)
+	if err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	a.serveToken(w, r, ep, "", a.nodeLim, sel, resource)
+}
+
+// imdsVersionOK accepts YYYY-MM-DD dates from 2018-02-01 on.
+func imdsVersionOK(v string) bool {
+	if len(v) != len(imdsMinVersion) || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; i != 4 && i != 7 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return v >= imdsMinVersion
+}
+
+// parseQuery decodes a query string, refusing repeated parameters and bad escapes.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "the query string does not parse")
+	}
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return nil, errs.E(errs.Invalid, "the query parameter %q is given more than once", clip(k))
+		}
+	}
+	return q, nil
+}
+
+// tokenParams reads the resource and at most one selector.
+func tokenParams(q url.Values, params []selectorParam) (agentapi.Selector, string, error) {
+	sel := agentapi.Selector{Kind: agentapi.SelectorSystem}
+	var used string
+	for _, p := range params {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		if used != "" {
+			return sel, "", errs.E(errs.Invalid, "only one of %s may be given, got %s and %s", paramNames(params), used, p.name)
+		}
+		used, sel = p.name, agentapi.Selector{Kind: p.kind, Value: v}
+	}
+	resource := q.Get("resource")
+	if resource == "" {
+		return sel, "", errs.E(errs.Invalid, "Required query variable 'resource' is missing")
+	}
+	if r, ok := strings.CutSuffix(resource, "/.default"); ok && r != "" {
+		resource = r
+	}
+	return sel, resource, nil
+}
+
+func paramNames(params []selectorParam) string {
+	names := make([]string, len(params))
+	for i, p := range params {
+		names[i] = p.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// clip shortens what an error quotes back.
+func clip(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// serveToken is the common path: throttle, cache or mint, answer.
+func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request, ep *epMetrics, app string, lim *limiter, sel agentapi.Selector, resource string) {
+	now := a.now()
+	if err := lim.request(now); err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	e, hit, err := a.cache.get(r.Context(), app, sel, resource, lim)
+	if err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
+	if hit {
+		ep.hit.Inc()
+	} else {
+		ep.miss.Inc()
+	}
+	bp := bodyPool.Get().(*[]byte)
+	body := appendToken((*bp)[:0], e, resource, a.now().Unix())
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	*bp = body
+	bodyPool.Put(bp)
+	ep.answered(http.StatusOK, nil)
+}
+
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	bodyPool        = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+)
+
+// appendToken renders azure-wire.md §4.7: every number a decimal-digit string, expires_on
+// always, client_id echoed, refresh_in half the remaining lifetime.
+func appendToken(b []byte, e *entry, resource string, now int64) []byte {
+	in := max(e.expiresOn-now, 0)
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, e.access)
+	b = append(b, `,"expires_on":"`...)
+	b = strconv.AppendInt(b, e.expiresOn, 10)
+	b = append(b, `","expires_in":"`...)
+	b = strconv.AppendInt(b, in, 10)
+	b = append(b, `","ext_expires_in":"`...)
+	b = strconv.AppendInt(b, in, 10)
+	b = append(b, `","not_before":"`...)
+	b = strconv.AppendInt(b, e.notBefore, 10)
+	b = append(b, `","refresh_token":"","resource":`...)
+	b = appendJSONString(b, resource)
+	b = append(b, `,"token_type":"Bearer","client_id":`...)
+	b = appendJSONString(b, e.clientID)
+	b = append(b, `,"refresh_in":"`...)
+	b = strconv.AppendInt(b, in/2, 10)
+	return append(b, `"}`...)
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// writeError answers with {"error","error_description"}; a 429 carries Retry-After. Causes of
+// 5xx answers are logged (never a header or token).
+func (a *Agent) writeError(w http.ResponseWriter, r *http.Request, ep *epMetrics, err error) {
+	status := httpx.Status(errs.KindOf(err))
+	var te *throttledError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", te.retryAfterSeconds())
+	}
+	if status >= 500 {
+		a.log.LogAttrs(r.Context(), slog.LevelWarn, "token request failed",
+			slog.String("endpoint", ep.name), slog.Int("status", status), slog.String("error", err.Error()))
+	}
+	httpx.OAuth2(w, r, status, errs.CodeOf(err), errs.Message(err))
+	ep.answered(status, err)
+}
+
+// recoverPanic turns a panic in a handler into a 500 in the endpoint's shape.
+func (a *Agent) recoverPanic(w http.ResponseWriter, r *http.Request, ep *epMetrics) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		a.log.LogAttrs(r.Context(), slog.LevelError, "panic in a token handler", slog.String("endpoint", ep.name), slog.Any("panic", p))
+		a.writeError(w, r, ep, errs.E(errs.Internal, "internal error"))
+	}
+}
