@@ -154,7 +154,9 @@ func RequestPath(u string) (string, error) {
 
 func isSlicePtr(v any) bool {
 	t := reflect.TypeOf(v)
-	return t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Slice
+	// A []byte (json.RawMessage) is raw JSON, not a collection to page through.
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Slice &&
+		t.Elem().Elem().Kind() != reflect.Uint8
 }
 
 // GraphEntity reads one object from the directory API at path (such as

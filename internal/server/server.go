@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/config"
+	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 	"github.com/lanyardhq/lanyard/internal/pki"
@@ -52,6 +54,7 @@ type Server struct {
 	Certs   *pki.ServingCerts
 	Tokens  *token.Service
 	Tenants *tenant.Service
+	Dir     *directory.Service
 	Audit   *audit.Recorder
 	Default tenant.Tenant // the default tenant
 	Created bool          // the default tenant was created by this Open (first start)
@@ -117,8 +120,27 @@ func (s *Server) open(ctx context.Context) error {
 	if err := s.Tokens.Init(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+	s.Dir = &directory.Service{
+		Store: s.DB, Audit: s.Audit, Now: s.now, Rand: s.rand, PublicURL: strings.TrimRight(s.cfg.PublicURL, "/"),
+		VaultDomain: s.cfg.VaultDomain, DefaultTenant: func() string { return s.Default.ID }, Tenants: s.Tenants,
+	}
+	s.Dir.Auth = &authn.Bearer{Verifier: s.Tokens, Audiences: s.Dir.BuiltinIdentifiers(directory.DirectoryAppID)}
+	s.Tenants.OnCreate = append(s.Tenants.OnCreate, func(ctx context.Context, t tenant.Tenant) error {
+		return s.Dir.EnsureBuiltins(ctx, t.ID)
+	})
 	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
 		return fmt.Errorf("default tenant: %w", err)
+	}
+	// Every tenant gets the built-ins brought up to date at start (identifier URIs follow the
+	// public URL and vault domain, which may have changed since the last start).
+	tenants, err := s.DB.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if err := s.Dir.EnsureBuiltins(ctx, t.ID); err != nil {
+			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
 	}
 	s.metrics = newMetrics(s.Tokens.KeyStates)
 	s.Tokens.OnMint = s.metrics.minted.Inc
@@ -141,14 +163,34 @@ func (s *Server) mount(keys admin.Keys) {
 	mux := http.NewServeMux()
 	s.Tokens.Routes(mux)
 	s.Tenants.Routes(mux)
-	(&admin.API{Keys: keys, Audit: s.DB, Record: s.Audit, CAPEM: s.CA.CertPEM}).Routes(mux)
+	(&admin.API{
+		Keys: keys, Audit: s.DB, Record: s.Audit, CAPEM: s.CA.CertPEM,
+		Tokens: minter{s}, DefaultTenant: func() string { return s.Default.ID },
+	}).Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now}
-	s.handler = mw.Wrap(mux)
+	graph := s.Dir.Handler()
+	// The front door sends each API's paths to its own handler: patterns of different APIs would
+	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/v1.0" || strings.HasPrefix(p, "/v1.0/") {
+			r.Pattern = "/v1.0/"
+			graph.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	graphShape := httpx.Graph(s.now)
+	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: func(r *http.Request) httpx.Shape {
+		if strings.HasPrefix(r.URL.Path, "/v1.0") {
+			return graphShape
+		}
+		return httpx.Plain
+	}}
+	s.handler = mw.Wrap(front)
 	s.admin = authn.AdminSocket(uint32(os.Getuid()), s.handler)
 }
 
@@ -256,6 +298,18 @@ func ignoreClosed(err error) error {
 
 // Close releases the store.
 func (s *Server) Close() error { return s.DB.Close() }
+
+// minter mints a token for a principal of the directory: the directory decides the claims (the
+// resource's service principal, the roles held on it), the token service signs.
+type minter struct{ s *Server }
+
+func (m minter) MintFor(ctx context.Context, tenantID, principalID, resource string) (token.Token, error) {
+	req, err := m.s.Dir.TokenRequest(ctx, tenantID, principalID, resource)
+	if err != nil {
+		return token.Token{}, err
+	}
+	return m.s.Tokens.Mint(ctx, req)
+}
 
 // keyAdmin adapts the token service to the admin API.
 type keyAdmin struct {
