@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,14 @@ import (
 
 func tokenReq(app, resource string) agentapi.TokenRequest {
 	return agentapi.TokenRequest{App: app, Selector: agentapi.Selector{Kind: agentapi.SelectorSystem}, Resource: resource}
+}
+
+// sdkRun tells runs in one process apart (go test -count N): MSAL's token cache is process-wide.
+var sdkRun atomic.Int64
+
+// sdkScope is a scope no earlier run in this process asked for.
+func sdkScope(name string) string {
+	return "https://" + name + "-" + strconv.FormatInt(sdkRun.Add(1), 10) + ".example/.default"
 }
 
 // reply is an answer of an endpoint.
@@ -68,7 +77,7 @@ func appToken(t *testing.T, a *testAgent, header string, params url.Values) repl
 	return get(t, a.URL()+PathAppService+"?"+q.Encode(), h)
 }
 
-func startApp(t *testing.T, a *testAgent, site, name string) Env {
+func startApp(t testing.TB, a *testAgent, site, name string) Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -120,7 +129,7 @@ func TestAzidentityAppService(t *testing.T) {
 				t.Fatal(err)
 			}
 			// MSAL's cache is process-wide: a resource of each case's own keeps the cases apart.
-			scope := "https://sdk" + strconv.Itoa(i) + ".example/.default"
+			scope := sdkScope("sdk" + strconv.Itoa(i))
 			tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{scope}})
 			if err != nil {
 				t.Fatal(err)
@@ -151,7 +160,7 @@ func TestAzidentityAppService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://dac.example/.default"}})
+		tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{sdkScope("dac")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +194,7 @@ func TestAzidentityLegacyMSIEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://legacy-sdk.example/.default"}})
+		tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{sdkScope("legacy")}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,18 +115,19 @@ func TestExpiredStateSaysEnrollAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-	_, err := New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, Now: later})
+	quiet := slog.New(slog.DiscardHandler)
+	_, err := New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, Now: later, Log: quiet})
 	if err == nil || !strings.Contains(err.Error(), "expired") || !strings.Contains(err.Error(), "enroll again") {
 		t.Fatalf("an expired state dir: %v", err)
 	}
 	// The used join token does not revive it, and the error says both things.
-	_, err = New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, JoinTokenFile: jtFile, Now: later})
+	_, err = New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, JoinTokenFile: jtFile, Now: later, Log: quiet})
 	if err == nil || !strings.Contains(err.Error(), "expired") || !strings.Contains(err.Error(), "refused the join token") {
 		t.Fatalf("an expired state dir with a used join token: %v", err)
 	}
 	// A new join token does.
 	fresh, _ := s.joinTokenFile(t)
-	a, err := New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, JoinTokenFile: fresh})
+	a, err := New(t.Context(), Config{ServerURL: s.srv.URL, CAFile: s.caFile, StateDir: dir, JoinTokenFile: fresh, Log: quiet})
 	if err != nil {
 		t.Fatalf("enrolling again with a new join token: %v", err)
 	}

@@ -69,7 +69,7 @@ const (
 
 // stub is the control plane's agent API, as far as the agent can tell.
 type stub struct {
-	t        *testing.T
+	t        testing.TB
 	ca       *pki.CA
 	srv      *httptest.Server
 	caFile   string
@@ -92,7 +92,7 @@ type stub struct {
 	minted     atomic.Int64
 }
 
-func newStub(t *testing.T) *stub {
+func newStub(t testing.TB) *stub {
 	t.Helper()
 	raw := make([]byte, seal.KeySize)
 	rand.Read(raw)
@@ -151,7 +151,7 @@ func (s *stub) stop() {
 }
 
 // joinTokenFile makes a join token and writes it to a file.
-func (s *stub) joinTokenFile(t *testing.T) (string, string) {
+func (s *stub) joinTokenFile(t testing.TB) (string, string) {
 	b := make([]byte, 24)
 	rand.Read(b)
 	tok := "jt-" + base64.RawURLEncoding.EncodeToString(b)
@@ -373,7 +373,7 @@ type testAgent struct {
 
 // startAgent enrolls a new node with the stub, runs its agent, and waits until it follows the
 // stub's events. mutate, if not nil, changes the configuration first.
-func startAgent(t *testing.T, s *stub, mutate func(*Config)) *testAgent {
+func startAgent(t testing.TB, s *stub, mutate func(*Config)) *testAgent {
 	t.Helper()
 	jtFile, jt := s.joinTokenFile(t)
 	logs := &syncBuffer{}
@@ -387,7 +387,7 @@ func startAgent(t *testing.T, s *stub, mutate func(*Config)) *testAgent {
 	return runAgent(t, cfg, logs, jt)
 }
 
-func runAgent(t *testing.T, cfg Config, logs *syncBuffer, jt string) *testAgent {
+func runAgent(t testing.TB, cfg Config, logs *syncBuffer, jt string) *testAgent {
 	t.Helper()
 	a, err := New(t.Context(), cfg)
 	if err != nil {

@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{ServerURL: "https://lanyard.example:8443/", CAFile: "ca.pem", StateDir: "/var/lib/lanyard-agent"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("a minimal config: %v", err)
+	}
+	if d := ok.withDefaults(); d.Listen != DefaultListen || d.MissRate != 20 || d.MissConcurrency != 5 || d.HitRate != 1000 ||
+		d.ServerURL != "https://lanyard.example:8443" {
+		t.Errorf("defaults %+v", d)
+	}
+	bad := map[string]func(*Config){
+		"server":             func(c *Config) { c.ServerURL = "" },
+		"server http":        func(c *Config) { c.ServerURL = "http://lanyard.example" },
+		"ca_file":            func(c *Config) { c.CAFile = "" },
+		"state_dir":          func(c *Config) { c.StateDir = "" },
+		"listen public":      func(c *Config) { c.Listen = "0.0.0.0:4141" },
+		"listen no port":     func(c *Config) { c.Listen = "127.0.0.1" },
+		"imds.listen public": func(c *Config) { c.IMDS.Listen = "10.0.0.4:80" },
+		"miss_rate":          func(c *Config) { c.MissRate = -1 },
+		"node_name":          func(c *Config) { c.NodeName = "a/b" },
+		"apps site":          func(c *Config) { c.Apps = []AppConfig{{Site: "app-a", Command: []string{"x"}}} },
+		"apps command":       func(c *Config) { c.Apps = []AppConfig{{Site: siteA}} },
+		"apps name":          func(c *Config) { c.Apps = []AppConfig{{Site: siteA, Name: "../x", Command: []string{"x"}}} },
+		"apps twice": func(c *Config) {
+			c.Apps = []AppConfig{{Site: siteA, Command: []string{"x"}}, {Site: siteA, Command: []string{"y"}}}
+		},
+		"apps env": func(c *Config) {
+			c.Apps = []AppConfig{{Site: siteA, Command: []string{"x"}, Env: map[string]string{"A=B": "c"}}}
+		},
+	}
+	for name, mutate := range bad {
+		c := ok
+		mutate(&c)
+		if err := c.Validate(); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), strings.Fields(name)[0]) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, addr := range []string{"169.254.169.254:80", "127.0.0.1:0", "[::1]:8080", "localhost:80"} {
+		c := ok
+		c.IMDS.Listen = addr
+		if err := c.Validate(); err != nil {
+			t.Errorf("imds.listen %s: %v", addr, err)
+		}
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	doc := `
+server: https://lanyard.example:8443
+ca_file: /etc/lanyard/ca.pem
+state_dir: /var/lib/lanyard-agent
+imds:
+  listen: 169.254.169.254:80
+miss_rate: 40
+apps:
+  - site: ` + siteA + `
+    command: [node, server.js]
+    dir: /srv/app-a
+    env: {PORT: "8080"}
+`
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c = c.withDefaults()
+	if c.IMDS.Listen != "169.254.169.254:80" || c.MissRate != 40 || c.Apps[0].Name != "app-a" || c.Apps[0].Env["PORT"] != "8080" {
+		t.Errorf("decoded %+v", c)
+	}
+}
+
+func TestLinkCommands(t *testing.T) {
+	ip := netip.MustParseAddr("169.254.169.254")
+	up, down := linkCommands(ip, true)
+	got := func(cmds [][]string) string {
+		var s []string
+		for _, c := range cmds {
+			s = append(s, strings.Join(c, " "))
+		}
+		return strings.Join(s, "; ")
+	}
+	if g := got(up); g != "ip link add lanyard0 type dummy; ip addr add 169.254.169.254/32 dev lanyard0; ip link set lanyard0 up" {
+		t.Errorf("up: %s", g)
+	}
+	if g := got(down); g != "ip link del lanyard0" {
+		t.Errorf("down: %s", g)
+	}
+	if _, down := linkCommands(ip, false); got(down) != "ip addr del 169.254.169.254/32 dev lanyard0" {
+		t.Errorf("down without creating the link: %s", got(down))
+	}
+	if _, need := needsLink("127.0.0.1:80"); need {
+		t.Error("loopback needs no link")
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "https://vault.azure.net", "a\"b\\c\n\x00\x1f", "é\u2028", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		raw := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatalf("%q → %s: %v", s, raw, err)
+		}
+		std, _ := json.Marshal(s) // encoding/json's reading of the same string
+		var want string
+		json.Unmarshal(std, &want)
+		if back != want || utf8.ValidString(s) && back != s {
+			t.Fatalf("%q came back as %q, want %q", s, back, want)
+		}
+	})
+}
+
+func FuzzTokenQuery(f *testing.F) {
+	for _, s := range []string{"api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net&client_id=x",
+		"resource=a&resource=b", "resource=%zz", "mi_res_id=a&object_id=b&resource=r", "resource=%2F.default"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseQuery(raw)
+		if err != nil {
+			if !errs.Is(err, errs.Invalid) {
+				t.Fatalf("%q: %v is not Invalid", raw, err)
+			}
+			return
+		}
+		for _, params := range [][]selectorParam{appServiceSelectors, legacySelectors, imdsSelectors} {
+			sel, resource, err := tokenParams(q, params)
+			if err != nil {
+				if !errs.Is(err, errs.Invalid) {
+					t.Fatalf("%q: %v is not Invalid", raw, err)
+				}
+				continue
+			}
+			if resource == "" || sel.Kind == "" || (sel.Kind == "system") != (sel.Value == "") {
+				t.Fatalf("%q: selector %+v, resource %q", raw, sel, resource)
+			}
+		}
+		_ = url.Values(q).Encode()
+	})
+}
