@@ -14,7 +14,7 @@
 //     imds_linux.go);
 //   - the token cache: per (app, identity, resource), single flight, refreshed ahead of expiry,
 //     dropped when the server says an identity changed, served while the server is unreachable
-//     (cache.go, events.go), and per-app throttling (throttle.go);
+//     (cache.go; the events long poll is in agent.go), and per-app throttling (throttle.go);
 //   - the app supervisor: runs the configured apps with their identity in the environment,
 //     restarts them with backoff, keeps a bounded log of each (apps.go, applog.go);
 //   - its own metrics registry (/metrics) and /healthz.
