@@ -63,6 +63,12 @@ Start here:
 		newADCmd(g),
 		newRestCmd(g),
 		newTokenCmd(g),
+		newGroupCmd(g),
+		newIdentityCmd(g),
+		newWebAppCmd(g),
+		newFunctionAppCmd(g),
+		newRoleCmd(g),
+		newResourceCmd(g),
 	)
 	return root
 }
