@@ -59,7 +59,7 @@ func (testAuth) Authenticate(r *http.Request) (authn.Principal, error) {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	db  *store.DB
 	svc *directory.Service
 	srv *httptest.Server
@@ -67,7 +67,7 @@ type env struct {
 
 // newEnv starts the directory API on a new SQLite store with one tenant (tenantID, with its
 // built-ins) and a second, empty one; its clock is fixed and its randomness seeded.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+t.TempDir()+"/d.db")
@@ -102,7 +102,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -112,21 +112,21 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // code returns the Graph error code of an error answer.
-func (r response) code(t *testing.T) string {
+func (r response) code(t testing.TB) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)
 	c, _ := e["code"].(string)
 	return c
 }
 
-func (r response) message(t *testing.T) string {
+func (r response) message(t testing.TB) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)
 	c, _ := e["message"].(string)
 	return c
 }
 
-// call sends a request as who ("" for nobody, "admin", or "{oid};perm,perm"). body is JSON
+// call sends a request (spaces in path are sent as %20) as who ("" for nobody, "admin", or "{oid};perm,perm"). body is JSON
 // encoded unless it is a []byte.
 func (e *env) call(method, path, who string, body any, hdr ...string) response {
 	e.t.Helper()
@@ -142,7 +142,7 @@ func (e *env) call(method, path, who string, body any, hdr ...string) response {
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	req, err := http.NewRequest(method, e.srv.URL+strings.ReplaceAll(path, " ", "%20"), rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func (e *env) graphSP() map[string]any {
 }
 
 // roleID returns the id of the app role value of service principal sp.
-func roleID(t *testing.T, sp map[string]any, value string) string {
+func roleID(t testing.TB, sp map[string]any, value string) string {
 	t.Helper()
 	for _, r := range sp["appRoles"].([]any) {
 		if r := r.(map[string]any); r["value"] == value {
@@ -219,7 +219,7 @@ func (e *env) grant(principal, resource map[string]any, value string) map[string
 }
 
 // values returns the "value" array of a collection answer.
-func values(t *testing.T, m map[string]any) []map[string]any {
+func values(t testing.TB, m map[string]any) []map[string]any {
 	t.Helper()
 	vs, ok := m["value"].([]any)
 	if !ok {
@@ -232,7 +232,7 @@ func values(t *testing.T, m map[string]any) []map[string]any {
 	return out
 }
 
-func ids(t *testing.T, m map[string]any) []string {
+func ids(t testing.TB, m map[string]any) []string {
 	t.Helper()
 	var out []string
 	for _, v := range values(t, m) {
