@@ -411,35 +411,58 @@ user-assigned identity, by ARM id or by name in the ` + s.k.label + `'s resource
 	return cmd
 }
 
-// resolveIdentities turns --identities into whether "[system]" is among them and the canonical
-// ARM ids of the user-assigned identities, a bare name taken as an identity in the site's group.
-func resolveIdentities(vals []string, sub, group string) (system bool, users []string, err error) {
+// identitiesFlag is --identities parsed: whether "[system]" is among them, the user-assigned
+// identities given by ARM id (canonical) and those given by name (in the site's group).
+type identitiesFlag struct {
+	system bool
+	ids    []string
+	names  []string
+}
+
+// parseIdentities checks --identities before anything is sent.
+func parseIdentities(vals []string) (identitiesFlag, error) {
+	var f identitiesFlag
 	for _, v := range vals {
 		v = strings.TrimSpace(v)
 		switch {
 		case strings.EqualFold(v, systemIdentity):
-			system = true
+			f.system = true
 			continue
 		case v == "":
-			return false, nil, fmt.Errorf("--identities: an empty value")
+			return f, fmt.Errorf("--identities: an empty value")
 		case !strings.Contains(v, "/"):
 			if err := checkName(v); err != nil {
-				return false, nil, fmt.Errorf("--identities %q is neither [system], an ARM id nor an identity's name", v)
+				return f, fmt.Errorf("--identities %q is neither [system], an ARM id nor an identity's name", v)
 			}
-			v = client.ResourcePath(sub, group, client.TypeIdentities, v)
+			f.names = append(f.names, v)
+			continue
 		}
 		id, err := parseID("identities", v)
 		if err != nil {
-			return false, nil, err
+			return f, err
 		}
 		if !strings.EqualFold(id.ResourceType(), client.TypeIdentities) {
-			return false, nil, fmt.Errorf("--identities %q is a %s, not a user-assigned identity (%s)", v, id.ResourceType(), client.TypeIdentities)
+			return f, fmt.Errorf("--identities %q is a %s, not a user-assigned identity (%s)", v, id.ResourceType(), client.TypeIdentities)
 		}
-		if !containsFold(users, id.String()) {
-			users = append(users, id.String())
+		f.ids = append(f.ids, id.String())
+	}
+	return f, nil
+}
+
+// users returns the ARM ids of the user-assigned identities, names resolved in group, without
+// duplicates.
+func (f identitiesFlag) users(sub, group string) []string {
+	var out []string
+	all := slices.Clone(f.ids)
+	for _, n := range f.names {
+		all = append(all, client.ResourcePath(sub, group, client.TypeIdentities, n))
+	}
+	for _, id := range all {
+		if !containsFold(out, id) {
+			out = append(out, id)
 		}
 	}
-	return system, users, nil
+	return out
 }
 
 // putIdentity replaces the site with the wanted identity and prints the identity it then has.
@@ -490,16 +513,17 @@ identity property.`,
 			if !cmd.Flags().Changed("identities") {
 				ids = []string{systemIdentity}
 			}
+			want, err := parseIdentities(ids)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			c := s.g.client()
 			sub, path, err := s.path(ctx, c, &f)
 			if err != nil {
 				return err
 			}
-			system, add, err := resolveIdentities(ids, sub, f.group)
-			if err != nil {
-				return err
-			}
+			system, add := want.system, want.users(sub, f.group)
 			_, site, err := s.get(ctx, c, path, &f)
 			if err != nil {
 				return err
@@ -538,16 +562,17 @@ Naming one that is not attached is an error. Prints the identity property.`,
 			if !cmd.Flags().Changed("identities") {
 				ids = []string{systemIdentity}
 			}
+			want, err := parseIdentities(ids)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			c := s.g.client()
 			sub, path, err := s.path(ctx, c, &f)
 			if err != nil {
 				return err
 			}
-			dropSystem, drop, err := resolveIdentities(ids, sub, f.group)
-			if err != nil {
-				return err
-			}
+			dropSystem, drop := want.system, want.users(sub, f.group)
 			raw, site, err := s.get(ctx, c, path, &f)
 			if err != nil {
 				return err
