@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -39,8 +40,8 @@ type Service struct {
 	Store Store
 	Audit Recorder
 	Auth  Authenticator
-	Now   func() time.Time
-	Rand  io.Reader // ids and assignment keys; may be used from several goroutines (Service serialises reads)
+	Now   func() time.Time // default time.Now
+	Rand  io.Reader        // ids and assignment keys (default crypto/rand); Service serialises its reads
 	// PublicURL is the control plane's URL, https://host[:port] without a trailing slash: the base of
 	// @odata.context and @odata.nextLink, and an identifier of the built-in Directory and
 	// Management service principals.
@@ -57,13 +58,23 @@ type Service struct {
 	randMu sync.Mutex
 }
 
-func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+func (s *Service) now() time.Time {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	return now().UTC().Truncate(time.Microsecond)
+}
 
 // random fills b from s.Rand.
 func (s *Service) random(b []byte) error {
 	s.randMu.Lock()
 	defer s.randMu.Unlock()
-	if _, err := io.ReadFull(s.Rand, b); err != nil {
+	r := s.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, b); err != nil {
 		return errs.Wrap(errs.Internal, err, "read random bytes")
 	}
 	return nil
