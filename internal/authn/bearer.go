@@ -36,8 +36,9 @@ type Bearer struct {
 	Audiences []string // the identifiers of the API's service principal (any trailing "/" is ignored)
 }
 
-// NormalizeAudience makes "https://x/" and "https://x" the same audience.
-func NormalizeAudience(a string) string { return strings.TrimRight(a, "/") }
+// NormalizeAudience makes "https://x/" and "https://x" the same audience, and ignores case, as the
+// directory does when it resolves a resource to its service principal (directory.NameKey).
+func NormalizeAudience(a string) string { return strings.ToLower(strings.TrimRight(a, "/")) }
 
 // Authenticate returns the caller of r: the principal already in its context (the admin socket),
 // or the subject of a valid bearer token for this API. Failures are errs.Unauthenticated with a
