@@ -34,8 +34,9 @@ func ResourceNotFound(id arm.ID) error {
 		id.ResourceType(), id.Name(), id.ResourceGroupName())
 }
 
-// target checks what every operation on the resource id needs first: a type the API serves, the
-// subscription (404 SubscriptionNotFound) and the name's rule for its type.
+// target checks what every operation on the resource id needs first: a type the API serves and
+// the subscription (404 SubscriptionNotFound). The type's naming rule is checked by writes only,
+// as ARM does: reading or deleting a name no resource can have finds nothing.
 func (s *Service) target(ctx context.Context, tenantID string, id arm.ID) (*Type, error) {
 	if _, err := s.subscription(ctx, tenantID, id.SubscriptionID()); err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func (s *Service) target(ctx context.Context, tenantID string, id arm.ID) (*Type
 	if t == nil || id.Kind() != arm.KindResource || id.Parent().Kind() != arm.KindResourceGroup {
 		return nil, invalidType(id.Namespace(), strings.TrimPrefix(id.ResourceType(), id.Namespace()+"/"))
 	}
-	return t, t.checkName(id.Name())
+	return t, nil
 }
 
 // group returns the group a resource id is in: 404 ResourceGroupNotFound when there is none.
@@ -89,6 +90,9 @@ func (s *Service) Put(ctx context.Context, p authn.Principal, tenantID string, i
 	}
 	write := t.Action("write")
 	if err := s.Access.Check(ctx, p, tenantID, write, id); err != nil {
+		return Resource{}, false, err
+	}
+	if err := t.checkName(id.Name()); err != nil {
 		return Resource{}, false, err
 	}
 	detail := ""

@@ -27,6 +27,8 @@ import (
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 	"github.com/lanyardhq/lanyard/internal/pki"
+	"github.com/lanyardhq/lanyard/internal/rbac"
+	"github.com/lanyardhq/lanyard/internal/resources"
 	"github.com/lanyardhq/lanyard/internal/seal"
 	"github.com/lanyardhq/lanyard/internal/store"
 	"github.com/lanyardhq/lanyard/internal/tenant"
@@ -48,16 +50,18 @@ type Server struct {
 	now  func() time.Time
 	rand io.Reader
 
-	DB      *store.DB
-	KEK     *seal.KEK
-	CA      *pki.CA
-	Certs   *pki.ServingCerts
-	Tokens  *token.Service
-	Tenants *tenant.Service
-	Dir     *directory.Service
-	Audit   *audit.Recorder
-	Default tenant.Tenant // the default tenant
-	Created bool          // the default tenant was created by this Open (first start)
+	DB        *store.DB
+	KEK       *seal.KEK
+	CA        *pki.CA
+	Certs     *pki.ServingCerts
+	Tokens    *token.Service
+	Tenants   *tenant.Service
+	Dir       *directory.Service
+	Resources *resources.Service // the management API's resources (management.go)
+	RBAC      *rbac.Service      // the management API's role assignments and definitions
+	Audit     *audit.Recorder
+	Default   tenant.Tenant // the default tenant
+	Created   bool          // the default tenant was created by this Open (first start)
 
 	metrics *metrics
 	handler http.Handler // the HTTPS API
@@ -128,6 +132,7 @@ func (s *Server) open(ctx context.Context) error {
 	s.Tenants.OnCreate = append(s.Tenants.OnCreate, func(ctx context.Context, t tenant.Tenant) error {
 		return s.Dir.EnsureBuiltins(ctx, t.ID)
 	})
+	s.openManagement()
 	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
 		return fmt.Errorf("default tenant: %w", err)
 	}
@@ -139,6 +144,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	for _, t := range tenants {
 		if err := s.Dir.EnsureBuiltins(ctx, t.ID); err != nil {
+			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+		if err := s.ensureManagement(ctx, t.ID); err != nil {
 			return fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
 	}
@@ -172,7 +180,7 @@ func (s *Server) mount(keys admin.Keys) {
 	})
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	graph := s.Dir.Handler()
+	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
 	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -181,12 +189,19 @@ func (s *Server) mount(keys admin.Keys) {
 			graph.ServeHTTP(w, r)
 			return
 		}
+		if isManagementPath(r.URL.Path) {
+			management.ServeHTTP(w, r)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
-	graphShape := httpx.Graph(s.now)
+	graphShape, armShape := httpx.Graph(s.now), s.managementShape()
 	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: func(r *http.Request) httpx.Shape {
 		if strings.HasPrefix(r.URL.Path, "/v1.0") {
 			return graphShape
+		}
+		if isManagementPath(r.URL.Path) {
+			return armShape
 		}
 		return httpx.Plain
 	}}

@@ -24,7 +24,7 @@ var _ resources.Store = (*DB)(nil)
 
 const (
 	subscriptionColumns = `id, tenant_id, display_name, state, is_default, created_at`
-	rgColumns        = `tenant_id, subscription_id, name, location, tags, managed_by, created_at`
+	rgColumns           = `tenant_id, subscription_id, name, location, tags, managed_by, created_at`
 	resourceColumns     = `id, tenant_id, subscription_id, kind, location, tags, properties, system_assigned, principal_id, client_id, version, created_at, changed_at`
 	vaultTypeKey        = "microsoft.keyvault/vaults"
 	// keysPerQuery bounds the keys of one IN (...) list.
