@@ -273,7 +273,9 @@ func TestARMRoleAssignments(t *testing.T) {
 		t.Fatal(err)
 	}
 	subScope := "/subscriptions/" + sub
-	pager := defs.NewListPager(subScope, &armauthorization.RoleDefinitionsClientListOptions{Filter: to.Ptr(url.PathEscape("roleName eq 'Reader'"))})
+	// The role definitions client encodes $filter; the role assignments client sends it as given
+	// (so callers escape it, against Azure as here).
+	pager := defs.NewListPager(subScope, &armauthorization.RoleDefinitionsClientListOptions{Filter: to.Ptr("roleName eq 'Reader'")})
 	var readerDef *armauthorization.RoleDefinition
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
