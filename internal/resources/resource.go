@@ -408,10 +408,14 @@ func (s *Service) UpdateAccessPolicies(ctx context.Context, p authn.Principal, t
 		return Resource{}, nil, err
 	}
 	defer func() {
-		err = s.recordWrite(ctx, p, "vault.accesspolicy."+strings.ToLower(kind), id.String(), "", err)
+		err = s.recordWrite(ctx, p, "vault.accesspolicy", id.String(), "operation="+clip(strings.ToLower(kind)), err)
 	}()
 	if _, err := s.group(ctx, tenantID, id); err != nil {
 		return Resource{}, nil, err
+	}
+	kind = strings.ToLower(kind)
+	if kind != accessPolicyKindAdd && kind != accessPolicyKindReplace && kind != accessPolicyKindRemove {
+		return Resource{}, nil, invalidContent("The access policy operation '%s' is not valid: it must be add, replace or remove.", clip(kind))
 	}
 	policies, err := parseAccessPolicies(tenantID, given)
 	if err != nil {
@@ -425,7 +429,7 @@ func (s *Service) UpdateAccessPolicies(ctx context.Context, p authn.Principal, t
 		if err != nil {
 			return Resource{}, nil, err
 		}
-		next, err := updateAccessPolicies(v.AccessPolicies, strings.ToLower(kind), policies)
+		next, err := updateAccessPolicies(v.AccessPolicies, kind, policies)
 		if err != nil {
 			return Resource{}, nil, err
 		}
