@@ -153,10 +153,10 @@ func TestARMProtocol(t *testing.T) {
 	// Lists per group, subscription, type, and /resources.
 	e.identity(g, "id1")
 	for path, want := range map[string][]string{
-		g + "/providers/Microsoft.Web/sites?api-version=" + vWeb:                                        {"web1"},
-		"/subscriptions/" + e.sub + "/providers/microsoft.web/SITES?api-version=" + vWeb:                {"web1"},
-		g + "/resources?api-version=" + vRG:                                                             {"id1", "web1"},
-		"/subscriptions/" + e.sub + "/resources?api-version=" + vRG:                                     {"id1", "web1"},
+		g + "/providers/Microsoft.Web/sites?api-version=" + vWeb:                         {"web1"},
+		"/subscriptions/" + e.sub + "/providers/microsoft.web/SITES?api-version=" + vWeb: {"web1"},
+		g + "/resources?api-version=" + vRG:                                              {"id1", "web1"},
+		"/subscriptions/" + e.sub + "/resources?api-version=" + vRG:                      {"id1", "web1"},
 		"/subscriptions/" + e.sub + "/resources?api-version=" + vRG + "&$filter=resourceType%20eq%20'Microsoft.ManagedIdentity/userAssignedIdentities'": {"id1"},
 	} {
 		var list struct {
