@@ -25,7 +25,7 @@ type ResourceInput struct {
 }
 
 // maxApplyAttempts bounds the retries of a write that lost a race with another write.
-const maxApplyAttempts = 5
+const maxApplyAttempts = 10
 
 // ResourceNotFound is ARM's 404 for a resource that does not exist.
 func ResourceNotFound(id arm.ID) error {
