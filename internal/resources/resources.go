@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
 )
@@ -148,23 +147,6 @@ var (
 
 // IsStale reports whether err is ErrStale.
 func IsStale(err error) bool { return errors.Is(err, ErrStale) }
-
-// ParseID parses an ARM id for the resources domain: arm.Parse, then the shapes this domain
-// keeps (a resource of a known type directly in a resource group).
-func parseResourceID(s string) (arm.ID, *Type, error) {
-	id, err := arm.Parse(s)
-	if err != nil {
-		return arm.ID{}, nil, err
-	}
-	if id.Kind() != arm.KindResource || id.ResourceGroupName() == "" || id.Parent().Kind() != arm.KindResourceGroup {
-		return arm.ID{}, nil, arm.E(errs.Invalid, arm.CodeInvalidResourceID, "The resource id '%s' does not name a resource in a resource group.", clip(s))
-	}
-	t := TypeOf(id.ResourceType())
-	if t == nil {
-		return arm.ID{}, nil, invalidType(id.Namespace(), strings.TrimPrefix(id.ResourceType(), id.Namespace()+"/"))
-	}
-	return id, t, nil
-}
 
 // resourceID builds the canonical id of a resource: the group as stored, the type in ARM's casing.
 func resourceID(sub, group string, t *Type, name string) string {
