@@ -18,6 +18,8 @@ import (
 // identities) and RBAC (role assignments and definitions), behind one bearer for the Management
 // service principal's identifiers, sharing ARM's error shape.
 
+var _ rbac.SubscriptionResolver = (*resources.Service)(nil)
+
 // openManagement builds the resources and RBAC services and makes every new tenant get its
 // default subscription. It runs after the directory is built and before the default tenant is
 // ensured.
