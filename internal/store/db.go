@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +21,12 @@ import (
 // servers sharing one PostgreSQL database.
 type DB struct {
 	sql *sql.DB
-	d   *dialect
+
+	// grantsStmt is the prepared query of PrincipalGrants, the RBAC hot path.
+	grantsOnce sync.Once
+	grantsStmt *sql.Stmt
+	grantsErr  error
+	d          *dialect
 
 	// BeforeCommit is a failure-injection hook for tests; production leaves it nil. When set, every
 	// write transaction calls it just before committing, with the name of the operation, which is
