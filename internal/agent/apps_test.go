@@ -131,15 +131,19 @@ func alive(pid int) bool {
 
 func readPids(t *testing.T, path string, n int) []int {
 	t.Helper()
-	waitFor(t, "the pids in "+path, func() bool { return len(lines(path)) >= n })
+	// The shell may have created the file but not yet written to it: wait for n whole numbers.
 	var pids []int
-	for _, l := range lines(path) {
-		pid, err := strconv.Atoi(strings.TrimSpace(l))
-		if err != nil {
-			t.Fatal(err)
+	waitFor(t, "the pids in "+path, func() bool {
+		pids = pids[:0]
+		for _, l := range lines(path) {
+			pid, err := strconv.Atoi(strings.TrimSpace(l))
+			if err != nil {
+				return false
+			}
+			pids = append(pids, pid)
 		}
-		pids = append(pids, pid)
-	}
+		return len(pids) >= n
+	})
 	return pids
 }
 
