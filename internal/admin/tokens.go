@@ -11,6 +11,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 	"github.com/lanyardhq/lanyard/internal/token"
 )
@@ -60,13 +61,13 @@ func (a *API) mintToken(w http.ResponseWriter, r *http.Request) error {
 		tenantID = a.DefaultTenant()
 	}
 	switch {
-	case !isGUID(in.PrincipalID):
+	case !guid.Valid(in.PrincipalID):
 		return errs.E(errs.Invalid, "principalId must be the object id (a GUID) of a service principal")
 	case token.Resource(resource) == "":
 		return errs.E(errs.Invalid, "resource must name the API the token is for, such as https://vault.azure.net")
 	case len(resource) > token.MaxAudience:
 		return errs.E(errs.Invalid, "resource must be at most %d bytes", token.MaxAudience)
-	case !isGUID(tenantID):
+	case !guid.Valid(tenantID):
 		return errs.E(errs.Invalid, "tenantId must be a GUID")
 	}
 	principalID := strings.ToLower(in.PrincipalID)
@@ -111,25 +112,4 @@ func appIDOf(raw string) string {
 	}
 	_ = json.Unmarshal(b, &c)
 	return c.AppID
-}
-
-// isGUID reports whether s has the shape xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex, any case).
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

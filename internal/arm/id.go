@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // MaxIDLength bounds the length of a resource id Parse accepts, in bytes.
@@ -100,7 +101,7 @@ func Parse(s string) (ID, error) {
 		if len(segs) < 2 {
 			return ID{}, invalidID(s, "it names no subscription")
 		}
-		if !IsGUID(segs[1]) {
+		if !guid.Valid(segs[1]) {
 			return ID{}, E(errs.Invalid, CodeInvalidSubscriptionID,
 				"The provided subscription identifier '%s' is malformed or invalid.", clip(segs[1]))
 		}
@@ -329,27 +330,6 @@ func (id ID) Scope() ID {
 		return id.Parent()
 	}
 	return build(id.sub, id.group, id.blocks[:len(id.blocks)-1:len(id.blocks)-1])
-}
-
-// IsGUID reports whether s has the 8-4-4-4-12 hexadecimal form.
-func IsGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // ValidateResourceGroupName checks ARM's rule for resource group names: 1 to 90 letters, digits,

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // newADCmd is "lanyard ad": the directory (applications, service principals, app roles and their
@@ -35,7 +36,7 @@ server on this host, with an administrator's authority. Commands act in the defa
 
 // checkGUID rejects a flag value that is not a GUID, before anything is sent.
 func checkGUID(flag, v string) error {
-	if !isGUID(v) {
+	if !guid.Valid(v) {
 		return fmt.Errorf("--%s must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), not %q", flag, v)
 	}
 	return nil
@@ -52,27 +53,6 @@ func checkKey(flag, v string) error {
 		}
 	}
 	return nil
-}
-
-// isGUID reports whether s has the shape xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex, any case).
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // jsonArg reads a flag value that is JSON, or @FILE holding JSON, as az does.

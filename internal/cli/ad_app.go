@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 func newADAppCmd(g *globals) *cobra.Command {
@@ -42,7 +43,7 @@ func appRolesArg(v string) ([]map[string]any, error) {
 		case nil:
 			r["id"] = uuid.NewString()
 		case string:
-			if !isGUID(id) {
+			if !guid.Valid(id) {
 				return nil, fmt.Errorf("--app-roles: the id of role %d must be a GUID, not %q", i, id)
 			}
 		default:

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 func newADGroupCmd(g *globals) *cobra.Command {
@@ -203,7 +204,7 @@ func checkGroup(v string) error {
 // resolveGroup returns the object id of a group named by object id or by display name (which
 // must then name exactly one group).
 func resolveGroup(ctx context.Context, c *client.Client, group string) (string, error) {
-	if isGUID(group) {
+	if guid.Valid(group) {
 		return group, nil
 	}
 	var found []client.Group

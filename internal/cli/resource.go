@@ -16,6 +16,7 @@ import (
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // armCmd is what every management command (group, identity, webapp, functionapp, role,
@@ -37,7 +38,7 @@ func newARMCmd(g *globals, cmd *cobra.Command) *armCmd {
 // looked up among the tenant's subscriptions), or the tenant's default subscription.
 func (a *armCmd) sub(ctx context.Context, c *client.Client) (string, error) {
 	s := strings.TrimSpace(a.subscription)
-	if arm.IsGUID(s) {
+	if guid.Valid(s) {
 		return strings.ToLower(s), nil
 	}
 	if s == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/arm"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // authorizationProvider is the path segment of RBAC's collections under a scope.
@@ -94,7 +95,7 @@ func resolveRole(ctx context.Context, c *client.Client, sub, role string) (strin
 			return "", fmt.Errorf("--role %q is a %s, not a role definition", role, id.ResourceType())
 		}
 		return id.String(), nil
-	case arm.IsGUID(role):
+	case guid.Valid(role):
 		return client.SubscriptionPath(sub) + authorizationProvider + "roleDefinitions/" + strings.ToLower(role), nil
 	}
 	items, err := roleDefinitions(ctx, c, client.SubscriptionPath(sub), role)
@@ -502,7 +503,7 @@ the top level.`,
 				at = client.SubscriptionPath(sub)
 			}
 			var items []json.RawMessage
-			if arm.IsGUID(name) {
+			if guid.Valid(name) {
 				raw, err := getRaw(ctx, c, definitionsPath(at, nil)+"/"+strings.ToLower(name), client.APIVersionAuthorization)
 				if err != nil {
 					return err

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // App role assignments.
@@ -36,13 +37,13 @@ func (s *Service) createAppRoleAssignment(ctx context.Context, tenantID string, 
 	}
 	a := AppRoleAssignment{TenantID: tenantID}
 	var err error
-	if a.PrincipalID, err = guid("principalId", in.PrincipalID); err != nil {
+	if a.PrincipalID, err = guidProp("principalId", in.PrincipalID); err != nil {
 		return AppRoleAssignment{}, err
 	}
-	if a.ResourceID, err = guid("resourceId", in.ResourceID); err != nil {
+	if a.ResourceID, err = guidProp("resourceId", in.ResourceID); err != nil {
 		return AppRoleAssignment{}, err
 	}
-	if a.AppRoleID, err = guid("appRoleId", in.AppRoleID); err != nil {
+	if a.AppRoleID, err = guidProp("appRoleId", in.AppRoleID); err != nil {
 		return AppRoleAssignment{}, err
 	}
 	switch {
@@ -180,7 +181,7 @@ func memberRef(ref string) (string, error) {
 	if open := strings.IndexByte(last, '('); open >= 0 && strings.HasSuffix(last, "')") && len(last) > open+3 && last[open+1] == '\'' {
 		last = last[open+2 : len(last)-2]
 	}
-	if !isGUID(last) {
+	if !guid.Valid(last) {
 		return "", bad
 	}
 	return strings.ToLower(last), nil
@@ -227,10 +228,10 @@ func (s *Service) createRoleAssignment(ctx context.Context, tenantID string, in 
 	}
 	a := DirectoryRoleAssignment{TenantID: tenantID, DirectoryScopeID: in.DirectoryScopeID, Created: s.now()}
 	var err error
-	if a.PrincipalID, err = guid("principalId", in.PrincipalID); err != nil {
+	if a.PrincipalID, err = guidProp("principalId", in.PrincipalID); err != nil {
 		return DirectoryRoleAssignment{}, err
 	}
-	if a.RoleDefinitionID, err = guid("roleDefinitionId", in.RoleDefinitionID); err != nil {
+	if a.RoleDefinitionID, err = guidProp("roleDefinitionId", in.RoleDefinitionID); err != nil {
 		return DirectoryRoleAssignment{}, err
 	}
 	if _, ok := DirectoryRoles[a.RoleDefinitionID]; !ok {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/directory/odata"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // The handlers of the routes table: decode → Service → encode. Each write is audited once it
@@ -31,7 +32,7 @@ func keyLookup(op, field, value string, names bool) (Key, bool) {
 	case op == odata.OpEq && strings.EqualFold(field, "appId"):
 		return Key{AppID: strings.ToLower(value)}, true
 	case names && op == odata.OpAny && strings.EqualFold(field, "servicePrincipalNames") && value != "":
-		if isGUID(value) {
+		if guid.Valid(value) {
 			return Key{AppID: strings.ToLower(value)}, true
 		}
 		return Key{Name: value}, true

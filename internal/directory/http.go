@@ -11,6 +11,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/directory/odata"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -153,7 +154,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 // tenant unless TenantHeader names another.
 func (s *Service) tenantOf(r *http.Request, p authn.Principal) (string, error) {
 	if !p.Admin {
-		if !isGUID(p.TenantID) {
+		if !guid.Valid(p.TenantID) {
 			return "", errs.E(errs.Unauthenticated, "The access token names no tenant.")
 		}
 		return strings.ToLower(p.TenantID), nil
@@ -165,7 +166,7 @@ func (s *Service) tenantOf(r *http.Request, p authn.Principal) (string, error) {
 		}
 		return s.DefaultTenant(), nil
 	}
-	if !isGUID(h) {
+	if !guid.Valid(h) {
 		return "", badRequest("The %s header must be a tenant id (a GUID).", TenantHeader)
 	}
 	id := strings.ToLower(h)

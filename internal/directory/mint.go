@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/token"
 )
 
@@ -20,7 +21,7 @@ func (s *Service) TokenRequest(ctx context.Context, tenantID, principalID, resou
 	tenantID = strings.ToLower(tenantID)
 	aud := token.Resource(resource)
 	key := Key{Name: aud}
-	if isGUID(aud) {
+	if guid.Valid(aud) {
 		key = Key{AppID: strings.ToLower(aud)}
 	}
 	var res ServicePrincipal
@@ -36,7 +37,7 @@ func (s *Service) TokenRequest(ctx context.Context, tenantID, principalID, resou
 	if err != nil {
 		return token.MintRequest{}, err
 	}
-	if !isGUID(principalID) {
+	if !guid.Valid(principalID) {
 		return token.MintRequest{}, errs.E(errs.NotFound, "service principal %s not found", principalID)
 	}
 	p, err := s.Store.GetServicePrincipal(ctx, tenantID, Key{ID: strings.ToLower(principalID)})

@@ -16,6 +16,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // Recorder is the audit dependency.
@@ -132,18 +133,9 @@ func orNotFound(err error, id string) error {
 
 var errDenied = &errs.Error{Kind: errs.Denied, Code: codeDenied, Msg: "Insufficient privileges to complete the operation."}
 
-// isGUID reports whether s has the 8-4-4-4-12 hexadecimal form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
-}
-
 // guid checks that v, the value of property name, is a GUID and returns it in lower case.
-func guid(name, v string) (string, error) {
-	if !isGUID(v) {
+func guidProp(name, v string) (string, error) {
+	if !guid.Valid(v) {
 		return "", badRequest("Invalid value specified for property '%s' of resource '%s'.", name, v)
 	}
 	return strings.ToLower(v), nil
@@ -151,7 +143,7 @@ func guid(name, v string) (string, error) {
 
 // objectID checks an object id in a path: Graph's "Invalid object identifier".
 func objectID(v string) (string, error) {
-	if !isGUID(v) {
+	if !guid.Valid(v) {
 		return "", badRequest("Invalid object identifier '%s'.", v)
 	}
 	return strings.ToLower(v), nil
@@ -292,7 +284,7 @@ func (s *Service) createServicePrincipal(ctx context.Context, tenantID string, i
 	if in.AppID == "" {
 		return ServicePrincipal{}, badRequest("Property 'appId' is required.")
 	}
-	appID, err := guid("appId", in.AppID)
+	appID, err := guidProp("appId", in.AppID)
 	if err != nil {
 		return ServicePrincipal{}, err
 	}

@@ -93,7 +93,7 @@ func checkAppRoles(roles []AppRole) ([]AppRole, error) {
 		if r.ID == "" {
 			return nil, badRequest("Property 'id' of an app role is required.")
 		}
-		id, err := guid("id", r.ID)
+		id, err := guidProp("id", r.ID)
 		if err != nil {
 			return nil, err
 		}

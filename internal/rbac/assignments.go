@@ -8,6 +8,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // ARM's error codes for role assignments and definitions.
@@ -62,7 +63,7 @@ func (s *Service) CreateRoleAssignment(ctx context.Context, tenantID string, sco
 	if err != nil {
 		return Assignment{}, false, err
 	}
-	if !arm.IsGUID(in.PrincipalID) {
+	if !guid.Valid(in.PrincipalID) {
 		return Assignment{}, false, arm.E(errs.Invalid, CodeInvalidPrincipalID,
 			"A valid principal ID must be provided for role assignment.")
 	}
@@ -275,7 +276,7 @@ func (s *Service) definitionScope(ctx context.Context, tenantID string, scope ar
 }
 
 func validateAssignmentName(name string) error {
-	if !arm.IsGUID(name) {
+	if !guid.Valid(name) {
 		return arm.E(errs.Invalid, CodeInvalidRoleAssignmentID,
 			"The role assignment ID '%s' is not valid. The role assignment ID must be a GUID.", clip(name))
 	}
@@ -285,7 +286,7 @@ func validateAssignmentName(name string) error {
 // roleFromID finds the built-in role a role definition id names.
 func roleFromID(s string) (RoleDefinition, error) {
 	id, err := arm.Parse(s)
-	if err != nil || id.Kind() != arm.KindResource || !strings.EqualFold(id.ResourceType(), roleDefinitionsResourceType) || !arm.IsGUID(id.Name()) {
+	if err != nil || id.Kind() != arm.KindResource || !strings.EqualFold(id.ResourceType(), roleDefinitionsResourceType) || !guid.Valid(id.Name()) {
 		return RoleDefinition{}, arm.E(errs.Invalid, CodeInvalidRoleDefinitionID,
 			"The role definition ID '%s' is not valid. Expected '/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/{guid}'.", clip(s))
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // AssignmentFilter is a parsed $filter of a role assignment list.
@@ -60,7 +61,7 @@ func ParseAssignmentFilter(s string) (AssignmentFilter, error) {
 		if m == nil || f.PrincipalID != "" {
 			return AssignmentFilter{}, bad
 		}
-		if !arm.IsGUID(m[1]) {
+		if !guid.Valid(m[1]) {
 			return AssignmentFilter{}, arm.E(errs.Invalid, CodeInvalidPrincipalID,
 				"The principal id '%s' in the filter is not a valid GUID.", clip(m[1]))
 		}

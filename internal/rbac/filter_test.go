@@ -7,7 +7,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/errs"
 )
 
-const guid = "0b6f0cd4-aaaa-4000-8000-00000000000a"
+const testGUID = "0b6f0cd4-aaaa-4000-8000-00000000000a"
 
 func TestParseAssignmentFilter(t *testing.T) {
 	tests := []struct {
@@ -19,16 +19,16 @@ func TestParseAssignmentFilter(t *testing.T) {
 		{"  ", AssignmentFilter{}, ""},
 		{"atScope()", AssignmentFilter{AtScope: true}, ""},
 		{"ATSCOPE( )", AssignmentFilter{AtScope: true}, ""},
-		{"principalId eq '" + strings.ToUpper(guid) + "'", AssignmentFilter{PrincipalID: guid}, ""},
-		{"assignedTo('" + guid + "')", AssignmentFilter{PrincipalID: guid}, ""},
-		{"atScope() and assignedTo('" + guid + "')", AssignmentFilter{AtScope: true, PrincipalID: guid}, ""},
-		{"principalId  eq '" + guid + "'  AND  atScope()", AssignmentFilter{AtScope: true, PrincipalID: guid}, ""},
-		{"principalId eq " + guid, AssignmentFilter{}, "InvalidQueryParameterValue"},
+		{"principalId eq '" + strings.ToUpper(testGUID) + "'", AssignmentFilter{PrincipalID: testGUID}, ""},
+		{"assignedTo('" + testGUID + "')", AssignmentFilter{PrincipalID: testGUID}, ""},
+		{"atScope() and assignedTo('" + testGUID + "')", AssignmentFilter{AtScope: true, PrincipalID: testGUID}, ""},
+		{"principalId  eq '" + testGUID + "'  AND  atScope()", AssignmentFilter{AtScope: true, PrincipalID: testGUID}, ""},
+		{"principalId eq " + testGUID, AssignmentFilter{}, "InvalidQueryParameterValue"},
 		{"principalId eq ''", AssignmentFilter{}, CodeInvalidPrincipalID},
 		{"principalId eq 'bob'", AssignmentFilter{}, CodeInvalidPrincipalID},
 		{"atScope() and atScope()", AssignmentFilter{}, "InvalidQueryParameterValue"},
-		{"principalId eq '" + guid + "' and assignedTo('" + guid + "')", AssignmentFilter{}, "InvalidQueryParameterValue"},
-		{"atScope() or principalId eq '" + guid + "'", AssignmentFilter{}, "InvalidQueryParameterValue"},
+		{"principalId eq '" + testGUID + "' and assignedTo('" + testGUID + "')", AssignmentFilter{}, "InvalidQueryParameterValue"},
+		{"atScope() or principalId eq '" + testGUID + "'", AssignmentFilter{}, "InvalidQueryParameterValue"},
 		{"roleDefinitionId eq 'x'", AssignmentFilter{}, "InvalidQueryParameterValue"},
 		{"atScope() and", AssignmentFilter{}, "InvalidQueryParameterValue"},
 		{strings.Repeat("atScope() and ", 100) + "atScope()", AssignmentFilter{}, "InvalidQueryParameterValue"},
@@ -69,7 +69,7 @@ func TestParseDefinitionFilter(t *testing.T) {
 // FuzzParseFilter: the $filter parsers never panic, fail only with 400s, and what they accept
 // they accept again written back.
 func FuzzParseFilter(f *testing.F) {
-	for _, s := range []string{"atScope()", "principalId eq '" + guid + "'", "atScope() and assignedTo('" + guid + "')",
+	for _, s := range []string{"atScope()", "principalId eq '" + testGUID + "'", "atScope() and assignedTo('" + testGUID + "')",
 		"roleName eq 'Reader'", "roleName eq 'a''b' and type eq 'BuiltInRole'", "'", "and and", " and 'x and y' and "} {
 		f.Add(s)
 	}

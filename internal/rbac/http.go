@@ -8,6 +8,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -248,7 +249,7 @@ func (s *Service) tenantOf(r *http.Request, p authn.Principal) (string, error) {
 		return strings.ToLower(p.TenantID), nil
 	}
 	if h := r.Header.Get(TenantHeader); h != "" {
-		if !arm.IsGUID(h) {
+		if !guid.Valid(h) {
 			return "", arm.E(errs.Invalid, arm.CodeInvalidRequestContent, "The %s header must be a tenant id (a GUID).", TenantHeader)
 		}
 		return strings.ToLower(h), nil

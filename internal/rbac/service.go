@@ -10,6 +10,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -81,7 +82,7 @@ const (
 // Not-actions only narrow the permission they belong to: another assignment may still grant
 // the action, as in Azure. A principal id that is not a GUID holds nothing.
 func (s *Service) Allowed(ctx context.Context, tenantID, principalID, action string, scope arm.ID, data bool) (bool, error) {
-	if tenantID == "" || !arm.IsGUID(principalID) {
+	if tenantID == "" || !guid.Valid(principalID) {
 		return false, nil
 	}
 	grants, err := s.Store.PrincipalGrants(ctx, tenantID, strings.ToLower(principalID))

@@ -15,6 +15,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -151,7 +152,7 @@ func (s *Service) tenantOf(r *http.Request, p authn.Principal) (string, error) {
 		return strings.ToLower(p.TenantID), nil
 	}
 	if h := r.Header.Get(TenantHeader); h != "" {
-		if !arm.IsGUID(h) {
+		if !guid.Valid(h) {
 			return "", invalidContent("The %s header must be a tenant id (a GUID).", TenantHeader)
 		}
 		h = strings.ToLower(h)
@@ -196,7 +197,7 @@ func (s *Service) EnsureDefaultSubscription(ctx context.Context, tenantID string
 // SubscriptionTenant returns the tenant of a subscription; errs.NotFound for an unknown one. It
 // makes Service an rbac.SubscriptionResolver.
 func (s *Service) SubscriptionTenant(ctx context.Context, subscriptionID string) (string, error) {
-	if !arm.IsGUID(subscriptionID) {
+	if !guid.Valid(subscriptionID) {
 		return "", errs.E(errs.NotFound, "subscription %s not found", subscriptionID)
 	}
 	sub, err := s.Store.GetSubscription(ctx, strings.ToLower(subscriptionID))
@@ -210,7 +211,7 @@ func (s *Service) SubscriptionTenant(ctx context.Context, subscriptionID string)
 // unknown or another tenant's, as ARM answers.
 func (s *Service) subscription(ctx context.Context, tenantID, subID string) (Subscription, error) {
 	notFound := arm.E(errs.NotFound, arm.CodeSubscriptionNotFound, "The subscription '%s' could not be found.", clip(subID))
-	if !arm.IsGUID(subID) {
+	if !guid.Valid(subID) {
 		return Subscription{}, notFound
 	}
 	sub, err := s.Store.GetSubscription(ctx, strings.ToLower(subID))

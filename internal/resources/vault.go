@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lanyardhq/lanyard/internal/arm"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // Limits and defaults of vaults, as Azure's.
@@ -140,15 +140,15 @@ func parseAccessPolicies(tenantID string, raw []json.RawMessage) ([]AccessPolicy
 		if err := json.Unmarshal(r, &p); err != nil {
 			return nil, invalidContent("Access policy %d is not valid: %s.", i, clip(err.Error()))
 		}
-		if !arm.IsGUID(p.TenantID) || !strings.EqualFold(p.TenantID, tenantID) {
+		if !guid.Valid(p.TenantID) || !strings.EqualFold(p.TenantID, tenantID) {
 			return nil, invalidContent("Access policy %d: 'tenantId' must be the vault's tenant, '%s'.", i, tenantID)
 		}
-		if !arm.IsGUID(p.ObjectID) {
+		if !guid.Valid(p.ObjectID) {
 			return nil, invalidContent("Access policy %d: 'objectId' must be the object id (a GUID) of a principal.", i)
 		}
 		ap := AccessPolicy{TenantID: strings.ToLower(p.TenantID), ObjectID: strings.ToLower(p.ObjectID)}
 		if p.ApplicationID != nil && *p.ApplicationID != "" {
-			if !arm.IsGUID(*p.ApplicationID) {
+			if !guid.Valid(*p.ApplicationID) {
 				return nil, invalidContent("Access policy %d: 'applicationId' must be a GUID.", i)
 			}
 			ap.ApplicationID = strings.ToLower(*p.ApplicationID)

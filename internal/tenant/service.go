@@ -12,6 +12,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -92,7 +93,7 @@ func (s *Service) List(ctx context.Context) ([]Tenant, error) {
 
 // Exists reports whether id names a tenant; a malformed id is simply not one.
 func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
-	if !IsGUID(id) {
+	if !guid.Valid(id) {
 		return false, nil
 	}
 	_, err := s.Store.GetTenant(ctx, strings.ToLower(id))
@@ -113,15 +114,6 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
-}
-
-// IsGUID reports whether s has the 8-4-4-4-12 hex form.
-func IsGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
 }
 
 // actor names the caller of ctx for audit records.

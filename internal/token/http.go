@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -38,7 +39,7 @@ func (s *Service) serve(kind docKind) http.Handler {
 // tenant returns the request's tenant id, lower case, after checking that it exists.
 func (s *Service) tenant(r *http.Request) (string, error) {
 	id := r.PathValue("tenant")
-	if !isGUID(id) {
+	if !guid.Valid(id) {
 		return "", &errs.Error{Kind: errs.Invalid, Code: "invalid_tenant",
 			Msg: "the tenant in the path must be a tenant id (a GUID)"}
 	}

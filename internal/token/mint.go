@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // MintRequest is what a token says. The caller has already decided that the identity may have
@@ -220,11 +221,11 @@ func appendEscaped(b []byte, s string) []byte {
 
 func (r *MintRequest) validate() error {
 	switch {
-	case !isGUID(r.TenantID):
+	case !guid.Valid(r.TenantID):
 		return errs.E(errs.Invalid, "the tenant id must be a GUID")
-	case !isGUID(r.AppID):
+	case !guid.Valid(r.AppID):
 		return errs.E(errs.Invalid, "the client id (appid) must be a GUID")
-	case !isGUID(r.ObjectID):
+	case !guid.Valid(r.ObjectID):
 		return errs.E(errs.Invalid, "the object id (oid) must be a GUID")
 	case r.Audience == "":
 		return errs.E(errs.Invalid, "the resource (audience) must not be empty")
@@ -253,25 +254,4 @@ func printable(s string) bool {
 		}
 	}
 	return utf8.ValidString(s)
-}
-
-// isGUID reports whether s has the shape xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex, any case).
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 var _ authn.Verifier = (*Service)(nil)
@@ -257,7 +258,7 @@ func (s *Service) checkClaims(payload []byte, now time.Time) (authn.Claims, erro
 		return authn.Claims{}, errAudience
 	}
 	iat, nbf, exp := w.Iat, w.Nbf, w.Exp
-	if !isGUID(w.TID) {
+	if !guid.Valid(w.TID) {
 		return authn.Claims{}, errTenant
 	}
 	if w.Iss != s.Issuer(w.TID) {

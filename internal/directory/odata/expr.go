@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // The operators of an Expr.
@@ -254,7 +255,7 @@ func equal(field string, v any, lit Value) (bool, error) {
 	switch lit.Kind {
 	case String:
 		if s, ok := v.(string); ok {
-			if isGUID(lit.Str) {
+			if guid.Valid(lit.Str) {
 				return asciiEqualFold(s, lit.Str), nil
 			}
 			return s == lit.Str, nil
@@ -305,27 +306,6 @@ func asInt64(v any) (int64, bool) {
 		return n, true
 	}
 	return 0, false
-}
-
-// isGUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a GUID.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func isHex(c byte) bool {

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // Limits of a $filter, checked by ParseFilter.
@@ -450,7 +451,7 @@ func (p *parser) literal(after string) (Value, error) {
 			}
 			return v, nil
 		}
-		if isGUID(t.text) {
+		if guid.Valid(t.text) {
 			return Value{}, p.errorf(t, "unquoted GUID %s; write GUIDs as quoted strings", t)
 		}
 		if isPath(t.text) {
