@@ -1,0 +1,67 @@
+package nodes
+
+import (
+	"context"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/resources"
+)
+
+// Node is an enrolled host. Its agent's client certificate names it by ID (CertPrefix + ID); a
+// new enrollment under the same name gives it a new ID, which ends the old certificates' use.
+type Node struct {
+	ID        string // a GUID, lower case
+	TenantID  string
+	Name      string
+	MachineID string // the canonical ARM id of its Microsoft.HybridCompute/machines resource
+	Created   time.Time
+	Renewed   time.Time // the last certificate issued (enrollment or renewal)
+}
+
+// JoinToken is a single-use enrollment token as the store keeps it: its hash, never the token.
+type JoinToken struct {
+	Hash      string // hex SHA-256 of the token
+	TenantID  string
+	NodeName  string
+	Created   time.Time
+	Expires   time.Time
+	Used      time.Time // zero until it enrolls a node
+	CreatedBy string
+}
+
+// Event is a change that may make cached tokens of PrincipalID say what is no longer true.
+type Event struct {
+	Seq         int64
+	TenantID    string
+	Kind        string
+	PrincipalID string
+}
+
+// Store is what the nodes domain keeps (internal/store implements it).
+type Store interface {
+	CreateJoinToken(ctx context.Context, t JoinToken) error
+	// GetJoinToken returns errs.NotFound for an unknown hash.
+	GetJoinToken(ctx context.Context, hash string) (JoinToken, error)
+	// EnrollNode marks the join token used, if it is unused and not expired at now (else
+	// errs.Denied), and stores n, replacing a node of the same tenant and name, in one
+	// transaction.
+	EnrollNode(ctx context.Context, hash string, now time.Time, n Node) error
+	// GetNode returns errs.NotFound for an unknown id (or a node whose machine was deleted).
+	GetNode(ctx context.Context, id string) (Node, error)
+	// GetNodeByName returns errs.NotFound when the tenant has no node of that name.
+	GetNodeByName(ctx context.Context, tenantID, name string) (Node, error)
+	ListNodes(ctx context.Context, tenantID string) ([]Node, error)
+	TouchNode(ctx context.Context, id string, renewed time.Time) error
+	DeleteNode(ctx context.Context, tenantID, name string) error
+
+	// NodeEvents returns up to limit events of the tenant with Seq > after, in order.
+	NodeEvents(ctx context.Context, tenantID string, after int64, limit int) ([]Event, error)
+	// NodeEventHorizon returns the newest event's Seq (of any tenant; 0 when none) and the
+	// Seq through which events have been pruned (0 when none).
+	NodeEventHorizon(ctx context.Context) (last, pruned int64, err error)
+	// PruneNodeEvents deletes the events created before the given time.
+	PruneNodeEvents(ctx context.Context, before time.Time) error
+
+	// GetResource reads a resource by its lower-cased ARM id (errs.NotFound).
+	GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error)
+}
