@@ -33,6 +33,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/store"
 	"github.com/lanyardhq/lanyard/internal/tenant"
 	"github.com/lanyardhq/lanyard/internal/token"
+	"github.com/lanyardhq/lanyard/internal/vault"
 )
 
 // Options are what a server is built from.
@@ -59,6 +60,7 @@ type Server struct {
 	Dir       *directory.Service
 	Resources *resources.Service // the management API's resources (management.go)
 	RBAC      *rbac.Service      // the management API's role assignments and definitions
+	Vault     *vault.Service     // the vault data plane (vault.go)
 	Audit     *audit.Recorder
 	Default   tenant.Tenant // the default tenant
 	Created   bool          // the default tenant was created by this Open (first start)
@@ -133,6 +135,7 @@ func (s *Server) open(ctx context.Context) error {
 		return s.Dir.EnsureBuiltins(ctx, t.ID)
 	})
 	s.openManagement()
+	s.openVault()
 	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
 		return fmt.Errorf("default tenant: %w", err)
 	}
@@ -183,7 +186,13 @@ func (s *Server) mount(keys admin.Keys) {
 	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
+	vaults := s.Vault.Handler()
 	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.isVaultHost(r) {
+			r.Pattern = "vault"
+			vaults.ServeHTTP(w, r)
+			return
+		}
 		if p := r.URL.Path; p == "/v1.0" || strings.HasPrefix(p, "/v1.0/") {
 			r.Pattern = "/v1.0/"
 			graph.ServeHTTP(w, r)
@@ -197,6 +206,9 @@ func (s *Server) mount(keys admin.Keys) {
 	})
 	graphShape, armShape := httpx.Graph(s.now), s.managementShape()
 	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: func(r *http.Request) httpx.Shape {
+		if s.isVaultHost(r) {
+			return httpx.KeyVault
+		}
 		if strings.HasPrefix(r.URL.Path, "/v1.0") {
 			return graphShape
 		}
@@ -287,6 +299,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	}
 	g.Go(func() error { return s.Tokens.Run(ctx) })
 	g.Go(func() error { return s.Certs.Run(ctx) })
+	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		s.ready.Store(false)

@@ -1,0 +1,158 @@
+package compat
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+)
+
+// vaultEnv is a running server with a resource group for vaults, and what a Key Vault client
+// needs to reach it: vault host names resolved to the server's loopback port by the dialer, TLS
+// verified against the server's CA, the challenge's resource verification left on.
+type vaultEnv struct {
+	t        *testing.T
+	env      *lanyardtest.Env
+	sub      string
+	tenant   string
+	port     string
+	resource string // https://vault.localhost:PORT: the challenge's resource, the tokens' audience
+	http     *http.Client
+}
+
+func newVaultEnv(t *testing.T, o lanyardtest.Options) *vaultEnv {
+	t.Helper()
+	env := lanyardtest.Start(t, o)
+	sub := managementAPI(t, env)
+	u, err := url.Parse(env.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &vaultEnv{t: t, env: env, sub: sub.SubscriptionID, tenant: env.Server.Default.ID, port: u.Port(),
+		resource: "https://vault.localhost:" + u.Port()}
+	admin(t, env, http.MethodPut, client.ResourceGroupPath(e.sub, "rg"), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil)
+	loopback := "127.0.0.1:" + e.port
+	e.http = &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, loopback) // every host name is this server
+		},
+		MaxIdleConnsPerHost: 32,
+	}, Timeout: 30 * time.Second}
+	return e
+}
+
+// vaultURL is the vault's URL as its vaultUri says.
+func (e *vaultEnv) vaultURL(name string) string {
+	return "https://" + name + ".vault.localhost:" + e.port
+}
+
+// createVault creates a vault with extra properties (access policies, RBAC, purge protection)
+// and returns its ARM id.
+func (e *vaultEnv) createVault(name string, props map[string]any) string {
+	e.t.Helper()
+	p := map[string]any{"tenantId": e.tenant, "sku": map[string]string{"family": "A", "name": "standard"}}
+	for k, v := range props {
+		p[k] = v
+	}
+	var out struct {
+		ID         string `json:"id"`
+		Properties struct {
+			VaultURI string `json:"vaultUri"`
+		} `json:"properties"`
+	}
+	path := client.ResourcePath(e.sub, "rg", client.TypeVaults, name)
+	admin(e.t, e.env, http.MethodPut, path, client.APIVersionVaults, map[string]any{"location": "local", "properties": p}, &out)
+	if want := e.vaultURL(name) + "/"; out.Properties.VaultURI != want {
+		e.t.Fatalf("vaultUri %q, want %q", out.Properties.VaultURI, want)
+	}
+	return out.ID
+}
+
+// policy is an access policy entry granting secret permissions to objectID.
+func (e *vaultEnv) policy(objectID string, perms ...string) map[string]any {
+	return map[string]any{"tenantId": e.tenant, "objectId": objectID, "permissions": map[string]any{"secrets": perms}}
+}
+
+// accessPolicies runs the ARM access-policy operation (add, replace, remove) on a vault.
+func (e *vaultEnv) accessPolicies(vaultID, kind string, policies ...map[string]any) {
+	e.t.Helper()
+	admin(e.t, e.env, http.MethodPut, vaultID+"/accessPolicies/"+kind, client.APIVersionVaults,
+		map[string]any{"properties": map[string]any{"accessPolicies": policies}}, nil)
+}
+
+// identity creates a user-assigned managed identity and returns its principal id.
+func (e *vaultEnv) identity(name string) string {
+	e.t.Helper()
+	var out struct {
+		Properties struct {
+			PrincipalID string `json:"principalId"`
+		} `json:"properties"`
+	}
+	admin(e.t, e.env, http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeIdentities, name), client.APIVersionIdentities,
+		map[string]any{"location": "local"}, &out)
+	if out.Properties.PrincipalID == "" {
+		e.t.Fatal("identity has no principal id")
+	}
+	return out.Properties.PrincipalID
+}
+
+// secrets is an unmodified azsecrets client for the vault, authenticated as principalID.
+func (e *vaultEnv) secrets(vault, principalID string) *azsecrets.Client {
+	return e.secretsWith(vault, &mintCredential{e: e, principal: principalID})
+}
+
+func (e *vaultEnv) secretsWith(vault string, cred azcore.TokenCredential) *azsecrets.Client {
+	e.t.Helper()
+	c, err := azsecrets.NewClient(e.vaultURL(vault), cred, &azsecrets.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: e.http},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// mintCredential is a TokenCredential that has the server mint tokens for one principal (the
+// admin token-mint API), for whatever scope the client asks: it stands in for a managed identity
+// endpoint. It records the scopes and tenants it was asked for.
+type mintCredential struct {
+	e         *vaultEnv
+	principal string
+
+	mu      sync.Mutex
+	scopes  []string
+	tenants []string
+}
+
+func (c *mintCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.mu.Lock()
+	c.scopes = append(c.scopes, o.Scopes...)
+	c.tenants = append(c.tenants, o.TenantID)
+	c.mu.Unlock()
+	if len(o.Scopes) != 1 {
+		c.e.t.Errorf("token asked for scopes %v", o.Scopes)
+	}
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	err := c.e.env.Admin.Do(ctx, http.MethodPost, "/admin/v1/tokens",
+		map[string]any{"principalId": c.principal, "resource": strings.TrimSuffix(o.Scopes[0], "/.default")}, &out)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	return azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}

@@ -1,0 +1,431 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/vault"
+)
+
+var _ vault.Store = (*DB)(nil)
+
+// The vault domain's tables (migration 0006). A version's row id is vault.SealID, the id its value
+// is sealed with.
+
+// VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions.
+func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error) {
+	c := db.pool()
+	v := vault.Vault{Name: strings.ToLower(name)}
+	var props string
+	err := c.queryRow(ctx, `SELECT tenant_id, id, id_key, properties FROM resources WHERE type_key = ? AND name_key = ?`,
+		vaultTypeKey, v.Name).Scan(&v.TenantID, &v.ID, &v.Key, &props)
+	if errors.Is(err, sql.ErrNoRows) {
+		return vault.Vault{}, errs.E(errs.NotFound, "no vault named %q", v.Name)
+	}
+	if err != nil {
+		return vault.Vault{}, fail(err, "read vault")
+	}
+	v.Properties = json.RawMessage(props)
+	rows, err := c.query(ctx, `SELECT policy_tenant_id, object_id, application_id, permissions FROM resources_vault_access_policies
+		WHERE vault_key = ? ORDER BY position`, v.Key)
+	if err != nil {
+		return vault.Vault{}, fail(err, "read access policies")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p vault.Policy
+		var perms string
+		if err := rows.Scan(&p.TenantID, &p.ObjectID, &p.ApplicationID, &perms); err != nil {
+			return vault.Vault{}, fail(err, "read access policies")
+		}
+		var ps struct {
+			Secrets []string `json:"secrets"`
+		}
+		if err := json.Unmarshal([]byte(perms), &ps); err != nil {
+			return vault.Vault{}, errs.Wrap(errs.Internal, err, "store: corrupt access policy permissions")
+		}
+		p.Secrets = ps.Secrets
+		v.Policies = append(v.Policies, p)
+	}
+	if err := rows.Err(); err != nil {
+		return vault.Vault{}, fail(err, "read access policies")
+	}
+	return v, nil
+}
+
+const versionColumns = `s.name, v.version, v.content_type, v.tags, v.enabled, v.not_before, v.expires, v.created_at, v.updated_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanSecret reads versionColumns (with the sealed value when sealed), then deleted_at and purge_at.
+func scanSecret(r rowScanner, vaultKey string, sealed bool) (vault.Secret, error) {
+	var (
+		s                       vault.Secret
+		tags                    string
+		nbf, exp, deleted, purg sql.NullInt64
+		created, updated        int64
+	)
+	v := &s.Latest
+	v.VaultKey = vaultKey
+	dest := []any{&v.Name, &v.Version, &v.ContentType, &tags, &v.Enabled, &nbf, &exp, &created, &updated}
+	if sealed {
+		dest = append(dest, &v.KEKID, &v.Sealed)
+	}
+	dest = append(dest, &deleted, &purg)
+	if err := r.Scan(dest...); err != nil {
+		return s, err
+	}
+	var err error
+	if v.Tags, err = tagsFrom(tags); err != nil {
+		return s, err
+	}
+	if nbf.Valid {
+		v.NotBefore = time.Unix(nbf.Int64, 0).UTC()
+	}
+	if exp.Valid {
+		v.Expires = time.Unix(exp.Int64, 0).UTC()
+	}
+	v.Created, v.Updated = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	s.DeletedAt, s.PurgeAt = fromMicros(deleted), fromMicros(purg)
+	return s, nil
+}
+
+func unixOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
+
+// GetSecret returns a secret's state and one version (the latest when version is "").
+func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
+	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at FROM vault_secrets AS s
+		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
+	args := []any{vaultKey, strings.ToLower(name)}
+	if version == "" {
+		q += `v.version = s.latest_version`
+	} else {
+		q += `v.version = ?`
+		args = []any{version, vaultKey, strings.ToLower(name)}
+	}
+	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
+	s, err := scanSecret(db.pool().queryRow(ctx, q, args...), vaultKey, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
+	}
+	if err != nil {
+		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
+	}
+	v := s.Latest
+	if version != "" {
+		// The secret's latest version, without its value, for the state.
+		var latest string
+		if err := db.pool().queryRow(ctx, `SELECT latest_version FROM vault_secrets WHERE vault_key = ? AND name_key = ?`,
+			vaultKey, strings.ToLower(name)).Scan(&latest); err != nil {
+			return vault.Secret{}, vault.Version{}, fail(err, "read secret")
+		}
+		s.Latest = vault.Version{VaultKey: vaultKey, Name: v.Name, Version: latest}
+	}
+	return s, v, nil
+}
+
+// PutSecretVersion adds v as its secret's latest version.
+func (db *DB) PutSecretVersion(ctx context.Context, v vault.Version) error {
+	if v.VaultKey == "" || v.Name == "" || v.Version == "" || len(v.Sealed) == 0 {
+		return errs.E(errs.Invalid, "store: a secret version needs a vault, a name, a version and a sealed value")
+	}
+	return db.inTx(ctx, "PutSecretVersion", "", func(c conn) error {
+		nameKey := strings.ToLower(v.Name)
+		if _, err := c.exec(ctx, `INSERT INTO vault_secrets (vault_key, name_key, name, latest_version) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, v.VaultKey, nameKey, v.Name, v.Version); err != nil {
+			if rbacForeignKeyViolation(err) {
+				return errs.E(errs.NotFound, "no vault %s", v.VaultKey)
+			}
+			return fail(err, "create secret")
+		}
+		var deleted sql.NullInt64
+		if err := c.queryRow(ctx, `SELECT deleted_at FROM vault_secrets WHERE vault_key = ? AND name_key = ?`+c.d.forUpdate,
+			v.VaultKey, nameKey).Scan(&deleted); err != nil {
+			return fail(err, "read secret")
+		}
+		if deleted.Valid {
+			return vault.ErrDeleted
+		}
+		if err := insertVersion(ctx, c, v); err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `UPDATE vault_secrets SET latest_version = ? WHERE vault_key = ? AND name_key = ?`,
+			v.Version, v.VaultKey, nameKey); err != nil {
+			return fail(err, "update secret")
+		}
+		return nil
+	})
+}
+
+func insertVersion(ctx context.Context, c conn, v vault.Version) error {
+	nameKey := strings.ToLower(v.Name)
+	var seq int64
+	if err := c.queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM vault_secret_versions WHERE vault_key = ? AND name_key = ?`,
+		v.VaultKey, nameKey).Scan(&seq); err != nil {
+		return fail(err, "number version")
+	}
+	ok, err := c.execOne(ctx, `INSERT INTO vault_secret_versions (id, vault_key, name_key, version, seq, content_type, tags, enabled,
+		not_before, expires, created_at, updated_at, kek_id, sealed_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`,
+		vault.SealID(v.VaultKey, v.Name, v.Version), v.VaultKey, nameKey, v.Version, seq, v.ContentType, tagsText(v.Tags), v.Enabled,
+		unixOrNull(v.NotBefore), unixOrNull(v.Expires), micros(v.Created), micros(v.Updated), v.KEKID, v.Sealed)
+	if err != nil {
+		return fail(err, "insert secret version")
+	}
+	if !ok {
+		return errs.E(errs.Conflict, "version %s of secret %s exists", v.Version, v.Name)
+	}
+	return nil
+}
+
+// UpdateSecretVersion writes a version's attributes.
+func (db *DB) UpdateSecretVersion(ctx context.Context, v vault.Version) error {
+	return db.inTx(ctx, "UpdateSecretVersion", "", func(c conn) error {
+		ok, err := c.execOne(ctx, `UPDATE vault_secret_versions SET content_type = ?, tags = ?, enabled = ?, not_before = ?, expires = ?,
+			updated_at = ? WHERE id = ? AND EXISTS (SELECT 1 FROM vault_secrets AS s WHERE s.vault_key = ? AND s.name_key = ? AND s.deleted_at IS NULL)`,
+			v.ContentType, tagsText(v.Tags), v.Enabled, unixOrNull(v.NotBefore), unixOrNull(v.Expires), micros(v.Updated),
+			vault.SealID(v.VaultKey, v.Name, v.Version), v.VaultKey, strings.ToLower(v.Name))
+		if err != nil {
+			return fail(err, "update secret version")
+		}
+		if !ok {
+			return errs.E(errs.NotFound, "no secret %q version %q", v.Name, v.Version)
+		}
+		return nil
+	})
+}
+
+// ListSecrets lists live or deleted secrets with their latest versions, without values.
+func (db *DB) ListSecrets(ctx context.Context, vaultKey string, deleted bool, afterKey string, limit int) ([]vault.Secret, error) {
+	if limit <= 0 {
+		return nil, errs.E(errs.Invalid, "store: list limit must be positive")
+	}
+	cond := `s.deleted_at IS NULL`
+	if deleted {
+		cond = `s.deleted_at IS NOT NULL`
+	}
+	rows, err := db.pool().query(ctx, `SELECT `+versionColumns+`, s.deleted_at, s.purge_at FROM vault_secrets AS s
+		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND v.version = s.latest_version
+		WHERE s.vault_key = ? AND `+cond+` AND s.name_key > ? ORDER BY s.name_key LIMIT ?`, vaultKey, afterKey, limit)
+	if err != nil {
+		return nil, fail(err, "list secrets")
+	}
+	defer rows.Close()
+	var out []vault.Secret
+	for rows.Next() {
+		s, err := scanSecret(rows, vaultKey, false)
+		if err != nil {
+			return nil, fail(err, "list secrets")
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err, "list secrets")
+	}
+	return out, nil
+}
+
+// ListSecretVersions lists a live secret's versions in creation order, with their sealed values.
+func (db *DB) ListSecretVersions(ctx context.Context, vaultKey, name, afterVersion string, limit int) ([]vault.Version, error) {
+	c := db.pool()
+	nameKey := strings.ToLower(name)
+	var deleted sql.NullInt64
+	err := c.queryRow(ctx, `SELECT deleted_at FROM vault_secrets WHERE vault_key = ? AND name_key = ?`, vaultKey, nameKey).Scan(&deleted)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && deleted.Valid {
+		return nil, errs.E(errs.NotFound, "no secret %q", name)
+	}
+	if err != nil {
+		return nil, fail(err, "read secret")
+	}
+	var after int64
+	if afterVersion != "" {
+		err := c.queryRow(ctx, `SELECT seq FROM vault_secret_versions WHERE id = ?`, vault.SealID(vaultKey, name, afterVersion)).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errs.E(errs.Invalid, "no version %q to continue after", afterVersion)
+		}
+		if err != nil {
+			return nil, fail(err, "read secret version")
+		}
+	}
+	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at FROM vault_secrets AS s
+		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key
+		WHERE s.vault_key = ? AND s.name_key = ? AND v.seq > ? ORDER BY v.seq`
+	args := []any{vaultKey, nameKey, after}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := c.query(ctx, q, args...)
+	if err != nil {
+		return nil, fail(err, "list secret versions")
+	}
+	defer rows.Close()
+	var out []vault.Version
+	for rows.Next() {
+		s, err := scanSecret(rows, vaultKey, true)
+		if err != nil {
+			return nil, fail(err, "list secret versions")
+		}
+		out = append(out, s.Latest)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err, "list secret versions")
+	}
+	return out, nil
+}
+
+// secretState reads a secret's state (latest version without its value) in c.
+func secretState(ctx context.Context, c conn, vaultKey, name string) (vault.Secret, error) {
+	s, err := scanSecret(c.queryRow(ctx, `SELECT `+versionColumns+`, s.deleted_at, s.purge_at FROM vault_secrets AS s
+		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND v.version = s.latest_version
+		WHERE s.vault_key = ? AND s.name_key = ?`, vaultKey, strings.ToLower(name)), vaultKey, false)
+	if err != nil {
+		return vault.Secret{}, fail(err, "read secret")
+	}
+	return s, nil
+}
+
+// DeleteSecret soft-deletes a live secret.
+func (db *DB) DeleteSecret(ctx context.Context, vaultKey, name string, deletedAt, purgeAt time.Time) (vault.Secret, error) {
+	var out vault.Secret
+	err := db.inTx(ctx, "DeleteSecret", "", func(c conn) error {
+		ok, err := c.execOne(ctx, `UPDATE vault_secrets SET deleted_at = ?, purge_at = ? WHERE vault_key = ? AND name_key = ? AND deleted_at IS NULL`,
+			micros(deletedAt), micros(purgeAt), vaultKey, strings.ToLower(name))
+		if err != nil {
+			return fail(err, "delete secret")
+		}
+		if !ok {
+			return errs.E(errs.NotFound, "no secret %q", name)
+		}
+		out, err = secretState(ctx, c, vaultKey, name)
+		return err
+	})
+	return out, err
+}
+
+// RecoverSecret makes a deleted secret live again.
+func (db *DB) RecoverSecret(ctx context.Context, vaultKey, name string) (vault.Secret, error) {
+	var out vault.Secret
+	err := db.inTx(ctx, "RecoverSecret", "", func(c conn) error {
+		ok, err := c.execOne(ctx, `UPDATE vault_secrets SET deleted_at = NULL, purge_at = NULL WHERE vault_key = ? AND name_key = ? AND deleted_at IS NOT NULL`,
+			vaultKey, strings.ToLower(name))
+		if err != nil {
+			return fail(err, "recover secret")
+		}
+		if !ok {
+			return errs.E(errs.NotFound, "no deleted secret %q", name)
+		}
+		out, err = secretState(ctx, c, vaultKey, name)
+		return err
+	})
+	return out, err
+}
+
+// PurgeSecret deletes a deleted secret for good.
+func (db *DB) PurgeSecret(ctx context.Context, vaultKey, name string) error {
+	return db.inTx(ctx, "PurgeSecret", "", func(c conn) error {
+		return purgeSecret(ctx, c, vaultKey, strings.ToLower(name))
+	})
+}
+
+func purgeSecret(ctx context.Context, c conn, vaultKey, nameKey string) error {
+	ok, err := c.execOne(ctx, `DELETE FROM vault_secrets WHERE vault_key = ? AND name_key = ? AND deleted_at IS NOT NULL`, vaultKey, nameKey)
+	if err != nil {
+		return fail(err, "purge secret")
+	}
+	if !ok {
+		return errs.E(errs.NotFound, "no deleted secret %q", nameKey)
+	}
+	// The versions go by ON DELETE CASCADE; said again so that a database without foreign keys
+	// enforced keeps no sealed value of a purged secret.
+	if _, err := c.exec(ctx, `DELETE FROM vault_secret_versions WHERE vault_key = ? AND name_key = ?`, vaultKey, nameKey); err != nil {
+		return fail(err, "purge secret versions")
+	}
+	return nil
+}
+
+// PurgeDueSecrets purges deleted secrets whose purge time has come.
+func (db *DB) PurgeDueSecrets(ctx context.Context, now time.Time, limit int) ([]vault.Version, error) {
+	if limit <= 0 {
+		return nil, errs.E(errs.Invalid, "store: purge limit must be positive")
+	}
+	var out []vault.Version
+	err := db.inTx(ctx, "PurgeDueSecrets", "", func(c conn) error {
+		out = nil
+		rows, err := c.query(ctx, `SELECT vault_key, name_key, name FROM vault_secrets WHERE purge_at IS NOT NULL AND purge_at <= ?
+			ORDER BY purge_at, vault_key, name_key LIMIT ?`+c.d.forUpdate, now.UnixMicro(), limit)
+		if err != nil {
+			return fail(err, "list secrets to purge")
+		}
+		var keys []string
+		for rows.Next() {
+			var v vault.Version
+			var key string
+			if err := rows.Scan(&v.VaultKey, &key, &v.Name); err != nil {
+				rows.Close()
+				return fail(err, "list secrets to purge")
+			}
+			out = append(out, v)
+			keys = append(keys, key)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fail(err, "list secrets to purge")
+		}
+		for i, v := range out {
+			if err := purgeSecret(ctx, c, v.VaultKey, keys[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RestoreSecret creates a secret from backed-up versions.
+func (db *DB) RestoreSecret(ctx context.Context, versions []vault.Version) error {
+	if len(versions) == 0 {
+		return errs.E(errs.Invalid, "store: a restored secret needs a version")
+	}
+	first, last := versions[0], versions[len(versions)-1]
+	return db.inTx(ctx, "RestoreSecret", "", func(c conn) error {
+		nameKey := strings.ToLower(first.Name)
+		var deleted sql.NullInt64
+		err := c.queryRow(ctx, `SELECT deleted_at FROM vault_secrets WHERE vault_key = ? AND name_key = ?`, first.VaultKey, nameKey).Scan(&deleted)
+		switch {
+		case err == nil && deleted.Valid:
+			return vault.ErrDeleted
+		case err == nil:
+			return vault.ErrExists
+		case !errors.Is(err, sql.ErrNoRows):
+			return fail(err, "read secret")
+		}
+		if _, err := c.exec(ctx, `INSERT INTO vault_secrets (vault_key, name_key, name, latest_version) VALUES (?, ?, ?, ?)`,
+			first.VaultKey, nameKey, first.Name, last.Version); err != nil {
+			if rbacForeignKeyViolation(err) {
+				return errs.E(errs.NotFound, "no vault %s", first.VaultKey)
+			}
+			return fail(err, "create secret")
+		}
+		for _, v := range versions {
+			if v.VaultKey != first.VaultKey || !strings.EqualFold(v.Name, first.Name) || len(v.Sealed) == 0 {
+				return errs.E(errs.Invalid, "store: restored versions must be of one secret and sealed")
+			}
+			if err := insertVersion(ctx, c, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
