@@ -114,6 +114,10 @@ func (c *Client) Send(ctx context.Context, method, path string, header http.Head
 		return nil, err
 	}
 	for k, vs := range header {
+		if http.CanonicalHeaderKey(k) == "Host" { // net/http sends req.Host, not a Host header
+			req.Host = vs[0]
+			continue
+		}
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}

@@ -156,3 +156,12 @@ func (c *mintCredential) GetToken(ctx context.Context, o policy.TokenRequestOpti
 	}
 	return azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
+
+// adminSetSecret sets a secret as the administrator, through the admin socket with the vault's
+// Host, as `lanyard keyvault secret set` does.
+func (e *vaultEnv) adminSetSecret(vault, name, value string) {
+	e.t.Helper()
+	if _, err := e.env.Admin.Vault(vault+".vault.localhost:"+e.port).SetSecret(context.Background(), name, client.SecretSet{Value: value}); err != nil {
+		e.t.Fatalf("admin set secret: %v", err)
+	}
+}
