@@ -136,6 +136,17 @@ type mintCredential struct {
 	mu      sync.Mutex
 	scopes  []string
 	tenants []string
+	tokens  []string
+}
+
+// lastToken is the last token the credential handed out.
+func (c *mintCredential) lastToken(t *testing.T) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.tokens) == 0 {
+		t.Fatal("no token was minted")
+	}
+	return c.tokens[len(c.tokens)-1]
 }
 
 func (c *mintCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -154,6 +165,9 @@ func (c *mintCredential) GetToken(ctx context.Context, o policy.TokenRequestOpti
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
+	c.mu.Lock()
+	c.tokens = append(c.tokens, out.AccessToken)
+	c.mu.Unlock()
 	return azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
