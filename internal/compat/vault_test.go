@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
+	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/vault"
 )
 
 // Key Vault built-in roles (rbac/builtin.go).
@@ -227,5 +230,69 @@ func TestVaultSecretLifecycle(t *testing.T) {
 	}
 	if got, err := c2.GetSecret(ctx, "db-password", "", nil); err != nil || *got.Value != "s3cret-30" {
 		t.Fatalf("get from the other vault: %v", err)
+	}
+}
+
+// TestVaultPurgeTask: a deleted secret is kept for the vault's retention period, then purged by
+// the server holding the purge lease (another server's purge task does nothing meanwhile); its
+// name is free again afterwards.
+func TestVaultPurgeTask(t *testing.T) {
+	ctx := context.Background()
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	e := newVaultEnv(t, lanyardtest.Options{Now: now})
+	e.createVault("kv-purge", map[string]any{"softDeleteRetentionInDays": 7})
+	kv := e.env.Admin.Vault("kv-purge.vault.localhost:" + e.port)
+	for _, name := range []string{"old", "young"} {
+		if _, err := kv.SetSecret(ctx, name, client.SecretSet{Value: "v-" + name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.DeleteSecret(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(6 * 24 * time.Hour))
+	if _, err := kv.DeleteSecret(ctx, "young"); err != nil {
+		t.Fatal(err)
+	}
+	srv, other := e.env.Server.Vault, &vault.Service{Store: e.env.Server.DB, Now: now} // another server: its own holder id
+	purge := func(s *vault.Service, at time.Duration, want int, what string) {
+		t.Helper()
+		offset.Store(int64(at))
+		if n, err := s.PurgeOnce(ctx, time.Minute); err != nil || n != want {
+			t.Fatalf("%s: purged %d, want %d (%v)", what, n, want, err)
+		}
+	}
+	day := 24 * time.Hour
+	purge(srv, 6*day, 0, "before the retention period ends")
+	purge(srv, 7*day+time.Minute, 1, "after 7 days")
+	deleted, err := kv.ListDeletedSecrets(ctx)
+	if err != nil || len(deleted) != 1 || !strings.HasSuffix(deleted[0].ID, "/secrets/young") {
+		t.Fatalf("deleted after the purge: %v %+v", err, deleted)
+	}
+	// "young" is due at 13 days. The server renews its lease (for 3 intervals) just before; the
+	// other server, whose task runs when it is due, does not get the lease; the holder purges.
+	purge(srv, 13*day-time.Minute, 0, "renewing the lease")
+	purge(other, 13*day+time.Minute, 0, "another server while the lease is held")
+	purge(srv, 13*day+time.Minute, 1, "the holder")
+	// Once the holder stops renewing, the lease passes to the other server.
+	purge(other, 20*day, 0, "the other server after the lease expired")
+	if ok, err := e.env.Server.DB.TryLease(ctx, vault.PurgeLease, "someone-else", time.Minute, now()); err != nil || ok {
+		t.Fatalf("the other server does not hold the lease: %v %v", ok, err)
+	}
+	if deleted, err := kv.ListDeletedSecrets(ctx); err != nil || len(deleted) != 0 {
+		t.Fatalf("deleted after both purges: %v %+v", err, deleted)
+	}
+	if _, err := kv.SetSecret(ctx, "old", client.SecretSet{Value: "new"}); err != nil {
+		t.Fatalf("the purged name is not free: %v", err)
+	}
+	evs, err := e.env.Admin.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(evs, func(ev client.AuditEvent) bool {
+		return ev.Actor == "system" && ev.Action == "vault.secret.purge" && strings.HasSuffix(ev.Target, "/secrets/old")
+	}) {
+		t.Fatal("the purge is not audited")
 	}
 }

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -19,13 +20,6 @@ const purgeBatch = 100
 // RunPurge purges, every interval, the deleted secrets whose retention period has ended, on the
 // server that holds the purge lease, until ctx ends. Each purge is audited as the system's.
 func (s *Service) RunPurge(ctx context.Context, interval time.Duration) error {
-	if s.holder == "" {
-		var b [8]byte
-		if _, err := io.ReadFull(s.rand(), b[:]); err != nil {
-			return err
-		}
-		s.holder = hex.EncodeToString(b[:])
-	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -43,11 +37,12 @@ func (s *Service) RunPurge(ctx context.Context, interval time.Duration) error {
 // PurgeOnce takes (or renews) the purge lease, for three intervals, and if it got it purges
 // every deleted secret that is due. It returns how many it purged.
 func (s *Service) PurgeOnce(ctx context.Context, interval time.Duration) (int, error) {
-	if s.holder == "" {
-		s.holder = "single"
+	holder, err := s.leaseHolder()
+	if err != nil {
+		return 0, err
 	}
 	now := s.now()
-	ok, err := s.Store.TryLease(ctx, PurgeLease, s.holder, 3*interval, now)
+	ok, err := s.Store.TryLease(ctx, PurgeLease, holder, 3*interval, now)
 	if err != nil || !ok {
 		return 0, err
 	}
@@ -68,4 +63,18 @@ func (s *Service) PurgeOnce(ctx context.Context, interval time.Duration) (int, e
 			return n, nil
 		}
 	}
+}
+
+// leaseHolder is this service's random purge-lease holder id, made once.
+func (s *Service) leaseHolder() (string, error) {
+	s.holderOnce.Do(func() {
+		var b [8]byte
+		if _, err := io.ReadFull(s.rand(), b[:]); err == nil {
+			s.holder = hex.EncodeToString(b[:])
+		}
+	})
+	if s.holder == "" {
+		return "", errors.New("vault: no randomness for the purge lease holder id")
+	}
+	return s.holder, nil
 }

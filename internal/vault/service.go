@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/arm"
@@ -49,7 +50,8 @@ type Service struct {
 	// Authority is the token service's base URL: a challenge names {Authority}/{tenantId}.
 	Authority string
 
-	holder string // this server's lease holder id (purge task)
+	holderOnce sync.Once
+	holder     string // this server's purge-lease holder id
 }
 
 func (s *Service) now() time.Time {
