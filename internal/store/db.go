@@ -27,6 +27,12 @@ type DB struct {
 	grantsStmt *sql.Stmt
 	grantsErr  error
 	d          *dialect
+	// hot holds the prepared statements of the vault data plane's reads (vault.go).
+	hot sync.Map // query → *sql.Stmt
+	// writer admits one SQLite write transaction at a time. SQLite has a single writer anyway;
+	// queueing here instead of in SQLite's busy handler (which polls with sleeps of up to 100 ms)
+	// keeps writers in order and their latency low under load. nil for PostgreSQL.
+	writer chan struct{}
 
 	// BeforeCommit is a failure-injection hook for tests; production leaves it nil. When set, every
 	// write transaction calls it just before committing, with the name of the operation, which is
@@ -112,7 +118,10 @@ func openSQLite(path string) (*DB, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, "store: cannot open SQLite database")
 	}
-	return &DB{sql: sdb, d: sqliteDialect}, nil
+	// Opening a connection runs the pragmas and reads the schema: keep enough idle ones for a
+	// busy server (database/sql keeps 2), so that concurrent requests do not open and close one each.
+	sdb.SetMaxIdleConns(16)
+	return &DB{sql: sdb, d: sqliteDialect, writer: make(chan struct{}, 1)}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -150,6 +159,14 @@ const (
 // inTx runs fn in one write transaction, holding the named lock if lock is not "", and commits
 // unless fn or BeforeCommit fails. fn's error is returned as it is.
 func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) (err error) {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return fail(ctx.Err(), op+": wait to write")
+		}
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err, op+": begin")

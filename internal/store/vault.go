@@ -17,43 +17,66 @@ var _ vault.Store = (*DB)(nil)
 // The vault domain's tables (migration 0006). A version's row id is vault.SealID, the id its value
 // is sealed with.
 
+// prepared returns query prepared on the pool, once per DB: the data plane's reads run on every
+// request, and parsing them each time costs more than running them.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.hot.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.sql.PrepareContext(ctx, db.d.rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.hot.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+const vaultByNameQuery = `SELECT r.tenant_id, r.id, r.id_key, r.properties, p.policy_tenant_id, p.object_id, p.application_id, p.permissions
+	FROM resources AS r LEFT JOIN resources_vault_access_policies AS p ON p.vault_key = r.id_key
+	WHERE r.type_key = ? AND r.name_key = ? ORDER BY p.position`
+
 // VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions.
 func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error) {
-	c := db.pool()
 	v := vault.Vault{Name: strings.ToLower(name)}
-	var props string
-	err := c.queryRow(ctx, `SELECT tenant_id, id, id_key, properties FROM resources WHERE type_key = ? AND name_key = ?`,
-		vaultTypeKey, v.Name).Scan(&v.TenantID, &v.ID, &v.Key, &props)
-	if errors.Is(err, sql.ErrNoRows) {
-		return vault.Vault{}, errs.E(errs.NotFound, "no vault named %q", v.Name)
-	}
+	st, err := db.prepared(ctx, vaultByNameQuery)
 	if err != nil {
 		return vault.Vault{}, fail(err, "read vault")
 	}
-	v.Properties = json.RawMessage(props)
-	rows, err := c.query(ctx, `SELECT policy_tenant_id, object_id, application_id, permissions FROM resources_vault_access_policies
-		WHERE vault_key = ? ORDER BY position`, v.Key)
+	rows, err := st.QueryContext(ctx, vaultTypeKey, v.Name)
 	if err != nil {
-		return vault.Vault{}, fail(err, "read access policies")
+		return vault.Vault{}, fail(err, "read vault")
 	}
 	defer rows.Close()
+	found := false
 	for rows.Next() {
-		var p vault.Policy
-		var perms string
-		if err := rows.Scan(&p.TenantID, &p.ObjectID, &p.ApplicationID, &perms); err != nil {
-			return vault.Vault{}, fail(err, "read access policies")
+		var (
+			props                      string
+			ptenant, oid, appID, perms sql.NullString
+		)
+		if err := rows.Scan(&v.TenantID, &v.ID, &v.Key, &props, &ptenant, &oid, &appID, &perms); err != nil {
+			return vault.Vault{}, fail(err, "read vault")
+		}
+		found = true
+		v.Properties = json.RawMessage(props)
+		if !oid.Valid {
+			continue // no access policies
 		}
 		var ps struct {
 			Secrets []string `json:"secrets"`
 		}
-		if err := json.Unmarshal([]byte(perms), &ps); err != nil {
+		if err := json.Unmarshal([]byte(perms.String), &ps); err != nil {
 			return vault.Vault{}, errs.Wrap(errs.Internal, err, "store: corrupt access policy permissions")
 		}
-		p.Secrets = ps.Secrets
-		v.Policies = append(v.Policies, p)
+		v.Policies = append(v.Policies, vault.Policy{TenantID: ptenant.String, ObjectID: oid.String, ApplicationID: appID.String, Secrets: ps.Secrets})
 	}
 	if err := rows.Err(); err != nil {
-		return vault.Vault{}, fail(err, "read access policies")
+		return vault.Vault{}, fail(err, "read vault")
+	}
+	if !found {
+		return vault.Vault{}, errs.E(errs.NotFound, "no vault named %q", v.Name)
 	}
 	return v, nil
 }
@@ -114,7 +137,11 @@ func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (va
 		args = []any{version, vaultKey, strings.ToLower(name)}
 	}
 	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
-	s, err := scanSecret(db.pool().queryRow(ctx, q, args...), vaultKey, true)
+	st, err := db.prepared(ctx, q)
+	if err != nil {
+		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
+	}
+	s, err := scanSecret(st.QueryRowContext(ctx, args...), vaultKey, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
