@@ -23,7 +23,7 @@ import (
 // needs to reach it: vault host names resolved to the server's loopback port by the dialer, TLS
 // verified against the server's CA, the challenge's resource verification left on.
 type vaultEnv struct {
-	t        *testing.T
+	t        testing.TB
 	env      *lanyardtest.Env
 	sub      string
 	tenant   string
@@ -32,17 +32,20 @@ type vaultEnv struct {
 	http     *http.Client
 }
 
-func newVaultEnv(t *testing.T, o lanyardtest.Options) *vaultEnv {
+func newVaultEnv(t testing.TB, o lanyardtest.Options) *vaultEnv {
 	t.Helper()
 	env := lanyardtest.Start(t, o)
-	sub := managementAPI(t, env)
+	sub, err := env.Admin.DefaultSubscription(context.Background())
+	if err != nil {
+		t.Fatalf("default subscription: %v", err)
+	}
 	u, err := url.Parse(env.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &vaultEnv{t: t, env: env, sub: sub.SubscriptionID, tenant: env.Server.Default.ID, port: u.Port(),
 		resource: "https://vault.localhost:" + u.Port()}
-	admin(t, env, http.MethodPut, client.ResourceGroupPath(e.sub, "rg"), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil)
+	e.arm(http.MethodPut, client.ResourceGroupPath(e.sub, "rg"), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil)
 	loopback := "127.0.0.1:" + e.port
 	e.http = &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
@@ -53,6 +56,27 @@ func newVaultEnv(t *testing.T, o lanyardtest.Options) *vaultEnv {
 		MaxIdleConnsPerHost: 32,
 	}, Timeout: 30 * time.Second}
 	return e
+}
+
+// arm calls the management API as administrator (admin socket).
+func (e *vaultEnv) arm(method, path, apiVersion string, in, out any) {
+	e.t.Helper()
+	if err := e.env.Admin.ARM(context.Background(), method, path, apiVersion, in, out); err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+}
+
+// mint has the server mint a token for principalID and the vault resource (admin only).
+func (e *vaultEnv) mint(principalID, resource string) string {
+	e.t.Helper()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := e.env.Admin.Do(context.Background(), http.MethodPost, "/admin/v1/tokens",
+		map[string]any{"principalId": principalID, "resource": resource}, &out); err != nil || out.AccessToken == "" {
+		e.t.Fatalf("mint: %v", err)
+	}
+	return out.AccessToken
 }
 
 // vaultURL is the vault's URL as its vaultUri says.
@@ -75,7 +99,7 @@ func (e *vaultEnv) createVault(name string, props map[string]any) string {
 		} `json:"properties"`
 	}
 	path := client.ResourcePath(e.sub, "rg", client.TypeVaults, name)
-	admin(e.t, e.env, http.MethodPut, path, client.APIVersionVaults, map[string]any{"location": "local", "properties": p}, &out)
+	e.arm(http.MethodPut, path, client.APIVersionVaults, map[string]any{"location": "local", "properties": p}, &out)
 	if want := e.vaultURL(name) + "/"; out.Properties.VaultURI != want {
 		e.t.Fatalf("vaultUri %q, want %q", out.Properties.VaultURI, want)
 	}
@@ -90,7 +114,7 @@ func (e *vaultEnv) policy(objectID string, perms ...string) map[string]any {
 // accessPolicies runs the ARM access-policy operation (add, replace, remove) on a vault.
 func (e *vaultEnv) accessPolicies(vaultID, kind string, policies ...map[string]any) {
 	e.t.Helper()
-	admin(e.t, e.env, http.MethodPut, vaultID+"/accessPolicies/"+kind, client.APIVersionVaults,
+	e.arm(http.MethodPut, vaultID+"/accessPolicies/"+kind, client.APIVersionVaults,
 		map[string]any{"properties": map[string]any{"accessPolicies": policies}}, nil)
 }
 
@@ -102,7 +126,7 @@ func (e *vaultEnv) identity(name string) string {
 			PrincipalID string `json:"principalId"`
 		} `json:"properties"`
 	}
-	admin(e.t, e.env, http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeIdentities, name), client.APIVersionIdentities,
+	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeIdentities, name), client.APIVersionIdentities,
 		map[string]any{"location": "local"}, &out)
 	if out.Properties.PrincipalID == "" {
 		e.t.Fatal("identity has no principal id")
@@ -140,7 +164,7 @@ type mintCredential struct {
 }
 
 // lastToken is the last token the credential handed out.
-func (c *mintCredential) lastToken(t *testing.T) string {
+func (c *mintCredential) lastToken(t testing.TB) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.tokens) == 0 {
