@@ -69,6 +69,7 @@ Start here:
 		newFunctionAppCmd(g),
 		newRoleCmd(g),
 		newResourceCmd(g),
+		newKeyVaultCmd(g),
 	)
 	return root
 }
