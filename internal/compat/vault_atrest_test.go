@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/seal"
+	"github.com/lanyardhq/lanyard/internal/vault"
 )
 
 // syncBuffer is a log sink several goroutines write to.
@@ -136,4 +138,44 @@ func utf16(s string) []byte {
 		b = append(b, byte(r), 0)
 	}
 	return b
+}
+
+// TestVaultKEKRotation: KEK rotation rewraps every secret version (they are registered sealed
+// values), and each still opens, under the new KEK only, with its own identity as associated data.
+func TestVaultKEKRotation(t *testing.T) {
+	ctx := context.Background()
+	e := newVaultEnv(t, lanyardtest.Options{})
+	vaultID := e.createVault("kv-kek", nil)
+	for _, v := range []string{"one", "two"} {
+		e.adminSetSecret("kv-kek", "s", v)
+	}
+	db, old := e.env.Server.DB, e.env.Server.KEK
+	next, err := seal.ParseKEK(bytes.Repeat([]byte{0x5a}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := seal.Rotate(ctx, db, old, next, nil)
+	if err != nil || n < 2 {
+		t.Fatalf("Rotate: %d values, %v", n, err)
+	}
+	key := strings.ToLower(vaultID)
+	vs, err := db.ListSecretVersions(ctx, key, "s", "", 0)
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("versions: %v %d", err, len(vs))
+	}
+	for i, v := range vs {
+		ad := seal.AD{Table: vault.SealTable, ID: vault.SealID(key, "s", v.Version), Purpose: vault.SealPurpose}
+		plain, err := next.Open(v.Sealed, ad)
+		if err != nil || string(plain) != []string{"one", "two"}[i] {
+			t.Fatalf("version %d under the new KEK: %q %v", i, plain, err)
+		}
+		if _, err := old.Open(v.Sealed, ad); err == nil {
+			t.Fatalf("version %d still opens under the old KEK", i)
+		}
+		other := ad
+		other.ID = vault.SealID(key, "t", v.Version)
+		if _, err := next.Open(v.Sealed, other); err == nil {
+			t.Fatalf("version %d opens as another secret's", i)
+		}
+	}
 }
