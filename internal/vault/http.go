@@ -13,14 +13,13 @@ import (
 
 // request is one data-plane request after the vault is found and the caller authenticated.
 type request struct {
-	w     http.ResponseWriter
-	r     *http.Request
-	v     Vault
-	c     caller
-	q     query
-	name  string // the secret's name, "" when the path has none
-	ver   string
-	extra string // "versions", "backup", "recover"
+	w    http.ResponseWriter
+	r    *http.Request
+	v    Vault
+	c    caller
+	q    query
+	name string // the secret's name, "" when the path has none
+	ver  string
 }
 
 // Handler serves the data plane of every vault: the vault is the one the request's Host names.
@@ -87,17 +86,14 @@ func (s *Service) route(rq *request) (op, error) {
 	if coll != "secrets" && coll != "deletedsecrets" {
 		return nil, &errs.Error{Kind: errs.NotFound, Code: "NotFound", Msg: "This vault serves secrets only: /secrets and /deletedsecrets."}
 	}
-	if len(segs) > 4 {
+	if len(segs) > 3 {
 		return nil, badParameter("The path has too many segments.")
 	}
-	if len(segs) >= 2 && segs[1] != "" {
+	if len(segs) >= 2 {
 		rq.name = segs[1]
 	}
-	if len(segs) >= 3 {
+	if len(segs) == 3 {
 		rq.ver = segs[2]
-	}
-	if len(segs) == 4 {
-		return nil, badParameter("The path has too many segments.")
 	}
 	m := r.Method
 	if coll == "deletedsecrets" {
@@ -266,10 +262,5 @@ func checkContentType(ct string) error {
 	if len(ct) > maxContentType {
 		return badParameter("The content type is longer than %d characters.", maxContentType)
 	}
-	return nil
-}
-
-func writeJSON(rq *request, v any) error {
-	httpx.WriteJSON(rq.w, http.StatusOK, v)
 	return nil
 }
