@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -296,3 +297,43 @@ func TestVaultPurgeTask(t *testing.T) {
 		t.Fatal("the purge is not audited")
 	}
 }
+
+// TestVaultAPIVersions: every api-version the clients send (azure-wire.md §6.1) is served.
+func TestVaultAPIVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newVaultEnv(t, lanyardtest.Options{})
+	mi := e.identity("app")
+	e.createVault("kv-versions", map[string]any{"accessPolicies": []any{e.policy(mi, "get", "set", "list")}})
+	for _, v := range []string{"7.0", "7.1", "7.2", "7.3", "7.4", "7.4-preview.1", "7.5", "7.6", "2025-07-01", "2026-04-01"} {
+		var sent []string
+		seen := policyFunc(func(req *policy.Request) (*http.Response, error) {
+			sent = append(sent, req.Raw().URL.Query().Get("api-version"))
+			return req.Next()
+		})
+		c, err := azsecrets.NewClient(e.vaultURL("kv-versions"), &mintCredential{e: e, principal: mi}, &azsecrets.ClientOptions{
+			ClientOptions: azcore.ClientOptions{Transport: e.http, APIVersion: v, PerRetryPolicies: []policy.Policy{seen}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "s-" + strings.NewReplacer(".", "-").Replace(v)
+		if _, err := c.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: to.Ptr(v)}, nil); err != nil {
+			t.Fatalf("api-version %s: set: %v", v, err)
+		}
+		if got, err := c.GetSecret(ctx, name, "", nil); err != nil || *got.Value != v {
+			t.Fatalf("api-version %s: get: %v", v, err)
+		}
+		pager := c.NewListSecretPropertiesPager(nil)
+		if _, err := pager.NextPage(ctx); err != nil {
+			t.Fatalf("api-version %s: list: %v", v, err)
+		}
+		if len(sent) < 4 || slices.ContainsFunc(sent, func(s string) bool { return s != v }) {
+			t.Fatalf("api-version %s: the client sent %v", v, sent)
+		}
+	}
+}
+
+// policyFunc is a pipeline policy made of a function.
+type policyFunc func(*policy.Request) (*http.Response, error)
+
+func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
