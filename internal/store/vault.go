@@ -34,9 +34,12 @@ func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// vaultByNameQuery names the type as a literal, not a parameter: SQLite can then plan with the
+// partial index of vault names once, where a bound type would have it re-prepare the statement on
+// every run (a parameter that decides whether a partial index applies).
 const vaultByNameQuery = `SELECT r.tenant_id, r.id, r.id_key, r.properties, p.policy_tenant_id, p.object_id, p.application_id, p.permissions
 	FROM resources AS r LEFT JOIN resources_vault_access_policies AS p ON p.vault_key = r.id_key
-	WHERE r.type_key = ? AND r.name_key = ? ORDER BY p.position`
+	WHERE r.type_key = '` + vaultTypeKey + `' AND r.name_key = ? ORDER BY p.position`
 
 // VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions.
 func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error) {
@@ -45,7 +48,7 @@ func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error)
 	if err != nil {
 		return vault.Vault{}, fail(err, "read vault")
 	}
-	rows, err := st.QueryContext(ctx, vaultTypeKey, v.Name)
+	rows, err := st.QueryContext(ctx, v.Name)
 	if err != nil {
 		return vault.Vault{}, fail(err, "read vault")
 	}
