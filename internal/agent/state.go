@@ -200,6 +200,9 @@ func enroll(ctx context.Context, cfg Config, roots *x509.CertPool) (*nodeState, 
 	case err != nil:
 		return nil, &errs.Error{Kind: errs.Unavailable, Err: err, Msg: "enrolling with " + cfg.ServerURL + " failed: " + err.Error()}
 	}
+	if resp.NodeName != "" {
+		name = resp.NodeName
+	}
 	s := &nodeState{dir: cfg.StateDir, now: cfg.Now, rand: cfg.Rand, enr: Enrollment{
 		NodeID: resp.NodeID, NodeName: name, MachineResourceID: resp.MachineResourceID, TenantID: resp.TenantID, ServerURL: cfg.ServerURL,
 	}}

@@ -33,6 +33,10 @@ type Env struct {
 	Admin   *client.Client // administrator, through the admin socket
 	DataDir string
 	Config  config.Config
+
+	log  *slog.Logger
+	opts Options
+	stop func() error
 }
 
 // Options adjust the server a test starts.
@@ -87,30 +91,74 @@ func Start(t testing.TB, o Options) *Env {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &Env{DataDir: dir, Config: cfg, URL: cfg.PublicURL, log: log, opts: o}
+	e.start(t, ln)
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil {
+			t.Errorf("server stopped with: %v", err)
+		}
+	})
+	srv := e.Server
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.CA.Certificate())
+	e.CAPool = pool
+	e.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	e.Admin = client.AdminSocket(filepath.Join(dir, "admin.sock"))
+	return e
+}
+
+// start opens the server on the Env's data directory and serves it on ln and the admin socket.
+func (e *Env) start(t testing.TB, ln net.Listener) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, server.Options{Config: cfg, Log: log, Now: o.Now, Rand: o.Rand})
+	srv, err := server.Open(ctx, server.Options{Config: e.Config, Log: e.log, Now: e.opts.Now, Rand: e.opts.Rand})
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatal(err)
 	}
-	adminLn, err := server.ListenAdminSocket(filepath.Join(dir, "admin.sock"))
+	adminLn, err := server.ListenAdminSocket(filepath.Join(e.DataDir, "admin.sock"))
 	if err != nil {
+		cancel()
+		ln.Close()
+		srv.Close()
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
+	e.Server = srv
+	e.stop = func() error {
 		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("server stopped with: %v", err)
-		}
+		err := <-served
 		srv.Close()
-	})
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.CA.Certificate())
-	return &Env{
-		Server: srv, URL: cfg.PublicURL, CAPool: pool, DataDir: dir, Config: cfg,
-		HTTP:  &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second},
-		Admin: client.AdminSocket(filepath.Join(dir, "admin.sock")),
+		return err
 	}
+}
+
+// Stop stops the server (in-flight requests finish, the store is closed); Restart starts it
+// again. Stopping a stopped server does nothing.
+func (e *Env) Stop() error {
+	if e.stop == nil {
+		return nil
+	}
+	stop := e.stop
+	e.stop = nil
+	return stop()
+}
+
+// Restart starts a stopped server again on the same address, data directory and configuration.
+func (e *Env) Restart(t testing.TB) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the old listener's port may take a moment to be free
+		if ln, err = net.Listen("tcp", e.Config.Listen); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(t, ln)
 }

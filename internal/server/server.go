@@ -26,6 +26,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
+	"github.com/lanyardhq/lanyard/internal/nodes"
 	"github.com/lanyardhq/lanyard/internal/pki"
 	"github.com/lanyardhq/lanyard/internal/rbac"
 	"github.com/lanyardhq/lanyard/internal/resources"
@@ -60,6 +61,7 @@ type Server struct {
 	Dir       *directory.Service
 	Resources *resources.Service // the management API's resources (management.go)
 	RBAC      *rbac.Service      // the management API's role assignments and definitions
+	Nodes     *nodes.Service     // the agent API and join tokens (nodes.go)
 	Vault     *vault.Service     // the vault data plane (vault.go)
 	Audit     *audit.Recorder
 	Default   tenant.Tenant // the default tenant
@@ -136,6 +138,7 @@ func (s *Server) open(ctx context.Context) error {
 	})
 	s.openManagement()
 	s.openVault()
+	s.openNodes()
 	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
 		return fmt.Errorf("default tenant: %w", err)
 	}
@@ -174,6 +177,7 @@ func (s *Server) mount(keys admin.Keys) {
 	mux := http.NewServeMux()
 	s.Tokens.Routes(mux)
 	s.Tenants.Routes(mux)
+	s.Nodes.Routes(mux)
 	(&admin.API{
 		Keys: keys, Audit: s.DB, Record: s.Audit, CAPEM: s.CA.CertPEM,
 		Tokens: minter{s}, DefaultTenant: func() string { return s.Default.ID },
@@ -300,6 +304,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.Tokens.Run(ctx) })
 	g.Go(func() error { return s.Certs.Run(ctx) })
 	g.Go(func() error { return s.runVaultPurge(ctx) })
+	g.Go(func() error { return s.Nodes.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		s.ready.Store(false)

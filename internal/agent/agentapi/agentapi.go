@@ -40,7 +40,7 @@ func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String()))
 type EnrollRequest struct {
 	JoinToken Secret `json:"joinToken"` // the single-use token `lanyard node join-token create` printed
 	CSR       []byte `json:"csr"`       // PKCS#10 request, DER (base64 in JSON); the key never leaves the node
-	NodeName  string `json:"nodeName"`  // the node's name as the agent knows it (its host name by default)
+	NodeName  string `json:"nodeName"`  // the name the agent goes by (its host name by default); the join token decides the node's name
 }
 
 // LogValue keeps the join token out of structured logs, which would otherwise marshal the
@@ -53,6 +53,7 @@ func (r EnrollRequest) LogValue() slog.Value {
 type EnrollResponse struct {
 	Certificate       string `json:"certificate"`       // PEM: the client certificate, then its issuers up to the root
 	NodeID            string `json:"nodeId"`            // the server's id for the node
+	NodeName          string `json:"nodeName"`          // the node's name: the one its join token was made for
 	MachineResourceID string `json:"machineResourceId"` // /subscriptions/…/providers/Microsoft.HybridCompute/machines/NAME
 	TenantID          string `json:"tenantId"`
 }
