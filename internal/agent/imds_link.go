@@ -26,6 +26,13 @@ func linkCommands(addr netip.Addr, create bool) (up, down [][]string) {
 	return up, down
 }
 
+// loopbackCommands put addr on the loopback interface instead, where the kernel has no dummy
+// interfaces (a container's or sandbox's kernel without the dummy module), and take it away.
+func loopbackCommands(addr netip.Addr) (up, down [][]string) {
+	prefix := addr.String() + "/32"
+	return [][]string{{"ip", "addr", "add", prefix, "dev", "lo"}}, [][]string{{"ip", "addr", "del", prefix, "dev", "lo"}}
+}
+
 // needsLink reports whether listening on hostport needs the address put on an interface first:
 // it is link-local and no interface has it yet.
 func needsLink(hostport string) (netip.Addr, bool) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,6 +46,9 @@ type Options struct {
 	Rand  io.Reader        // default crypto/rand
 	Flags map[string]string
 	Log   io.Writer // default: discarded unless LANYARD_TEST_LOG=1
+	// Listen is the IP address the HTTPS listener binds (a free port is chosen); default
+	// 127.0.0.1, and then the public URL names localhost, else the address itself.
+	Listen string
 }
 
 // Start starts a server for the duration of t.
@@ -55,7 +59,11 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	host, urlHost := "127.0.0.1", "localhost"
+	if o.Listen != "" {
+		host, urlHost = o.Listen, o.Listen
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +73,7 @@ func Start(t testing.TB, o Options) *Env {
 	set := map[string]string{
 		"data-dir":   dir,
 		"listen":     ln.Addr().String(),
-		"public-url": fmt.Sprintf("https://localhost:%d", port),
+		"public-url": fmt.Sprintf("https://%s", net.JoinHostPort(urlHost, strconv.Itoa(port))),
 	}
 	for k, v := range o.Flags {
 		set[k] = v

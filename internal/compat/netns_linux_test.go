@@ -1,0 +1,187 @@
+//go:build linux
+
+package compat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+)
+
+// IMDS on the link-local address, where unmodified azidentity (which cannot be pointed
+// elsewhere) looks for it: the agent runs in a network namespace this test makes, puts
+// 169.254.169.254 on its dummy interface there, and reaches the server over a veth pair.
+// Nothing leaves the namespace and the veth pair.
+
+// netnsChildEnv carries the child's instructions (a JSON netnsChild) into the namespace.
+const netnsChildEnv = "LANYARD_TEST_NETNS_CHILD"
+
+type netnsChild struct {
+	ServerURL, CAFile, JoinTokenFile, StateDir, Node, Scope string
+}
+
+// netnsResult is what the child prints on its last line.
+type netnsResult struct {
+	Token         string `json:"token"`
+	AddressAdded  bool   `json:"addressAdded"`
+	AddressGone   bool   `json:"addressGone"`
+	ChildErrorMsg string `json:"error,omitempty"`
+}
+
+func run(t *testing.T, args ...string) error {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func TestIMDSLinkLocalInNetns(t *testing.T) {
+	if os.Getenv(netnsChildEnv) != "" {
+		t.Skip("the child runs TestIMDSLinkLocalChild")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("network namespaces cannot be made here: no ip command (Debian's iproute2); CI installs it")
+	}
+	ns := fmt.Sprintf("lyimds%d", os.Getpid()%100000)
+	host, peer := fmt.Sprintf("lyh%d", os.Getpid()%100000), fmt.Sprintf("lyp%d", os.Getpid()%100000)
+	if err := run(t, "ip", "netns", "add", ns); err != nil {
+		t.Skipf("network namespaces cannot be made here (CI runs as root and can): %v", err)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+		_ = exec.Command("ip", "link", "del", host).Run()
+	})
+	const hostIP, peerIP = "10.213.7.1", "10.213.7.2"
+	for _, cmd := range [][]string{
+		{"ip", "link", "add", host, "type", "veth", "peer", "name", peer},
+		{"ip", "link", "set", peer, "netns", ns},
+		{"ip", "addr", "add", hostIP + "/30", "dev", host},
+		{"ip", "link", "set", host, "up"},
+		{"ip", "netns", "exec", ns, "ip", "addr", "add", peerIP + "/30", "dev", peer},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", peer, "up"},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
+	} {
+		if err := run(t, cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := lanyardtest.Start(t, lanyardtest.Options{Listen: hostIP})
+	n := &node{env: env}
+	_, uri := n.api(t)
+	jt, err := env.Admin.CreateJoinToken(t.Context(), "netns-node", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	child := netnsChild{ServerURL: env.URL, CAFile: filepath.Join(dir, "ca.pem"), JoinTokenFile: filepath.Join(dir, "jt"),
+		StateDir: filepath.Join(dir, "state"), Node: "netns-node", Scope: uri + "/.default"}
+	if err := os.WriteFile(child.CAFile, env.Server.CA.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(child.JoinTokenFile, []byte(jt.Token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(child)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestIMDSLinkLocalChild$", "-test.v", "-test.count=1")
+	// A clean environment: no identity source but IMDS, no proxy.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, netnsChildEnv + "=" + string(spec)}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var res netnsResult
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RESULT "); ok {
+			if err := json.Unmarshal([]byte(rest), &res); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if res.ChildErrorMsg != "" || res.Token == "" {
+		t.Fatalf("child: %s\n%s", res.ChildErrorMsg, out)
+	}
+	nodes, err := env.Admin.ListNodes(t.Context())
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes %+v %v", nodes, err)
+	}
+	var machine armRes
+	armDo(t, env, http.MethodGet, nodes[0].MachineResourceID, "2024-07-10", nil, &machine)
+	c := n.verify(t, res.Token, uri)
+	if c["oid"] != machine.Identity.PrincipalID || !strings.EqualFold(fmt.Sprint(c["xms_mirid"]), machine.ID) {
+		t.Errorf("token oid %v xms_mirid %v, want the machine's %s", c["oid"], c["xms_mirid"], machine.Identity.PrincipalID)
+	}
+	if !res.AddressAdded || !res.AddressGone {
+		t.Errorf("169.254.169.254 on the dummy interface while the agent ran: %v; gone after: %v", res.AddressAdded, res.AddressGone)
+	}
+}
+
+// TestIMDSLinkLocalChild runs inside the namespace TestIMDSLinkLocalInNetns made.
+func TestIMDSLinkLocalChild(t *testing.T) {
+	raw := os.Getenv(netnsChildEnv)
+	if raw == "" {
+		t.Skip("run by TestIMDSLinkLocalInNetns inside its network namespace")
+	}
+	var c netnsChild
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		t.Fatal(err)
+	}
+	var res netnsResult
+	defer func() {
+		b, _ := json.Marshal(res)
+		fmt.Printf("\nRESULT %s\n", b)
+	}()
+	fail := func(err error) { res.ChildErrorMsg = err.Error() }
+	a, err := agent.New(t.Context(), agent.Config{ServerURL: c.ServerURL, CAFile: c.CAFile, JoinTokenFile: c.JoinTokenFile,
+		StateDir: c.StateDir, NodeName: c.Node, IMDS: agent.IMDSConfig{Listen: "169.254.169.254:80"}})
+	if err != nil {
+		fail(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	res.AddressAdded = hasIMDSAddress()
+	cred, err := azidentity.NewManagedIdentityCredential(nil)
+	if err != nil {
+		fail(err)
+	} else if tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{c.Scope}}); err != nil {
+		fail(err)
+	} else {
+		res.Token = tok.Token
+	}
+	cancel()
+	<-done
+	a.Close()
+	res.AddressGone = !hasIMDSAddress()
+}
+
+func hasIMDSAddress() bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(net.IPv4(169, 254, 169, 254)) {
+			return true
+		}
+	}
+	return false
+}
