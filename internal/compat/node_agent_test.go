@@ -1,0 +1,231 @@
+package compat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The agent end to end with the unmodified Node @azure/identity (testdata/node-identity, its
+// versions pinned by package-lock.json): ManagedIdentityCredential and DefaultAzureCredential
+// through the agent's App Service-style endpoint and through its IMDS-style endpoint.
+
+const nodeIdentityDir = "testdata/node-identity"
+
+// requireNode returns the path of node when node and the npm packages of dir (one of testdata's
+// Node projects; pkg is a package it installs) are there. Without them the test fails when
+// LANYARD_REQUIRE_NODE=1 or CI is set (.ci/run sets it and installs them), and is skipped
+// otherwise; either way the message names the command that installs them.
+func requireNode(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	missing := func(why string) {
+		t.Helper()
+		if os.Getenv("LANYARD_REQUIRE_NODE") == "1" || os.Getenv("CI") != "" {
+			t.Fatal(why + " (LANYARD_REQUIRE_NODE=1 or CI is set, so this fails instead of skipping)")
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node is not installed: install Node.js 20 or later, then run npm ci --prefix internal/compat/" + dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+		missing("the Node dependencies are not installed: run npm ci --prefix internal/compat/" + dir)
+	}
+	return node
+}
+
+// nodeCase is one credential the Node script asks for a token.
+type nodeCase struct {
+	Name       string `json:"name"`
+	Credential string `json:"credential"` // managed or default
+	ClientID   string `json:"clientId,omitempty"`
+	Scope      string `json:"scope"`
+}
+
+// nodeResult is the script's answer for one case.
+type nodeResult struct {
+	Token     string  `json:"token"`
+	Again     string  `json:"again"`
+	ExpiresOn float64 `json:"expiresOnTimestamp"`
+	Error     string  `json:"error"`
+}
+
+// nodeIdentity runs identity.mjs with exactly env (plus PATH and HOME) and the cases, and
+// returns its results by case name and how node exited.
+func nodeIdentity(t *testing.T, node string, env map[string]string, cases []nodeCase) (map[string]nodeResult, error) {
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join(nodeIdentityDir, "identity.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = nodeIdentityDir
+	// Nothing inherited but PATH: no AZURE_*, IDENTITY_*, MSI_* or proxy of the test's own.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LANYARD_CASES=" + string(raw)}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	t.Logf("node ran %d case(s) in %v %s", len(cases), time.Since(start).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+	out := map[string]nodeResult{}
+	if jerr := json.Unmarshal(stdout, &out); jerr != nil {
+		t.Fatalf("node: %v; stdout %q: %v", err, stdout, jerr)
+	}
+	return out, err
+}
+
+// runNodeIdentity runs cases that must all succeed.
+func runNodeIdentity(t *testing.T, node string, env map[string]string, cases []nodeCase) map[string]nodeResult {
+	t.Helper()
+	out, err := nodeIdentity(t, node, env, cases)
+	for _, c := range cases {
+		r, ok := out[c.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s: no result from node", c.Name)
+		case r.Error != "":
+			t.Errorf("%s: %s", c.Name, r.Error)
+		}
+	}
+	if err != nil && !t.Failed() {
+		t.Errorf("node: %v", err)
+	}
+	return out
+}
+
+// checkNodeToken verifies a case's token with go-oidc and checks its claims: the audience is
+// the API's identifier URI, oid and xms_mirid name the identity, appid its client id; the second
+// getToken gave the same token (the SDK's cache).
+func (n *node) checkNodeToken(t *testing.T, name string, r nodeResult, uri, oid, mirid, appid string) {
+	t.Helper()
+	if r.Token == "" {
+		t.Errorf("%s: no token", name)
+		return
+	}
+	c := n.verify(t, r.Token, uri)
+	if c["aud"] != uri || c["oid"] != oid || !strings.EqualFold(fmt.Sprint(c["xms_mirid"]), mirid) || c["appid"] != appid {
+		t.Errorf("%s: claims aud=%v oid=%v xms_mirid=%v appid=%v, want %s %s %s %s",
+			name, c["aud"], c["oid"], c["xms_mirid"], c["appid"], uri, oid, mirid, appid)
+	}
+	if r.Again != r.Token {
+		t.Errorf("%s: the second getToken returned another token (not served from the SDK's cache)", name)
+	}
+	if exp := time.UnixMilli(int64(r.ExpiresOn)); time.Until(exp) < 5*time.Minute || time.Until(exp) > 25*time.Hour {
+		t.Errorf("%s: expiresOnTimestamp %v", name, exp)
+	}
+}
+
+// clientIDOf reads the appId of the service principal objectID through Graph.
+func clientIDOf(t *testing.T, n *node, objectID string) string {
+	t.Helper()
+	var s struct {
+		AppID string `json:"appId"`
+	}
+	graph(t, n.env, http.MethodGet, "/v1.0/servicePrincipals/"+objectID, nil, &s)
+	if s.AppID == "" {
+		t.Fatalf("service principal %s has no appId", objectID)
+	}
+	return s.AppID
+}
+
+func TestNodeIdentityAppService(t *testing.T) {
+	node := requireNode(t, nodeIdentityDir, "@azure/identity")
+	n := startNode(t, "node-js")
+	env := n.app(t, n.site.ID)
+	if env["IDENTITY_ENDPOINT"] == "" || env["IDENTITY_HEADER"] == "" || env["MSI_ENDPOINT"] == "" || env["MSI_SECRET"] == "" {
+		t.Fatalf("the app's environment lacks the identity variables: %v", env)
+	}
+	ua := n.ua.Properties
+	siteClient := clientIDOf(t, n, n.site.Identity.PrincipalID)
+	_, uriSystem := n.api(t)
+	_, uriUser := n.api(t)
+	_, uriDefault := n.api(t)
+	before := agentMisses(t, n.agent)
+	// The whole environment the agent gives its apps: IDENTITY_*, MSI_*, the CA bundle.
+	out := runNodeIdentity(t, node, env, []nodeCase{
+		{Name: "managed system", Credential: "managed", Scope: uriSystem + "/.default"},
+		{Name: "managed client id", Credential: "managed", ClientID: ua.ClientID, Scope: uriUser + "/.default"},
+	})
+	n.checkNodeToken(t, "managed system", out["managed system"], uriSystem, n.site.Identity.PrincipalID, n.site.ID, siteClient)
+	n.checkNodeToken(t, "managed client id", out["managed client id"], uriUser, ua.PrincipalID, n.ua.ID, ua.ClientID)
+
+	// DefaultAzureCredential: system-assigned, and user-assigned through AZURE_CLIENT_ID.
+	out = runNodeIdentity(t, node, env, []nodeCase{{Name: "default system", Credential: "default", Scope: uriDefault + "/.default"}})
+	n.checkNodeToken(t, "default system", out["default system"], uriDefault, n.site.Identity.PrincipalID, n.site.ID, siteClient)
+	withClient := map[string]string{"AZURE_CLIENT_ID": ua.ClientID}
+	for k, v := range env {
+		withClient[k] = v
+	}
+	out = runNodeIdentity(t, node, withClient, []nodeCase{{Name: "default client id", Credential: "default", Scope: uriDefault + "/.default"}})
+	n.checkNodeToken(t, "default client id", out["default client id"], uriDefault, ua.PrincipalID, n.ua.ID, ua.ClientID)
+
+	// Four distinct (identity, resource) pairs: four mints by the agent, the SDK's second
+	// getToken of each served from its own cache.
+	if got := agentMisses(t, n.agent) - before; got != 4 {
+		t.Errorf("the agent minted %v tokens, want 4", got)
+	}
+}
+
+func TestNodeIdentityIMDS(t *testing.T) {
+	node := requireNode(t, nodeIdentityDir, "@azure/identity")
+	n := startNode(t, "node-js-imds")
+	nodes, err := n.env.Admin.ListNodes(t.Context())
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes %+v, %v", nodes, err)
+	}
+	var machine armRes
+	armDo(t, n.env, http.MethodGet, nodes[0].MachineResourceID, "2024-07-10", nil, &machine)
+	if machine.Identity.PrincipalID == "" {
+		t.Fatalf("machine %s has no system-assigned identity", nodes[0].MachineResourceID)
+	}
+	machineClient := clientIDOf(t, n, machine.Identity.PrincipalID)
+	_, uriManaged := n.api(t)
+	_, uriDefault := n.api(t)
+	_, uriClient := n.api(t)
+	// The SDK appends /metadata/identity/oauth2/token to AZURE_POD_IDENTITY_AUTHORITY_HOST (msal-node
+	// concatenates strings: no trailing slash) and, with the variable set, skips its probe.
+	env := map[string]string{"AZURE_POD_IDENTITY_AUTHORITY_HOST": n.agent.URL()}
+	out := runNodeIdentity(t, node, env, []nodeCase{
+		{Name: "managed system", Credential: "managed", Scope: uriManaged + "/.default"},
+		{Name: "default system", Credential: "default", Scope: uriDefault + "/.default"},
+		// The machine's own system-assigned identity selected by its client id (client_id on IMDS).
+		{Name: "managed client id", Credential: "managed", ClientID: machineClient, Scope: uriClient + "/.default"},
+	})
+	for name, uri := range map[string]string{"managed system": uriManaged, "default system": uriDefault, "managed client id": uriClient} {
+		n.checkNodeToken(t, name, out[name], uri, machine.Identity.PrincipalID, machine.ID, machineClient)
+	}
+	// The node's IMDS endpoint does not serve the apps placed on it.
+	_, uriApp := n.api(t)
+	refused := runNodeIdentityExpectFailure(t, node, env, nodeCase{Name: "app identity", Credential: "managed", ClientID: n.ua.Properties.ClientID, Scope: uriApp + "/.default"})
+	if !strings.Contains(refused.Error, "Identity not found") {
+		t.Errorf("an app's identity through IMDS: %q, want Identity not found", refused.Error)
+	}
+}
+
+// runNodeIdentityExpectFailure runs one case that must fail and returns its result.
+func runNodeIdentityExpectFailure(t *testing.T, node string, env map[string]string, c nodeCase) nodeResult {
+	t.Helper()
+	out, err := nodeIdentity(t, node, env, []nodeCase{c})
+	r := out[c.Name]
+	if err == nil || r.Error == "" || r.Token != "" {
+		t.Errorf("%s: node succeeded (%v), want a failure", c.Name, err)
+	}
+	return r
+}
