@@ -208,6 +208,51 @@ type conn struct {
 
 func (db *DB) pool() conn { return conn{q: db.sql, d: db.d} }
 
+// hotPool is pool with every statement prepared once per DB and kept: for the reads of the token
+// hot paths, where parsing a query each time costs about as much as running it. Only fixed query
+// strings belong here (the cache is never pruned).
+func (db *DB) hotPool() conn { return conn{q: preparedQ{db}, d: db.d} }
+
+// preparedQ runs already-rebound queries as cached prepared statements on the pool; when one
+// cannot be prepared it runs unprepared (and the error, if it persists, comes from that run).
+type preparedQ struct{ db *DB }
+
+func (p preparedQ) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := p.db.hot.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := p.db.sql.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := p.db.hot.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.db.sql.ExecContext(ctx, query, args...)
+}
+
+func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.db.sql.QueryContext(ctx, query, args...)
+}
+
+func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.db.sql.QueryRowContext(ctx, query, args...)
+}
+
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
 }

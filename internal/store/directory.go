@@ -353,11 +353,11 @@ func (db *DB) GetServicePrincipal(ctx context.Context, tenantID string, key dire
 	var row *sql.Row
 	switch {
 	case key.ID != "":
-		row = db.pool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND id = ?`, tenantID, key.ID)
+		row = db.hotPool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND id = ?`, tenantID, key.ID)
 	case key.AppID != "":
-		row = db.pool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND app_id = ?`, tenantID, key.AppID)
+		row = db.hotPool().queryRow(ctx, `SELECT `+spColumns+` FROM directory_service_principals WHERE tenant_id = ? AND app_id = ?`, tenantID, key.AppID)
 	case key.Name != "":
-		row = db.pool().queryRow(ctx, `SELECT `+columns("sp.", spNames...)+` FROM directory_identifier_uris AS n
+		row = db.hotPool().queryRow(ctx, `SELECT `+columns("sp.", spNames...)+` FROM directory_identifier_uris AS n
 			JOIN directory_service_principals AS sp ON sp.application_id = n.application_id
 			WHERE n.tenant_id = ? AND n.name = ?`, tenantID, directory.NameKey(key.Name))
 	default:

@@ -101,7 +101,7 @@ func (db *DB) DeleteAppRoleAssignment(ctx context.Context, tenantID, id string) 
 
 // AssignedAppRoleIDs returns the app role ids principalID holds on resourceID.
 func (db *DB) AssignedAppRoleIDs(ctx context.Context, tenantID, principalID, resourceID string) ([]string, error) {
-	rows, err := db.pool().query(ctx, `SELECT app_role_id FROM directory_app_role_assignments
+	rows, err := db.hotPool().query(ctx, `SELECT app_role_id FROM directory_app_role_assignments
 		WHERE principal_id = ? AND resource_id = ? AND tenant_id = ? ORDER BY app_role_id`, principalID, resourceID, tenantID)
 	return page(rows, err, scanString, "assigned app roles")
 }

@@ -95,7 +95,7 @@ func scanNode(s scanner) (nodes.Node, error) {
 
 // GetNode returns errs.NotFound for an unknown id.
 func (db *DB) GetNode(ctx context.Context, id string) (nodes.Node, error) {
-	return one(db.pool().queryRow(ctx, `SELECT `+nodeColumns+nodeFrom+` WHERE n.id = ?`, id), scanNode, "node "+id)
+	return one(db.hotPool().queryRow(ctx, `SELECT `+nodeColumns+nodeFrom+` WHERE n.id = ?`, id), scanNode, "node "+id)
 }
 
 // GetNodeByName returns errs.NotFound when the tenant has no node of that name.

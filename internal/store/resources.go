@@ -248,13 +248,14 @@ func scanResource(s scanner) (resources.Resource, error) {
 
 // GetResource finds a resource by lower-cased id.
 func (db *DB) GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error) {
-	r, err := one(db.pool().queryRow(ctx, `SELECT `+resourceColumns+` FROM resources WHERE id_key = ? AND tenant_id = ?`, key, tenantID),
+	// One resource: the queries are the same every time, prepared once (a token's hot path).
+	r, err := one(db.hotPool().queryRow(ctx, `SELECT `+resourceColumns+` FROM resources WHERE id_key = ? AND tenant_id = ?`, key, tenantID),
 		scanResource, "resource "+key)
 	if err != nil {
 		return resources.Resource{}, err
 	}
 	list := []resources.Resource{r}
-	if err := db.resourceDetails(ctx, db.pool(), tenantID, list); err != nil {
+	if err := db.resourceDetails(ctx, db.hotPool(), tenantID, list); err != nil {
 		return resources.Resource{}, err
 	}
 	return list[0], nil

@@ -1,0 +1,170 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/directory"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/nodes"
+	"github.com/lanyardhq/lanyard/internal/resources"
+	"github.com/lanyardhq/lanyard/internal/store"
+)
+
+// RunNodes is the nodes domain's part of the suite: join tokens, enrollment, and the events the
+// triggers of migration 0005 write.
+func RunNodes(t *testing.T, open func(t *testing.T) *store.DB) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, db *store.DB)
+	}{
+		{"Enroll", testNodesEnroll},
+		{"Events", testNodesEvents},
+		{"EnrollConcurrent", testNodesEnrollConcurrent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+// nodeFixture makes the resources fixture and a machine with a system-assigned identity.
+func nodeFixture(t *testing.T, db *store.DB) (machine resources.Resource, sp directory.ServicePrincipal) {
+	t.Helper()
+	resFixture(t, db)
+	r := resource(resources.TypeMachine, "node1")
+	sp = resSP(t, 1, r.ID, false)
+	r.SystemAssigned, r.PrincipalID, r.ClientID = true, sp.ID, sp.AppID
+	return put(t, db, r, 0, sp), sp
+}
+
+func joinToken(hash string, expires time.Time) nodes.JoinToken {
+	return nodes.JoinToken{Hash: hash, TenantID: resTenant, NodeName: "node1", Created: t0, Expires: expires, CreatedBy: "admin"}
+}
+
+func testNodesEnroll(t *testing.T, db *store.DB) {
+	machine, _ := nodeFixture(t, db)
+	must(t, db.CreateJoinToken(ctx, joinToken("h1", t0.Add(time.Hour))), "CreateJoinToken")
+	if err := db.CreateJoinToken(ctx, joinToken("h1", t0.Add(time.Hour))); !errs.Is(err, errs.Conflict) {
+		t.Errorf("a second token with the same hash: %v, want Conflict", err)
+	}
+	if _, err := db.GetJoinToken(ctx, "nope"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("GetJoinToken unknown: %v", err)
+	}
+	n := nodes.Node{ID: "0a000000-0000-4000-8000-000000000001", TenantID: resTenant, Name: "Node1", MachineID: machine.ID, Created: t0, Renewed: t0}
+	must(t, db.EnrollNode(ctx, "h1", t0.Add(time.Minute), n), "EnrollNode")
+	jt, err := db.GetJoinToken(ctx, "h1")
+	must(t, err, "GetJoinToken")
+	sameTime(t, "join token Used", jt.Used, t0.Add(time.Minute))
+	// Used once: never again, expired: never.
+	if err := db.EnrollNode(ctx, "h1", t0.Add(2*time.Minute), n); !errs.Is(err, errs.Denied) {
+		t.Errorf("a used token: %v, want Denied", err)
+	}
+	must(t, db.CreateJoinToken(ctx, joinToken("h2", t0.Add(time.Hour))), "CreateJoinToken h2")
+	if err := db.EnrollNode(ctx, "h2", t0.Add(time.Hour), n); !errs.Is(err, errs.Denied) {
+		t.Errorf("an expired token: %v, want Denied", err)
+	}
+	got, err := db.GetNode(ctx, n.ID)
+	must(t, err, "GetNode")
+	if got.Name != "Node1" || got.MachineID != machine.ID || got.TenantID != resTenant {
+		t.Errorf("GetNode = %+v", got)
+	}
+	if byName, err := db.GetNodeByName(ctx, resTenant, "NODE1"); err != nil || byName.ID != n.ID {
+		t.Errorf("GetNodeByName = %+v, %v", byName, err)
+	}
+	// Enrolling the name again replaces the node: its old id is gone.
+	n2 := n
+	n2.ID = "0a000000-0000-4000-8000-000000000002"
+	must(t, db.EnrollNode(ctx, "h2", t0.Add(30*time.Minute), n2), "EnrollNode again")
+	if _, err := db.GetNode(ctx, n.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("the replaced node: %v, want NotFound", err)
+	}
+	list, err := db.ListNodes(ctx, resTenant)
+	if err != nil || len(list) != 1 || list[0].ID != n2.ID {
+		t.Errorf("ListNodes = %+v, %v", list, err)
+	}
+	must(t, db.TouchNode(ctx, n2.ID, t0.Add(40*time.Minute)), "TouchNode")
+	got, _ = db.GetNode(ctx, n2.ID)
+	sameTime(t, "node Renewed", got.Renewed, t0.Add(40*time.Minute))
+	// Deleting the machine deletes the node.
+	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: strings.ToLower(machine.ID), Version: -1}), "delete machine")
+	if _, err := db.GetNode(ctx, n2.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("the node of a deleted machine: %v, want NotFound", err)
+	}
+}
+
+func testNodesEvents(t *testing.T, db *store.DB) {
+	machine, sp := nodeFixture(t, db)
+	last0, pruned, err := db.NodeEventHorizon(ctx)
+	must(t, err, "NodeEventHorizon")
+	if pruned != 0 {
+		t.Errorf("pruned %d on a new database", pruned)
+	}
+	api := directory.ServicePrincipal{TenantID: resTenant, ID: "6e000000-0000-4000-8000-0000000000aa", AppID: "6f000000-0000-4000-8000-0000000000aa",
+		Type: directory.TypeApplication, DisplayName: "api", AccountEnabled: true, Created: t0}
+	_, err = db.CreateServicePrincipal(ctx, api, nil)
+	must(t, err, "CreateServicePrincipal")
+	a, err := db.CreateAppRoleAssignment(ctx, directory.AppRoleAssignment{TenantID: resTenant, ID: strings.Repeat("a", 43),
+		AppRoleID: directory.DefaultAccessRole, PrincipalID: sp.ID, ResourceID: api.ID, Created: t0})
+	must(t, err, "CreateAppRoleAssignment")
+	must(t, db.DeleteAppRoleAssignment(ctx, resTenant, a.ID), "DeleteAppRoleAssignment")
+	evs, err := db.NodeEvents(ctx, resTenant, last0, 100)
+	must(t, err, "NodeEvents")
+	if len(evs) != 2 || evs[0].PrincipalID != sp.ID || evs[1].PrincipalID != sp.ID || evs[0].Kind != "identity-changed" || evs[1].Seq <= evs[0].Seq {
+		t.Fatalf("events after a grant and a revocation: %+v", evs)
+	}
+	if other, err := db.NodeEvents(ctx, resOther, last0, 100); err != nil || len(other) != 0 {
+		t.Errorf("another tenant's events: %+v, %v", other, err)
+	}
+	if after, _ := db.NodeEvents(ctx, resTenant, evs[0].Seq, 100); len(after) != 1 || after[0].Seq != evs[1].Seq {
+		t.Errorf("events after the first: %+v", after)
+	}
+	last, _, err := db.NodeEventHorizon(ctx)
+	if err != nil || last != evs[1].Seq {
+		t.Errorf("horizon %d, %v; want %d", last, err, evs[1].Seq)
+	}
+	// Deleting the machine deletes its identity: one more event.
+	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: strings.ToLower(machine.ID), Version: -1}), "delete machine")
+	evs, _ = db.NodeEvents(ctx, resTenant, last, 100)
+	if len(evs) == 0 || evs[len(evs)-1].PrincipalID != sp.ID {
+		t.Errorf("events after the identity's deletion: %+v", evs)
+	}
+	// Pruning forgets events and remembers through which seq.
+	must(t, db.PruneNodeEvents(ctx, time.Now().Add(time.Hour)), "PruneNodeEvents")
+	last2, pruned, err := db.NodeEventHorizon(ctx)
+	must(t, err, "NodeEventHorizon")
+	if pruned == 0 || pruned != last2 {
+		t.Errorf("after pruning everything: last %d pruned %d", last2, pruned)
+	}
+	if evs, _ := db.NodeEvents(ctx, resTenant, 0, 100); len(evs) != 0 {
+		t.Errorf("events left after pruning: %+v", evs)
+	}
+}
+
+func testNodesEnrollConcurrent(t *testing.T, db *store.DB) {
+	machine, _ := nodeFixture(t, db)
+	must(t, db.CreateJoinToken(ctx, joinToken("race", t0.Add(time.Hour))), "CreateJoinToken")
+	results := make(chan error, workers)
+	for i := range workers {
+		go func() {
+			results <- db.EnrollNode(ctx, "race", t0.Add(time.Minute), nodes.Node{ID: "0b000000-0000-4000-8000-00000000000" + string(rune('0'+i)),
+				TenantID: resTenant, Name: "node1", MachineID: machine.ID, Created: t0, Renewed: t0})
+		}()
+	}
+	won := 0
+	for range workers {
+		err := <-results
+		switch {
+		case err == nil:
+			won++
+		case !errs.Is(err, errs.Denied):
+			t.Errorf("a losing enrollment: %v, want Denied", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d enrollments with one join token, want 1", won)
+	}
+}
