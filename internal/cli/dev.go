@@ -1,22 +1,28 @@
 package cli
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/config"
+	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/seal"
 	"github.com/lanyardhq/lanyard/internal/server"
 )
 
-func newDevCmd() *cobra.Command {
+func newDevCmd(g *globals) *cobra.Command {
 	var port int
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -24,7 +30,11 @@ func newDevCmd() *cobra.Command {
 		Long: `Runs a control plane on https://localhost:8443 with everything it needs in ./.lanyard: the SQLite
 database, the key-encryption key (created on first start, mode 0600), and ca.pem, the root certificate
 clients must trust. A second start on the same directory reuses everything; deleting the directory is a
-clean reset.`,
+clean reset.
+
+It also runs a node agent in the same process, enrolled automatically as the node "local" (its state
+in ./.lanyard/agent): ` + "`lanyard app run`" + ` and ` + "`lanyard dev env`" + ` register apps with it through its control
+socket, ./.lanyard/agent/agent.sock.`,
 		Example: `  lanyard dev
   lanyard dev --port 9443 --token-lifetime 10m`,
 		Args: cobra.NoArgs,
@@ -46,18 +56,28 @@ clean reset.`,
 			if err := prepareDevDir(cfg); err != nil {
 				return err
 			}
-			return runServer(cmd.Context(), cfg, cmd, func(srv *server.Server, addr net.Addr) error {
-				caFile := filepath.Join(cfg.DataDir, "ca.pem")
-				if err := os.WriteFile(caFile, srv.CA.CertPEM(), 0o644); err != nil {
-					return fmt.Errorf("write %s: %w", caFile, err)
-				}
-				printDevBanner(cmd, cfg, srv, caFile)
-				return nil
+			// The server and the agent are tasks of one group: the first error stops both.
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error {
+				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
+					caFile := filepath.Join(cfg.DataDir, "ca.pem")
+					if err := os.WriteFile(caFile, srv.CA.CertPEM(), 0o644); err != nil {
+						return fmt.Errorf("write %s: %w", caFile, err)
+					}
+					g.Go(func() error {
+						return runDevAgent(ctx, cmd, cfg, caFile, func(a *agent.Agent, sock string) {
+							printDevBanner(cmd, cfg, srv, caFile, a.URL(), sock)
+						})
+					})
+					return nil
+				})
 			})
+			return g.Wait()
 		},
 	}
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().IntVar(&port, "port", 8443, "port of the control plane on loopback")
+	cmd.AddCommand(newDevEnvCmd(g))
 	return cmd
 }
 
@@ -83,7 +103,63 @@ func prepareDevDir(cfg config.Config) error {
 	return err
 }
 
-func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile string) {
+// devNode is the name of the node `lanyard dev` enrolls its own agent as.
+const devNode = "local"
+
+// devAgentDir is the state directory of the agent `lanyard dev` runs in dataDir.
+func devAgentDir(dataDir string) string { return filepath.Join(dataDir, "agent") }
+
+// runDevAgent runs the dev agent until ctx is done: it reuses the enrollment in the data
+// directory, or enrolls the node "local" with a join token made for it through the admin socket,
+// and serves the control socket. ready is called once the agent listens.
+func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile string, ready func(*agent.Agent, string)) error {
+	stateDir := devAgentDir(cfg.DataDir)
+	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode,
+		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
+	a, err := agent.New(ctx, acfg)
+	if errs.Is(err, errs.Unauthenticated) { // not enrolled yet, or its certificate expired
+		if acfg.JoinTokenFile, err = devJoinToken(ctx, cfg, stateDir); err != nil {
+			return err
+		}
+		a, err = agent.New(ctx, acfg)
+		_ = os.Remove(acfg.JoinTokenFile) // used once, whatever happened
+	}
+	if err != nil {
+		return fmt.Errorf("the dev agent: %w", err)
+	}
+	sock := filepath.Join(stateDir, agent.ControlSocket)
+	ln, err := agent.ListenControl(sock)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	ready(a, sock)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(gctx) })
+	g.Go(func() error { return a.ServeControl(gctx, ln) })
+	err = g.Wait()
+	_ = os.Remove(sock)
+	return err
+}
+
+// devJoinToken makes a join token for the dev node through the admin socket and writes it to a
+// file (0600) in stateDir, for agent.New to read.
+func devJoinToken(ctx context.Context, cfg config.Config, stateDir string) (string, error) {
+	jt, err := client.AdminSocket(cfg.AdminSocket).CreateJoinToken(ctx, devNode, "")
+	if err != nil {
+		return "", fmt.Errorf("a join token for the dev agent: %w", err)
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return "", fmt.Errorf("the dev agent's state directory: %w", err)
+	}
+	path := filepath.Join(stateDir, "join-token")
+	if err := os.WriteFile(path, []byte(jt.Token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the dev agent's join token: %w", err)
+	}
+	return path, nil
+}
+
+func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile, agentURL, agentSock string) {
 	tid := srv.Default.ID
 	issuer := srv.Tokens.Issuer(tid)
 	w := cmd.OutOrStdout()
@@ -96,10 +172,14 @@ func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, c
   CA certificate  %s
   admin socket    %s
   data directory  %s
+  agent endpoint  %s (node "local")
+  agent socket    %s
 
 Try it:
   curl --cacert %s %s.well-known/openid-configuration
+  lanyard app run --name hello -- sh -c 'echo $IDENTITY_ENDPOINT'
 
 Stop with Ctrl-C; start again to reuse everything.
-`, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir, caFile, issuer)
+`, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir,
+		agentURL+agent.PathAppService, agentSock, caFile, issuer)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +57,10 @@ Start here:
 	root.AddCommand(
 		newVersionCmd(),
 		newServerCmd(g),
-		newDevCmd(),
+		newDevCmd(g),
+		newAgentCmd(),
+		newNodeCmd(g),
+		newAppCmd(g),
 		newCACmd(g),
 		newTenantCmd(g),
 		newAuditCmd(g),
@@ -81,6 +85,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var code exitCode
+		if errors.As(err, &code) { // `app run`: its command's exit status, already explained by it
+			return int(code)
+		}
 		fmt.Fprintln(stderr, "lanyard:", oneLine(err))
 		return 1
 	}

@@ -1,0 +1,167 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/cli"
+)
+
+// lockedBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startDev runs `lanyard dev` on a free port and a temp data directory for the duration of t,
+// and returns the flag that points commands at its admin socket (and so at its agent).
+func startDev(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lyd") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, []string{"dev", "--port", fmt.Sprint(port), "--data-dir", dir, "--log-level", "warn"}, &out, &errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("lanyard dev exited %d: %s", code, errb.String())
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "agent endpoint"); {
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("lanyard dev exited %d: %s", code, errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lanyard dev did not start: %s\n%s", out.String(), errb.String())
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "agent", "agent.sock")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the agent's control socket: %v %v", st, err)
+	}
+	return "--admin-socket=" + filepath.Join(dir, "admin.sock")
+}
+
+// envLines parses NAME=value lines.
+func envLines(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func TestDevAppRun(t *testing.T) {
+	sock := startDev(t)
+
+	out := must(t, sock, "app", "run", "--name", "app1", "--",
+		"sh", "-c", `for v in IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET APPSETTING_WEBSITE_SITE_NAME; do eval "echo $v=\$$v"; done`)
+	env := envLines(out)
+	if !strings.HasPrefix(env["IDENTITY_ENDPOINT"], "http://127.0.0.1:") || len(env["IDENTITY_HEADER"]) != 64 ||
+		env["MSI_ENDPOINT"] != env["IDENTITY_ENDPOINT"] || env["MSI_SECRET"] != env["IDENTITY_HEADER"] || env["APPSETTING_WEBSITE_SITE_NAME"] != "app1" {
+		t.Fatalf("the child's environment:\n%s", out)
+	}
+	req, _ := http.NewRequest("GET", env["IDENTITY_ENDPOINT"]+"?api-version=2019-08-01&resource=https://management.azure.com/", nil)
+	req.Header.Set("X-IDENTITY-HEADER", env["IDENTITY_HEADER"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || strings.Count(tok.AccessToken, ".") != 2 {
+		t.Fatalf("token from the app's endpoint: %d %v", resp.StatusCode, err)
+	}
+
+	// The site was created in "apps", with its system-assigned identity, on the node "local".
+	site := must(t, sock, "webapp", "show", "--name", "app1", "-g", "apps", "--query", "[identity.type, properties.lanyard.node]", "-o", "tsv")
+	if !strings.Contains(site, "SystemAssigned") || !strings.Contains(site, "local") {
+		t.Fatalf("the site: %q", site)
+	}
+
+	// Exit codes are lanyard's; a second run of the same app works.
+	if _, errs, code := run(t, sock, "app", "run", "--name", "app1", "--", "sh", "-c", "exit 3"); code != 3 || errs != "" {
+		t.Fatalf("exit %d, want 3 (%q)", code, errs)
+	}
+}
+
+func TestDevEnvAndLogTail(t *testing.T) {
+	sock := startDev(t)
+
+	out := must(t, sock, "dev", "env", "--name", "shell")
+	if !strings.Contains(out, "export IDENTITY_ENDPOINT='http://127.0.0.1:") || !strings.Contains(out, "export IDENTITY_HEADER='") ||
+		!strings.Contains(out, "export APPSETTING_WEBSITE_SITE_NAME='shell'\n") {
+		t.Fatalf("dev env:\n%s", out)
+	}
+	// The same app registered again keeps its header.
+	if again := must(t, sock, "dev", "env", "--name", "shell"); again != out {
+		t.Fatalf("dev env changed between two calls")
+	}
+
+	if got := must(t, sock, "app", "run", "--name", "logged", "--", "sh", "-c", "echo first; echo second >&2; echo third"); got != "first\nthird\n" {
+		t.Fatalf("app run stdout: %q", got)
+	}
+	// stdout and stderr reach the log through two pipes: their lines keep their order within each.
+	got := must(t, sock, "webapp", "log", "tail", "--name", "logged")
+	if strings.Count(got, "\n") != 3 || !strings.Contains(got, "second\n") || !strings.Contains(strings.Replace(got, "second\n", "", 1), "first\nthird\n") {
+		t.Fatalf("log tail: %q", got)
+	}
+	must(t, sock, "app", "run", "--name", "counted", "--", "printf", `a\nb\nc\n`)
+	if got := must(t, sock, "functionapp", "log", "tail", "--name", "counted", "--lines", "2"); got != "b\nc\n" {
+		t.Fatalf("log tail --lines 1: %q", got)
+	}
+}
+
+func TestAppRunWithoutDev(t *testing.T) {
+	dir, err := os.MkdirTemp("", "lyn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	_, errs, code := run(t, "--admin-socket="+filepath.Join(dir, "admin.sock"), "app", "run", "--name", "app1", "--", "true")
+	if code != 1 || !strings.Contains(errs, "start `lanyard dev` first") {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
+}
