@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -18,23 +19,51 @@ const (
 )
 
 // Recorder appends events to the store and mirrors them to the log.
+//
+// When the store can append several events in one transaction (BatchStore), concurrent Record
+// calls share transactions: one call writes, and those that arrive meanwhile wait and are
+// written together next (group commit). Each call still returns only once its own event is
+// committed, so what is audited is on disk before the action's answer goes out.
 type Recorder struct {
 	Store Store
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	mu      sync.Mutex
+	queue   []*pending
+	writing bool
+}
+
+// BatchStore is a Store that appends several events, chained, in one transaction.
+type BatchStore interface {
+	Store
+	AppendAuditBatch(ctx context.Context, build func(prevSeq int64, prevHash string) ([]Event, error)) ([]Event, error)
+}
+
+// maxBatch bounds the events of one group commit.
+const maxBatch = 256
+
+// pending is a Record call waiting for its event to be written.
+type pending struct {
+	ev   Event
+	out  Event
+	err  error
+	done chan struct{}
 }
 
 // Record appends ev (its Seq, Time, PrevHash and Hash are filled in) and logs it. A failure to
 // record is returned: callers decide whether an action may stand without its audit event.
 func (r *Recorder) Record(ctx context.Context, ev Event) (Event, error) {
 	ev.Time = r.Now().UTC().Truncate(time.Microsecond)
-	out, err := r.Store.AppendAudit(ctx, func(prevSeq int64, prevHash string) (Event, error) {
-		e := ev
-		e.Seq = prevSeq + 1
-		e.PrevHash = prevHash
-		e.Hash = Hash(e)
-		return e, nil
-	})
+	var out Event
+	var err error
+	if bs, ok := r.Store.(BatchStore); ok {
+		out, err = r.recordBatched(ctx, bs, ev)
+	} else {
+		out, err = r.Store.AppendAudit(ctx, func(prevSeq int64, prevHash string) (Event, error) {
+			return link(ev, prevSeq, prevHash), nil
+		})
+	}
 	if err != nil {
 		return Event{}, fmt.Errorf("audit: record %s: %w", ev.Action, err)
 	}
@@ -44,6 +73,66 @@ func (r *Recorder) Record(ctx context.Context, ev Event) (Event, error) {
 			slog.String("target", out.Target), slog.String("result", out.Result), slog.String("request_id", out.RequestID))
 	}
 	return out, nil
+}
+
+// link gives e its place in the chain after the event prevSeq, whose hash is prevHash.
+func link(e Event, prevSeq int64, prevHash string) Event {
+	e.Seq = prevSeq + 1
+	e.PrevHash = prevHash
+	e.Hash = Hash(e)
+	return e
+}
+
+// recordBatched queues ev; the first caller to find no write in progress writes the queue, in
+// rounds, until it is empty.
+func (r *Recorder) recordBatched(ctx context.Context, bs BatchStore, ev Event) (Event, error) {
+	p := &pending{ev: ev, done: make(chan struct{})}
+	r.mu.Lock()
+	r.queue = append(r.queue, p)
+	if r.writing {
+		r.mu.Unlock()
+		select {
+		case <-p.done:
+			return p.out, p.err
+		case <-ctx.Done():
+			// The event may still be written; the caller's action is failing anyway.
+			return Event{}, ctx.Err()
+		}
+	}
+	r.writing = true
+	for len(r.queue) > 0 {
+		batch := r.queue[:min(len(r.queue), maxBatch)]
+		r.queue = r.queue[len(batch):]
+		r.mu.Unlock()
+		r.write(bs, batch)
+		r.mu.Lock()
+	}
+	r.writing = false
+	r.mu.Unlock()
+	return p.out, p.err
+}
+
+// write appends one batch and tells its callers. It does not use a caller's context: the
+// other callers' events must not fail because one caller went away.
+func (r *Recorder) write(bs BatchStore, batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := bs.AppendAuditBatch(ctx, func(prevSeq int64, prevHash string) ([]Event, error) {
+		evs := make([]Event, len(batch))
+		for i, p := range batch {
+			evs[i] = link(p.ev, prevSeq, prevHash)
+			prevSeq, prevHash = evs[i].Seq, evs[i].Hash
+		}
+		return evs, nil
+	})
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.out = out[i]
+		}
+		close(p.done)
+	}
 }
 
 // Hash is the hex SHA-256 over the event's fields, each length-prefixed so that no two different

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +119,59 @@ func TestHashCoversEveryField(t *testing.T) {
 			t.Errorf("mutation %d does not change the hash", i)
 		}
 	}
+}
+
+// countingStore counts the store's transactions.
+type countingStore struct {
+	*store.DB
+	mu  sync.Mutex
+	txs int
+}
+
+func (c *countingStore) AppendAuditBatch(ctx context.Context, build func(int64, string) ([]audit.Event, error)) ([]audit.Event, error) {
+	c.mu.Lock()
+	c.txs++
+	c.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // a commit takes a while: callers arriving meanwhile queue
+	return c.DB.AppendAuditBatch(ctx, build)
+}
+
+func TestGroupCommit(t *testing.T) {
+	db, _ := chain(t, 1)
+	cs := &countingStore{DB: db}
+	rec := &audit.Recorder{Store: cs, Now: time.Now}
+	const callers = 64
+	var wg sync.WaitGroup
+	seqs := make(chan int64, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev, err := rec.Record(context.Background(), audit.Event{Actor: "tester", Action: "thing.do", Target: fmt.Sprint("c", i), Result: audit.Success})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got, err := db.ListAudit(context.Background(), ev.Seq-1, 1); err != nil || len(got) != 1 || got[0].Target != ev.Target {
+				t.Errorf("event %d is not committed when Record returns: %+v %v", ev.Seq, got, err)
+			}
+			seqs <- ev.Seq
+		}()
+	}
+	wg.Wait()
+	close(seqs)
+	seen := map[int64]bool{}
+	for s := range seqs {
+		if seen[s] {
+			t.Errorf("seq %d twice", s)
+		}
+		seen[s] = true
+	}
+	if n, problems := verify(t, db); n != callers+1 || len(problems) != 0 {
+		t.Errorf("%d events, problems %v", n, problems)
+	}
+	if cs.txs >= callers {
+		t.Errorf("%d transactions for %d concurrent events: no group commit", cs.txs, callers)
+	}
+	t.Logf("%d concurrent events in %d transactions", callers, cs.txs)
 }

@@ -12,14 +12,23 @@ var _ audit.Store = (*DB)(nil)
 
 const auditColumns = `seq, time, actor, action, target, result, request_id, detail, prev_hash, hash`
 
-// AppendAudit runs build in one transaction that holds the chain's lock, the audit_head row
-// (SELECT ... FOR UPDATE on PostgreSQL; the immediate transaction on SQLite), with the last
-// event's seq and hash (0 and "" before the first), inserts the event build returns and moves the
-// head to it. The event must have Seq prevSeq+1 and PrevHash prevHash, or nothing is written and
-// the error is errs.Internal. build's error is returned as it is. The event is returned as stored:
-// its Time in UTC, to the microsecond.
+// AppendAudit runs build in one transaction holding the audit chain's head (FOR UPDATE on
+// PostgreSQL) and inserts the event it returns, which must link to the head.
 func (db *DB) AppendAudit(ctx context.Context, build func(prevSeq int64, prevHash string) (audit.Event, error)) (audit.Event, error) {
-	var out audit.Event
+	out, err := db.AppendAuditBatch(ctx, func(prevSeq int64, prevHash string) ([]audit.Event, error) {
+		e, err := build(prevSeq, prevHash)
+		return []audit.Event{e}, err
+	})
+	if err != nil {
+		return audit.Event{}, err
+	}
+	return out[0], nil
+}
+
+// AppendAuditBatch is AppendAudit for several events in one transaction (the recorder's group
+// commit): build returns them in order, each linking to the one before it, the first to the head.
+func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, prevHash string) ([]audit.Event, error)) ([]audit.Event, error) {
+	var out []audit.Event
 	err := db.inTx(ctx, "AppendAudit", "", func(c conn) error {
 		var (
 			prevSeq  int64
@@ -28,29 +37,36 @@ func (db *DB) AppendAudit(ctx context.Context, build func(prevSeq int64, prevHas
 		if err := c.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+c.d.forUpdate).Scan(&prevSeq, &prevHash); err != nil {
 			return fail(err, "read audit head")
 		}
-		e, err := build(prevSeq, prevHash)
+		evs, err := build(prevSeq, prevHash)
 		if err != nil {
 			return err
 		}
-		if e.Seq != prevSeq+1 {
-			return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
+		if len(evs) == 0 {
+			return errs.E(errs.Internal, "store: an empty audit batch")
 		}
-		if e.PrevHash != prevHash {
-			return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+		out = make([]audit.Event, 0, len(evs))
+		for _, e := range evs {
+			if e.Seq != prevSeq+1 {
+				return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
+			}
+			if e.PrevHash != prevHash {
+				return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+			}
+			if _, err := c.exec(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash); err != nil {
+				return fail(err, "insert audit event")
+			}
+			e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
+			out = append(out, e)
+			prevSeq, prevHash = e.Seq, e.Hash
 		}
-		if _, err := c.exec(ctx, `INSERT INTO audit_events (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash); err != nil {
-			return fail(err, "insert audit event")
-		}
-		if _, err := c.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash); err != nil {
+		if _, err := c.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, prevSeq, prevHash); err != nil {
 			return fail(err, "move audit head")
 		}
-		e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
-		out = e
 		return nil
 	})
 	if err != nil {
-		return audit.Event{}, err
+		return nil, err
 	}
 	return out, nil
 }
