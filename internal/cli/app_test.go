@@ -44,6 +44,14 @@ func startDev(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock, stop := startDevIn(t, dir)
+	t.Cleanup(stop)
+	return sock
+}
+
+// startDevIn runs `lanyard dev` on data directory dir until stop is called.
+func startDevIn(t *testing.T, dir string) (sock string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,27 +64,28 @@ func startDev(t *testing.T) string {
 	go func() {
 		done <- cli.Main(ctx, []string{"dev", "--port", fmt.Sprint(port), "--data-dir", dir, "--log-level", "warn"}, &out, &errb)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if code := <-done; code != 0 {
 			t.Errorf("lanyard dev exited %d: %s", code, errb.String())
 		}
-	})
+	}
 	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "agent endpoint"); {
 		select {
 		case code := <-done:
-			done <- code
 			t.Fatalf("lanyard dev exited %d: %s", code, errb.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			cancel()
 			t.Fatalf("lanyard dev did not start: %s\n%s", out.String(), errb.String())
 		}
 	}
 	if st, err := os.Stat(filepath.Join(dir, "agent", "agent.sock")); err != nil || st.Mode().Perm() != 0o600 {
+		stop()
 		t.Fatalf("the agent's control socket: %v %v", st, err)
 	}
-	return "--admin-socket=" + filepath.Join(dir, "admin.sock")
+	return "--admin-socket=" + filepath.Join(dir, "admin.sock"), stop
 }
 
 // envLines parses NAME=value lines.
@@ -163,5 +172,29 @@ func TestAppRunWithoutDev(t *testing.T) {
 	_, errs, code := run(t, "--admin-socket="+filepath.Join(dir, "admin.sock"), "app", "run", "--name", "app1", "--", "true")
 	if code != 1 || !strings.Contains(errs, "start `lanyard dev` first") {
 		t.Fatalf("exit %d: %q", code, errs)
+	}
+}
+
+func TestDevRestartReusesEnrollment(t *testing.T) {
+	dir, err := os.MkdirTemp("", "lyr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock, stop := startDevIn(t, dir)
+	stop()
+	if _, err := os.Stat(filepath.Join(dir, "agent", "join-token")); !os.IsNotExist(err) {
+		t.Fatalf("the join token file is left behind: %v", err)
+	}
+	sock, stop = startDevIn(t, dir)
+	defer stop()
+	if got := must(t, sock, "audit", "list", "--query", "[?action=='node.join-token.create'] | length(@)"); got != "1\n" {
+		t.Fatalf("join tokens made over two starts: %q, want 1", got)
+	}
+	if got := must(t, sock, "node", "list", "--query", "[].name", "-o", "tsv"); got != "local\n" {
+		t.Fatalf("nodes: %q", got)
+	}
+	if _, _, code := run(t, sock, "app", "run", "--name", "again", "--", "sh", "-c", `test -n "$IDENTITY_HEADER"`); code != 0 {
+		t.Fatalf("app run after a restart: exit %d", code)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/cli"
 )
 
 func TestNodeJoinTokenEnrollsOnce(t *testing.T) {
@@ -47,5 +49,55 @@ func TestNodeJoinTokenEnrollsOnce(t *testing.T) {
 	must(t, sock, "node", "delete", "--name", "node1")
 	if got := must(t, sock, "node", "list", "--query", "length(@)"); got != "0\n" {
 		t.Fatalf("node list after delete: %q", got)
+	}
+}
+
+func TestAgentCommand(t *testing.T) {
+	env, sock := server(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.pem", must(t, sock, "ca", "export"))
+	tokFile := write("token", must(t, sock, "node", "join-token", "create", "--name", "edge1"))
+	cfgFile := write("agent.yaml", "listen: 127.0.0.1:0\nnode_name: from-yaml\nstate_dir: "+filepath.Join(dir, "ignored")+"\n")
+	stateDir := filepath.Join(dir, "state")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, []string{"agent", "--config", cfgFile, "--server", env.URL, "--ca-file", caFile,
+			"--join-token-file", tokFile, "--state-dir", stateDir, "--node-name", "edge1", "--log-level", "warn"}, &out, &errb)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if got := must(t, sock, "node", "list", "--query", "[].name", "-o", "tsv"); got == "edge1\n" {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("lanyard agent exited %d: %s", code, errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not enroll: %s", errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "node.json")); err != nil {
+		t.Fatalf("--state-dir overrides the config file's: %v", err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("lanyard agent exited %d after its context ended: %s", code, errb.String())
+	}
+
+	bad := write("bad.yaml", "server: https://localhost:1\nbogus: 1\n")
+	if _, errs, code := run(t, "agent", "--config", bad); code != 1 || !strings.Contains(errs, "bogus") {
+		t.Fatalf("an unknown key: exit %d: %q", code, errs)
 	}
 }
