@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,5 +197,29 @@ func TestDevRestartReusesEnrollment(t *testing.T) {
 	}
 	if _, _, code := run(t, sock, "app", "run", "--name", "again", "--", "sh", "-c", `test -n "$IDENTITY_HEADER"`); code != 0 {
 		t.Fatalf("app run after a restart: exit %d", code)
+	}
+}
+
+func TestAppRunSignals(t *testing.T) {
+	sock := startDev(t)
+	// A command ended by a signal: 128 + its number, as a shell reports it.
+	if _, _, code := run(t, sock, "app", "run", "--name", "sig", "--", "sh", "-c", "kill -TERM $$"); code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("exit %d, want %d", code, 128+int(syscall.SIGTERM))
+	}
+	// SIGTERM sent to lanyard reaches the command, whose exit code lanyard then exits with.
+	ready := filepath.Join(t.TempDir(), "ready")
+	go func() {
+		for i := 0; i < 600; i++ {
+			if _, err := os.Stat(ready); err == nil {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	_, errs, code := run(t, sock, "app", "run", "--name", "sig", "--", "sh", "-c",
+		`trap 'exit 5' TERM; touch "$0"; while :; do sleep 0.1; done`, ready)
+	if code != 5 {
+		t.Fatalf("exit %d, want 5 (the command's trap): %s", code, errs)
 	}
 }
