@@ -59,7 +59,7 @@ func (d *devApp) controlSocket(g *globals) string {
 // register makes sure the site exists with its system-assigned identity (and the identities of
 // --identities), places it on the dev node and registers it with the dev agent; it returns the
 // environment the app's process needs and the agent's state directory.
-func (d *devApp) register(ctx context.Context, a *armCmd) (agent.Env, string, error) {
+func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (agent.Env, string, error) {
 	if err := checkName(d.name); err != nil {
 		return nil, "", err
 	}
@@ -92,6 +92,9 @@ func (d *devApp) register(ctx context.Context, a *armCmd) (agent.Env, string, er
 	switch {
 	case err == nil:
 		body = putBody(site)
+		if n := siteNode(site.Properties); n != "" && n != devNode {
+			fmt.Fprintf(stderr, "lanyard: moving the site %s from the node %s to %s\n", d.name, n, devNode)
+		}
 	case client.IsNotFound(err):
 		body = sitePut{Location: defaultLocation, Kind: webAppKind.kind}
 		if loc, err := groupLocation(ctx, c, sub, d.group); err == nil && loc != "" {
@@ -132,6 +135,17 @@ func (d *devApp) register(ctx context.Context, a *armCmd) (agent.Env, string, er
 		return nil, "", fmt.Errorf("the dev agent's answer: %w", err)
 	}
 	return out.Env, filepath.Dir(sock), nil
+}
+
+// siteNode is the node a site's properties place it on, or "".
+func siteNode(props json.RawMessage) string {
+	var p struct {
+		Lanyard struct {
+			Node string `json:"node"`
+		} `json:"lanyard"`
+	}
+	_ = json.Unmarshal(props, &p)
+	return p.Lanyard.Node
 }
 
 // ensureGroup creates the resource group if it does not exist.
@@ -194,7 +208,7 @@ with COMMAND's exit code (128+N when a signal N ended it).`,
 			if err := a.check(); err != nil {
 				return err
 			}
-			env, stateDir, err := d.register(cmd.Context(), a)
+			env, stateDir, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -297,7 +311,7 @@ export lines. They hold the app's identity header: keep them out of files others
 			if err := a.check(); err != nil {
 				return err
 			}
-			env, _, err := d.register(cmd.Context(), a)
+			env, _, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

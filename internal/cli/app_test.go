@@ -131,6 +131,12 @@ func TestDevAppRun(t *testing.T) {
 		t.Fatalf("the site: %q", site)
 	}
 
+	// A site placed elsewhere is moved to the dev node, and lanyard says so.
+	must(t, sock, "webapp", "create", "--name", "moved", "-g", "apps", "--node", "far")
+	if _, errs, code := run(t, sock, "app", "run", "--name", "moved", "--", "true"); code != 0 || !strings.Contains(errs, "from the node far to local") {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
+
 	// Exit codes are lanyard's; a second run of the same app works.
 	if _, errs, code := run(t, sock, "app", "run", "--name", "app1", "--", "sh", "-c", "exit 3"); code != 3 || errs != "" {
 		t.Fatalf("exit %d, want 3 (%q)", code, errs)
