@@ -229,3 +229,32 @@ func TestAppRunSignals(t *testing.T) {
 		t.Fatalf("exit %d, want 5 (the command's trap): %s", code, errs)
 	}
 }
+
+func TestAppRunUserAssignedIdentity(t *testing.T) {
+	sock := startDev(t)
+	must(t, sock, "group", "create", "--name", "apps")
+	clientID := strings.TrimSpace(must(t, sock, "identity", "create", "--name", "deployer", "-g", "apps", "--query", "clientId", "-o", "tsv"))
+	if clientID == "" {
+		t.Fatal("identity create printed no clientId")
+	}
+	out := must(t, sock, "app", "run", "--name", "withid", "--identities", "deployer", "--",
+		"sh", "-c", `echo IDENTITY_ENDPOINT=$IDENTITY_ENDPOINT; echo IDENTITY_HEADER=$IDENTITY_HEADER`)
+	env := envLines(out)
+	for _, sel := range []string{"", "&client_id=" + clientID} {
+		req, _ := http.NewRequest("GET", env["IDENTITY_ENDPOINT"]+"?api-version=2019-08-01&resource=https://management.azure.com/"+sel, nil)
+		req.Header.Set("X-IDENTITY-HEADER", env["IDENTITY_HEADER"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+			ClientID    string `json:"client_id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil || tok.AccessToken == "" || (sel != "" && tok.ClientID != clientID) {
+			t.Fatalf("token %q: %d %v client_id %s", sel, resp.StatusCode, err, tok.ClientID)
+		}
+	}
+}
