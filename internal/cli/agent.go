@@ -107,7 +107,7 @@ $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "YAML file of the agent's settings (flags override it)")
 	f.StringVar(&server, "server", "", "URL of the control plane, https://host:port")
-	f.StringVar(&caFile, "ca-file", "", "PEM file of Lanyard's CA (`lanyard ca export` on the server host)")
+	f.StringVar(&caFile, "ca-file", "", "PEM file of Lanyard's CA (from \"lanyard ca export\" on the server host)")
 	f.StringVar(&joinTokenFile, "join-token-file", "", "file holding a join token; read only when the node is not enrolled yet")
 	f.StringVar(&stateDir, "state-dir", "", "directory of the node's key, certificate and app logs (default: /var/lib/lanyard-agent as root, else ~/.local/state/lanyard-agent)")
 	f.StringVar(&nodeName, "node-name", "", "the node's name at enrollment (default: the host name)")
