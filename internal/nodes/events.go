@@ -116,7 +116,8 @@ func (s *Service) Events(ctx context.Context, n Node, after int64, hasAfter bool
 		case <-timer.C:
 			return agentapi.EventsResponse{Events: []agentapi.Event{}, Next: after}, nil
 		case <-ctx.Done():
-			return agentapi.EventsResponse{}, ctx.Err()
+			// The agent went away or the server is stopping: nothing to tell, and no error to log.
+			return agentapi.EventsResponse{Events: []agentapi.Event{}, Next: after}, nil
 		}
 	}
 }
