@@ -128,6 +128,8 @@ type Service struct {
 
 	reloadMu sync.Mutex // serialises Reload, so an older read never replaces a newer one
 	snap     atomic.Pointer[snapshot]
+
+	verified verifiedCache // tokens whose signature and claims checked out (verify.go)
 }
 
 // Init runs one rotation step (creating the first key of a new installation) and loads the keys.

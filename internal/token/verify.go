@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/authn"
@@ -85,6 +87,18 @@ func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
 	if err != nil {
 		return authn.Claims{}, err
 	}
+	// A token seen before skips the signature and the claims' parsing; its key was just found
+	// still published, and its validity window is checked against now again.
+	sum := sha256.Sum256([]byte(raw))
+	if c, ok := s.verified.get(sum); ok {
+		if now.Unix() >= c.ExpiresAt.Unix() {
+			return authn.Claims{}, errExpired
+		}
+		if c.NotBefore.Unix() > now.Add(NotBeforeSkew).Unix() {
+			return authn.Claims{}, errNotYetValid
+		}
+		return c, nil
+	}
 	sig, err := b64.DecodeString(raw[dot2+1:])
 	if err != nil {
 		return authn.Claims{}, errNotJWS
@@ -96,7 +110,55 @@ func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
 	if err != nil {
 		return authn.Claims{}, errNotJWS
 	}
-	return s.checkClaims(payload, now)
+	c, err := s.checkClaims(payload, now)
+	if err == nil {
+		s.verified.put(sum, c)
+	}
+	return c, err
+}
+
+// maxVerified bounds the verified-token cache (about 400 bytes an entry).
+const maxVerified = 10000
+
+// verifiedCache remembers the claims of tokens that verified, by the SHA-256 of the whole token,
+// so that a client presenting the same token again (every SDK does, until it nears expiry) costs
+// a hash and a map lookup instead of an RSA verification and a JSON parse.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]authn.Claims
+}
+
+func (v *verifiedCache) get(sum [32]byte) (authn.Claims, bool) {
+	v.mu.Lock()
+	c, ok := v.m[sum]
+	v.mu.Unlock()
+	if ok {
+		c.Roles = slices.Clone(c.Roles) // callers may keep or change theirs
+	}
+	return c, ok
+}
+
+func (v *verifiedCache) put(sum [32]byte, c authn.Claims) {
+	c.Roles = slices.Clone(c.Roles)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[[32]byte]authn.Claims)
+	}
+	if len(v.m) >= maxVerified {
+		// Full: drop the expired entries, and if that is not enough, everything (the next
+		// requests verify again; no entry is ever needed for correctness).
+		now := time.Now().Unix()
+		for k, e := range v.m {
+			if e.ExpiresAt.Unix() <= now {
+				delete(v.m, k)
+			}
+		}
+		if len(v.m) >= maxVerified {
+			clear(v.m)
+		}
+	}
+	v.m[sum] = c
 }
 
 // splitJWS finds the two dots of a compact JWS whose three parts are non-empty and made of
