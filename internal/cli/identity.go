@@ -101,24 +101,7 @@ func newIdentityListCmd(a *armCmd) *cobra.Command {
   lanyard identity list -g rg --query "[].{name:name, clientId:clientId}" -o table`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if group != "" {
-				if err := checkResourceGroup("resource-group", group); err != nil {
-					return err
-				}
-			}
-			if err := a.check(); err != nil {
-				return err
-			}
-			c := a.g.client()
-			sub, err := a.sub(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			path := client.SubscriptionPath(sub) + "/providers/" + client.TypeIdentities
-			if group != "" {
-				path = client.ResourcePath(sub, group, client.TypeIdentities, "")
-			}
-			items, err := listRaw(cmd.Context(), c, path, client.APIVersionIdentities)
+			items, err := a.listOfType(cmd.Context(), group, client.TypeIdentities, client.APIVersionIdentities)
 			if err != nil {
 				return err
 			}

@@ -168,24 +168,7 @@ func newKeyVaultListCmd(a *armCmd) *cobra.Command {
 		Example: `  lanyard keyvault list --query "[].{name:name, uri:properties.vaultUri}" -o table`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if group != "" {
-				if err := checkResourceGroup("resource-group", group); err != nil {
-					return err
-				}
-			}
-			if err := a.check(); err != nil {
-				return err
-			}
-			c := a.g.client()
-			sub, err := a.sub(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			path := client.SubscriptionPath(sub) + "/providers/" + client.TypeVaults
-			if group != "" {
-				path = client.ResourcePath(sub, group, client.TypeVaults, "")
-			}
-			items, err := listRaw(cmd.Context(), c, path, client.APIVersionVaults)
+			items, err := a.listOfType(cmd.Context(), group, client.TypeVaults, client.APIVersionVaults)
 			if err != nil {
 				return err
 			}

@@ -139,6 +139,29 @@ func getRaw(ctx context.Context, c *client.Client, path, apiVersion string) (jso
 }
 
 // listRaw reads a collection, every page, as the server sent its items.
+// listOfType lists the resources of one type in group, or in the whole subscription when group
+// is "" (the list commands of identity, keyvault, webapp and functionapp).
+func (a *armCmd) listOfType(ctx context.Context, group, resourceType, apiVersion string) ([]json.RawMessage, error) {
+	if group != "" {
+		if err := checkResourceGroup("resource-group", group); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	c := a.g.client()
+	sub, err := a.sub(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	path := client.SubscriptionPath(sub) + "/providers/" + resourceType
+	if group != "" {
+		path = client.ResourcePath(sub, group, resourceType, "")
+	}
+	return listRaw(ctx, c, path, apiVersion)
+}
+
 func listRaw(ctx context.Context, c *client.Client, path, apiVersion string) ([]json.RawMessage, error) {
 	items := []json.RawMessage{}
 	err := c.ARM(ctx, http.MethodGet, path, apiVersion, nil, &items)

@@ -305,24 +305,7 @@ func (s *siteCmd) list() *cobra.Command {
   lanyard ` + s.k.noun + ` list -g rg --query "[].{name:name, node:properties.lanyard.node}" -o table`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if group != "" {
-				if err := checkResourceGroup("resource-group", group); err != nil {
-					return err
-				}
-			}
-			if err := s.check(); err != nil {
-				return err
-			}
-			c := s.g.client()
-			sub, err := s.sub(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			path := client.SubscriptionPath(sub) + "/providers/" + client.TypeSites
-			if group != "" {
-				path = client.ResourcePath(sub, group, client.TypeSites, "")
-			}
-			items, err := listRaw(cmd.Context(), c, path, client.APIVersionSites)
+			items, err := s.listOfType(cmd.Context(), group, client.TypeSites, client.APIVersionSites)
 			if err != nil {
 				return err
 			}
