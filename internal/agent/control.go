@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/authn"
@@ -35,23 +34,12 @@ type RegisterResponse struct {
 // ListenControl opens the control socket at path (mode 0600). A socket left behind by an agent
 // that is gone is replaced; one that answers is an error.
 func ListenControl(path string) (net.Listener, error) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+	ln, err := authn.ListenSocket(path)
+	if errors.Is(err, authn.ErrSocketInUse) {
 		return nil, errs.E(errs.Conflict, "another agent serves the control socket %s", path)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, errs.Wrap(errs.Internal, err, "removing a stale control socket")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "creating the control socket's directory")
-	}
-	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "listening on the control socket "+path)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, errs.Wrap(errs.Internal, err, "restricting the control socket to its owner")
+		return nil, errs.Wrap(errs.Unavailable, err, "the control socket")
 	}
 	return ln, nil
 }

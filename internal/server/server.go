@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -258,24 +257,13 @@ func (s *Server) Listen() (https, adminLn net.Listener, err error) {
 	return https, adminLn, nil
 }
 
-// ListenAdminSocket listens on a unix socket with mode 0600, replacing a stale socket file.
+// ListenAdminSocket listens on the admin socket (mode 0600), replacing a stale socket file.
 func ListenAdminSocket(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("admin socket directory: %w", err)
-	}
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
+	ln, err := authn.ListenSocket(path)
+	if errors.Is(err, authn.ErrSocketInUse) {
 		return nil, fmt.Errorf("admin socket %s is in use: is another lanyard server running on this data directory?", path)
 	}
-	_ = os.Remove(path)
-	old := umask(0o177)
-	ln, err := net.Listen("unix", path)
-	umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
 	return ln, nil
