@@ -16,23 +16,35 @@ type watcher struct {
 	mu      sync.Mutex
 	last    int64
 	changed chan struct{} // closed and replaced when last moves
+	stopped chan struct{} // closed when Run ends: long polls answer at once
 }
 
-func (w *watcher) current() (int64, <-chan struct{}) {
+func (w *watcher) current() (last int64, changed, stopped <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.init()
+	return w.last, w.changed, w.stopped
+}
+
+func (w *watcher) init() {
 	if w.changed == nil {
-		w.changed = make(chan struct{})
+		w.changed, w.stopped = make(chan struct{}), make(chan struct{})
 	}
-	return w.last, w.changed
+}
+
+// stop ends every long poll, now and later: the server is shutting down, and an HTTP server's
+// shutdown waits for the requests in flight.
+func (w *watcher) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	close(w.stopped)
 }
 
 func (w *watcher) set(last int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.changed == nil {
-		w.changed = make(chan struct{})
-	}
+	w.init()
 	if last != w.last {
 		w.last = last
 		close(w.changed)
@@ -55,6 +67,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(PollEvery)
 	defer tick.Stop()
+	defer s.watch.stop()
 	var lastPrune time.Time
 	for {
 		if last, _, err := s.Store.NodeEventHorizon(ctx); err == nil {
@@ -95,7 +108,7 @@ func (s *Service) Events(ctx context.Context, n Node, after int64, hasAfter bool
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		cur, changed := s.watch.current()
+		cur, changed, stopped := s.watch.current()
 		if cur > after {
 			evs, err := s.Store.NodeEvents(ctx, n.TenantID, after, maxEvents)
 			if err != nil {
@@ -113,11 +126,11 @@ func (s *Service) Events(ctx context.Context, n Node, after int64, hasAfter bool
 		}
 		select {
 		case <-changed:
+			continue
 		case <-timer.C:
-			return agentapi.EventsResponse{Events: []agentapi.Event{}, Next: after}, nil
-		case <-ctx.Done():
-			// The agent went away or the server is stopping: nothing to tell, and no error to log.
-			return agentapi.EventsResponse{Events: []agentapi.Event{}, Next: after}, nil
+		case <-ctx.Done(): // the agent went away: no error to log
+		case <-stopped: // the server is stopping
 		}
+		return agentapi.EventsResponse{Events: []agentapi.Event{}, Next: after}, nil
 	}
 }
