@@ -98,7 +98,8 @@ func startDev(t testing.TB, dir string, port int) *devProc {
 	p.admin = client.AdminSocket(filepath.Join(dir, "admin.sock"))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := p.admin.ListTenants(context.Background()); err == nil {
+		// Ready: the admin socket answers and the banner, printed once the dev agent is up, is out.
+		if _, err := p.admin.ListTenants(context.Background()); err == nil && strings.Contains(p.out.String(), "curl --cacert") {
 			return p
 		}
 		select {
