@@ -11,7 +11,7 @@ import (
 
 // eventStore is the part of Store the events long poll reads, in memory.
 type eventStore struct {
-	Store // the rest is not called
+	Store  // the rest is not called
 	mu     sync.Mutex
 	events []Event
 	pruned int64
