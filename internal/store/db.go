@@ -22,12 +22,9 @@ import (
 type DB struct {
 	sql *sql.DB
 
-	// grantsStmt is the prepared query of PrincipalGrants, the RBAC hot path.
-	grantsOnce sync.Once
-	grantsStmt *sql.Stmt
-	grantsErr  error
-	d          *dialect
-	// hot holds the prepared statements of the vault data plane's reads (vault.go).
+	d *dialect
+	// hot holds the statements of hotPool, prepared once: the reads of the token, RBAC and vault
+	// hot paths, and the audit insert. Keyed by the rebound query.
 	hot sync.Map // query → *sql.Stmt
 	// writer admits one SQLite write transaction at a time. SQLite has a single writer anyway;
 	// queueing here instead of in SQLite's busy handler (which polls with sleeps of up to 100 ms)

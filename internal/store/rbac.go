@@ -127,13 +127,7 @@ const principalGrantsQuery = `SELECT scope_key, role_definition_id FROM rbac_rol
 // PrincipalGrants returns the scope key and role of every assignment of principalID, from the
 // rbac_role_assignments_principal index alone.
 func (db *DB) PrincipalGrants(ctx context.Context, tenantID, principalID string) ([]rbac.Grant, error) {
-	db.grantsOnce.Do(func() {
-		db.grantsStmt, db.grantsErr = db.sql.PrepareContext(context.Background(), db.d.rebind(principalGrantsQuery))
-	})
-	if db.grantsErr != nil {
-		return nil, fail(db.grantsErr, "prepare role assignment query")
-	}
-	rows, err := db.grantsStmt.QueryContext(ctx, tenantID, principalID)
+	rows, err := db.hotPool().query(ctx, principalGrantsQuery, tenantID, principalID)
 	if err != nil {
 		return nil, fail(err, "read role assignments")
 	}

@@ -17,23 +17,6 @@ var _ vault.Store = (*DB)(nil)
 // The vault domain's tables (migration 0006). A version's row id is vault.SealID, the id its value
 // is sealed with.
 
-// prepared returns query prepared on the pool, once per DB: the data plane's reads run on every
-// request, and parsing them each time costs more than running them.
-func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := db.hot.Load(query); ok {
-		return st.(*sql.Stmt), nil
-	}
-	st, err := db.sql.PrepareContext(ctx, db.d.rebind(query))
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := db.hot.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return st, nil
-}
-
 // vaultByNameQuery names the type as a literal, not a parameter: SQLite can then plan with the
 // partial index of vault names once, where a bound type would have it re-prepare the statement on
 // every run (a parameter that decides whether a partial index applies).
@@ -44,11 +27,7 @@ const vaultByNameQuery = `SELECT r.tenant_id, r.id, r.id_key, r.properties, p.po
 // VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions.
 func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error) {
 	v := vault.Vault{Name: strings.ToLower(name)}
-	st, err := db.prepared(ctx, vaultByNameQuery)
-	if err != nil {
-		return vault.Vault{}, fail(err, "read vault")
-	}
-	rows, err := st.QueryContext(ctx, v.Name)
+	rows, err := db.hotPool().query(ctx, vaultByNameQuery, v.Name)
 	if err != nil {
 		return vault.Vault{}, fail(err, "read vault")
 	}
@@ -88,8 +67,9 @@ const versionColumns = `s.name, v.version, v.content_type, v.tags, v.enabled, v.
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-// scanSecret reads versionColumns (with the sealed value when sealed), then deleted_at and purge_at.
-func scanSecret(r rowScanner, vaultKey string, sealed bool) (vault.Secret, error) {
+// scanSecret reads versionColumns (with the sealed value when sealed), then deleted_at and
+// purge_at, then the columns of extra.
+func scanSecret(r rowScanner, vaultKey string, sealed bool, extra ...any) (vault.Secret, error) {
 	var (
 		s                       vault.Secret
 		tags                    string
@@ -103,6 +83,7 @@ func scanSecret(r rowScanner, vaultKey string, sealed bool) (vault.Secret, error
 		dest = append(dest, &v.KEKID, &v.Sealed)
 	}
 	dest = append(dest, &deleted, &purg)
+	dest = append(dest, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return s, err
 	}
@@ -130,7 +111,9 @@ func unixOrNull(t time.Time) any {
 
 // GetSecret returns a secret's state and one version (the latest when version is "").
 func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
-	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at FROM vault_secrets AS s
+	// One query: the version asked for (or the latest), the secret's state, and the latest
+	// version's id for the state when another version was asked for.
+	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version FROM vault_secrets AS s
 		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
 	args := []any{vaultKey, strings.ToLower(name)}
 	if version == "" {
@@ -140,11 +123,8 @@ func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (va
 		args = []any{version, vaultKey, strings.ToLower(name)}
 	}
 	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
-	st, err := db.prepared(ctx, q)
-	if err != nil {
-		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
-	}
-	s, err := scanSecret(st.QueryRowContext(ctx, args...), vaultKey, true)
+	var latest string
+	s, err := scanSecret(db.hotPool().queryRow(ctx, q, args...), vaultKey, true, &latest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
@@ -152,13 +132,7 @@ func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (va
 		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
 	}
 	v := s.Latest
-	if version != "" {
-		// The secret's latest version, without its value, for the state.
-		var latest string
-		if err := db.pool().queryRow(ctx, `SELECT latest_version FROM vault_secrets WHERE vault_key = ? AND name_key = ?`,
-			vaultKey, strings.ToLower(name)).Scan(&latest); err != nil {
-			return vault.Secret{}, vault.Version{}, fail(err, "read secret")
-		}
+	if latest != v.Version {
 		s.Latest = vault.Version{VaultKey: vaultKey, Name: v.Name, Version: latest}
 	}
 	return s, v, nil
