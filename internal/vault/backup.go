@@ -147,6 +147,6 @@ func (s *Service) restore(rq *request) error {
 			return result{}, mapStore(err, p.Name)
 		}
 		last := vs[len(vs)-1]
-		return result{status: http.StatusOK, body: s.bundle(rq.v, last, nil, true), version: last.Version}, nil
+		return result{status: http.StatusOK, body: s.bundle(rq, last, nil, true), version: last.Version}, nil
 	})
 }

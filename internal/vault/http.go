@@ -16,6 +16,7 @@ type request struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	v    Vault
+	set  settings // v's, parsed once per request
 	c    caller
 	q    query
 	name string // the secret's name, "" when the path has none
@@ -63,7 +64,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rq := &request{w: w, r: r, v: v, c: caller{p}, q: q}
+	rq := &request{w: w, r: r, v: v, set: v.settings(), c: caller{p}, q: q}
 	h, err := s.route(rq)
 	if err != nil {
 		return err
@@ -178,10 +179,10 @@ func unixPtr(t time.Time) *int64 {
 	return &u
 }
 
-// bundle renders a version; value is nil unless the operation returns the value. versioned
-// says whether id names the version.
-func (s *Service) bundle(v Vault, x Version, value *string, versioned bool) bundleJSON {
-	set := v.settings()
+// bundle renders a version of the request's vault; value is nil unless the operation returns
+// the value. versioned says whether id names the version.
+func (s *Service) bundle(rq *request, x Version, value *string, versioned bool) bundleJSON {
+	v, set := rq.v, rq.set
 	enabled, days := x.Enabled, set.RetentionDays
 	id := s.vaultURL(v) + "/secrets/" + x.Name
 	if versioned {
@@ -197,9 +198,9 @@ func (s *Service) bundle(v Vault, x Version, value *string, versioned bool) bund
 }
 
 // deletedBundle renders a deleted secret.
-func (s *Service) deletedBundle(v Vault, sec Secret, versioned bool) bundleJSON {
-	b := s.bundle(v, sec.Latest, nil, versioned)
-	b.RecoveryID = s.vaultURL(v) + "/deletedsecrets/" + sec.Latest.Name
+func (s *Service) deletedBundle(rq *request, sec Secret, versioned bool) bundleJSON {
+	b := s.bundle(rq, sec.Latest, nil, versioned)
+	b.RecoveryID = s.vaultURL(rq.v) + "/deletedsecrets/" + sec.Latest.Name
 	b.DeletedDate, b.ScheduledPurgeDate = unixPtr(sec.DeletedAt), unixPtr(sec.PurgeAt)
 	return b
 }

@@ -21,7 +21,7 @@ type result struct {
 // record is written, sends the answer.
 func (s *Service) run(rq *request, op action, fn func() (result, error)) error {
 	ctx := rq.r.Context()
-	if err := s.authorize(ctx, rq.c, rq.v, op); err != nil {
+	if err := s.authorize(ctx, rq, op); err != nil {
 		_ = s.record(ctx, rq.c, rq.v, op, rq.name, rq.ver, err)
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Service) set(rq *request) error {
 		if err := s.Store.PutSecretVersion(rq.r.Context(), x); err != nil {
 			return result{}, mapStore(err, rq.name)
 		}
-		return result{status: http.StatusOK, body: s.bundle(rq.v, x, in.Value, true), version: ver}, nil
+		return result{status: http.StatusOK, body: s.bundle(rq, x, in.Value, true), version: ver}, nil
 	})
 }
 
@@ -124,7 +124,7 @@ func (s *Service) get(rq *request) error {
 			return result{}, errs.Wrap(errs.Internal, err, "open sealed secret")
 		}
 		value := string(plain)
-		return result{status: http.StatusOK, body: s.bundle(rq.v, x, &value, true), version: x.Version}, nil
+		return result{status: http.StatusOK, body: s.bundle(rq, x, &value, true), version: x.Version}, nil
 	})
 }
 
@@ -167,7 +167,7 @@ func (s *Service) update(rq *request) error {
 			}
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: s.bundle(rq.v, x, nil, true), version: x.Version}, nil
+		return result{status: http.StatusOK, body: s.bundle(rq, x, nil, true), version: x.Version}, nil
 	})
 }
 
@@ -194,9 +194,9 @@ func (s *Service) listSecrets(rq *request, deleted bool) error {
 		}
 		for _, sec := range secs {
 			if deleted {
-				out.Value = append(out.Value, s.deletedBundle(rq.v, sec, false))
+				out.Value = append(out.Value, s.deletedBundle(rq, sec, false))
 			} else {
-				out.Value = append(out.Value, s.bundle(rq.v, sec.Latest, nil, false))
+				out.Value = append(out.Value, s.bundle(rq, sec.Latest, nil, false))
 			}
 		}
 		return result{status: http.StatusOK, body: out}, nil
@@ -223,7 +223,7 @@ func (s *Service) listVersions(rq *request) error {
 			out.NextLink = &next
 		}
 		for _, x := range vs {
-			out.Value = append(out.Value, s.bundle(rq.v, x, nil, true))
+			out.Value = append(out.Value, s.bundle(rq, x, nil, true))
 		}
 		return result{status: http.StatusOK, body: out}, nil
 	})
@@ -232,7 +232,7 @@ func (s *Service) listVersions(rq *request) error {
 func (s *Service) delete(rq *request) error {
 	return s.run(rq, opDelete, func() (result, error) {
 		now := s.now().UTC()
-		purgeAt := now.Add(time.Duration(rq.v.settings().RetentionDays) * 24 * time.Hour)
+		purgeAt := now.Add(time.Duration(rq.set.RetentionDays) * 24 * time.Hour)
 		sec, err := s.Store.DeleteSecret(rq.r.Context(), rq.v.Key, rq.name, now, purgeAt)
 		if errs.Is(err, errs.NotFound) {
 			return result{}, notFound(rq.name, "")
@@ -240,7 +240,7 @@ func (s *Service) delete(rq *request) error {
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: s.deletedBundle(rq.v, sec, true), version: sec.Latest.Version}, nil
+		return result{status: http.StatusOK, body: s.deletedBundle(rq, sec, true), version: sec.Latest.Version}, nil
 	})
 }
 
@@ -253,7 +253,7 @@ func (s *Service) getDeleted(rq *request) error {
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: s.deletedBundle(rq.v, sec, true)}, nil
+		return result{status: http.StatusOK, body: s.deletedBundle(rq, sec, true)}, nil
 	})
 }
 
@@ -266,13 +266,13 @@ func (s *Service) recover(rq *request) error {
 		if err != nil {
 			return result{}, err
 		}
-		return result{status: http.StatusOK, body: s.bundle(rq.v, sec.Latest, nil, true), version: sec.Latest.Version}, nil
+		return result{status: http.StatusOK, body: s.bundle(rq, sec.Latest, nil, true), version: sec.Latest.Version}, nil
 	})
 }
 
 func (s *Service) purge(rq *request) error {
 	return s.run(rq, opPurge, func() (result, error) {
-		if rq.v.settings().PurgeProtection {
+		if rq.set.PurgeProtection {
 			sec, _, err := s.Store.GetSecret(rq.r.Context(), rq.v.Key, rq.name, "")
 			if errs.Is(err, errs.NotFound) || err == nil && !sec.Deleted() {
 				return result{}, deletedNotFound(rq.name)

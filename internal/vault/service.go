@@ -152,17 +152,18 @@ var (
 	opRestore     = action{"restore", PermRestore, "Microsoft.KeyVault/vaults/secrets/restore/action"}
 )
 
-// authorize decides, from the store's current state, whether c may perform op on v: an
+// authorize decides, from the store's current state, whether the request's caller may perform op on its vault: an
 // administrator may do anything; a token caller must be of the vault's tenant and hold the
 // permission in an access policy, or, when the vault uses RBAC, the data action at the vault.
-func (s *Service) authorize(ctx context.Context, c caller, v Vault, op action) error {
+func (s *Service) authorize(ctx context.Context, rq *request, op action) error {
+	c, v := rq.c, rq.v
 	if c.Admin {
 		return nil
 	}
 	if !strings.EqualFold(c.TenantID, v.TenantID) {
 		return errs.E(errs.Denied, "The caller's tenant is not the vault's tenant.")
 	}
-	if v.settings().RBAC {
+	if rq.set.RBAC {
 		scope, err := arm.Parse(v.ID)
 		if err != nil {
 			return errs.Wrap(errs.Internal, err, "vault id")
