@@ -19,7 +19,8 @@ const (
 	nodeFrom         = ` FROM nodes n JOIN resources r ON r.id_key = n.machine_key`
 )
 
-// CreateJoinToken stores a join token's hash; errs.Conflict if the hash exists.
+// CreateJoinToken stores a join token's hash; errs.Conflict if the hash exists, errs.NotFound if
+// its tenant does not.
 func (db *DB) CreateJoinToken(ctx context.Context, t nodes.JoinToken) error {
 	if t.Hash == "" || t.TenantID == "" || t.NodeName == "" {
 		return errs.E(errs.Invalid, "store: join token lacks a hash, tenant or node name")
@@ -27,6 +28,9 @@ func (db *DB) CreateJoinToken(ctx context.Context, t nodes.JoinToken) error {
 	return db.inTx(ctx, "CreateJoinToken", "", func(c conn) error {
 		ok, err := c.execOne(ctx, `INSERT INTO node_join_tokens (`+joinTokenColumns+`) VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING`,
 			t.Hash, t.TenantID, t.NodeName, micros(t.Created), micros(t.Expires), t.CreatedBy)
+		if rbacForeignKeyViolation(err) {
+			return errs.E(errs.NotFound, "tenant %s not found", t.TenantID)
+		}
 		if err != nil {
 			return fail(err, "create join token")
 		}

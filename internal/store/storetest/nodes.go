@@ -51,6 +51,11 @@ func testNodesEnroll(t *testing.T, db *store.DB) {
 	if err := db.CreateJoinToken(ctx, joinToken("h1", t0.Add(time.Hour))); !errs.Is(err, errs.Conflict) {
 		t.Errorf("a second token with the same hash: %v, want Conflict", err)
 	}
+	unknownTenant := joinToken("h0", t0.Add(time.Hour))
+	unknownTenant.TenantID = "7e000000-0000-4000-8000-0000000000ff"
+	if err := db.CreateJoinToken(ctx, unknownTenant); !errs.Is(err, errs.NotFound) {
+		t.Errorf("a token for an unknown tenant: %v, want NotFound", err)
+	}
 	if _, err := db.GetJoinToken(ctx, "nope"); !errs.Is(err, errs.NotFound) {
 		t.Errorf("GetJoinToken unknown: %v", err)
 	}
