@@ -152,9 +152,10 @@ var (
 	opRestore     = action{"restore", PermRestore, "Microsoft.KeyVault/vaults/secrets/restore/action"}
 )
 
-// authorize decides, from the store's current state, whether the request's caller may perform op on its vault: an
-// administrator may do anything; a token caller must be of the vault's tenant and hold the
-// permission in an access policy, or, when the vault uses RBAC, the data action at the vault.
+// authorize decides, from the store's current state, whether the request's caller may perform op
+// on its vault: an administrator may do anything; a token caller must be of the vault's tenant and
+// hold the permission in an access policy, or, when the vault uses RBAC, the data action at the
+// vault.
 func (s *Service) authorize(ctx context.Context, rq *request, op action) error {
 	c, v := rq.c, rq.v
 	if c.Admin {
