@@ -41,6 +41,7 @@ var t0 = time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC)
 // env is a real SQLite store with two tenants, a subscription in each, and RBAC over it.
 type env struct {
 	db    *store.DB
+	path  string // the SQLite file
 	svc   *rbac.Service
 	audit *recorder
 	n     int // principals made so far
@@ -48,7 +49,8 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	db, err := store.Open(ctx, "sqlite:"+t.TempDir()+"/r.db")
+	path := t.TempDir() + "/r.db"
+	db, err := store.Open(ctx, "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func newEnv(t testing.TB) *env {
 		}
 	}
 	rec := &recorder{}
-	e := &env{db: db, audit: rec}
+	e := &env{db: db, path: path, audit: rec}
 	e.svc = &rbac.Service{
 		Store:         db,
 		Principals:    rbac.PrincipalExistsFunc(principals{db}.PrincipalExists),

@@ -65,6 +65,8 @@ type Service struct {
 	DefaultTenant func() string
 	// Shape renders errors; nil: httpx.ARMShape("").
 	Shape httpx.Shape
+
+	grants grantIndex
 }
 
 // The actions RBAC's own routes require at their scope.
@@ -76,7 +78,8 @@ const (
 )
 
 // Allowed answers the one question: may the principal perform action at scope? It reads the
-// principal's role assignments from the store (one indexed lookup) and grants the action when
+// principal's role assignments as of the store's current state (see grantIndex: the tenant's RBAC
+// generation is read on every call, the assignments only when it has changed) and grants the action when
 // one of them is at scope or above it and its role allows the action on its plane (data actions
 // when data is true; control-plane actions never grant data actions nor the other way round).
 // Not-actions only narrow the permission they belong to: another assignment may still grant
@@ -85,7 +88,7 @@ func (s *Service) Allowed(ctx context.Context, tenantID, principalID, action str
 	if tenantID == "" || !guid.Valid(principalID) {
 		return false, nil
 	}
-	grants, err := s.Store.PrincipalGrants(ctx, tenantID, strings.ToLower(principalID))
+	grants, err := s.grants.grants(ctx, s.Store, tenantID, strings.ToLower(principalID))
 	if err != nil || len(grants) == 0 {
 		return false, err
 	}

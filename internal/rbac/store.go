@@ -15,7 +15,11 @@ type Store interface {
 	DeleteRoleAssignment(ctx context.Context, tenantID, id string) (Assignment, error)
 	// ListRoleAssignments returns the assignments q selects, by scope then id.
 	ListRoleAssignments(ctx context.Context, tenantID string, q AssignmentQuery) ([]Assignment, error)
-	// PrincipalGrants returns the scope and role of every assignment of principalID in one
-	// indexed lookup (the hot path of every authorization decision).
-	PrincipalGrants(ctx context.Context, tenantID, principalID string) ([]Grant, error)
+	// PrincipalGrants returns the tenant's RBAC generation and the scope and role of every
+	// assignment of principalID as of that generation, in one statement (the hot path of an
+	// authorization decision that has not seen the principal at this generation).
+	PrincipalGrants(ctx context.Context, tenantID, principalID string) (gen int64, grants []Grant, err error)
+	// RBACGeneration returns the tenant's RBAC generation: a number that every change to the
+	// tenant's role assignments raises in the transaction of the change; 0 before the first.
+	RBACGeneration(ctx context.Context, tenantID string) (int64, error)
 }

@@ -122,28 +122,57 @@ func (db *DB) ListRoleAssignments(ctx context.Context, tenantID string, q rbac.A
 	return out, nil
 }
 
-const principalGrantsQuery = `SELECT scope_key, role_definition_id FROM rbac_role_assignments WHERE tenant_id = ? AND principal_id = ?`
+// principalGrantsQuery reads the tenant's RBAC generation and one principal's assignments in one
+// statement, so that both come from the same snapshot. A tenant without a generation row has never
+// had an assignment (the first insert creates the row): no rows at all mean generation 0, no grants.
+const principalGrantsQuery = `SELECT g.gen, a.scope_key, a.role_definition_id FROM rbac_generations g
+	LEFT JOIN rbac_role_assignments a ON a.tenant_id = g.tenant_id AND a.principal_id = ?
+	WHERE g.tenant_id = ?`
 
-// PrincipalGrants returns the scope key and role of every assignment of principalID, from the
-// rbac_role_assignments_principal index alone.
-func (db *DB) PrincipalGrants(ctx context.Context, tenantID, principalID string) ([]rbac.Grant, error) {
-	rows, err := db.hotPool().query(ctx, principalGrantsQuery, tenantID, principalID)
+// rbacGenerationQuery is the generation alone: the one read of a decision that reuses grants.
+const rbacGenerationQuery = `SELECT gen FROM rbac_generations WHERE tenant_id = ?`
+
+// PrincipalGrants returns the tenant's RBAC generation and the scope key and role of every
+// assignment of principalID, as of one moment: the assignments are those of that generation.
+// The assignments come from the rbac_role_assignments_principal index alone.
+func (db *DB) PrincipalGrants(ctx context.Context, tenantID, principalID string) (int64, []rbac.Grant, error) {
+	rows, err := db.hotPool().query(ctx, principalGrantsQuery, principalID, tenantID)
 	if err != nil {
-		return nil, fail(err, "read role assignments")
+		return 0, nil, fail(err, "read role assignments")
 	}
 	defer rows.Close()
-	var out []rbac.Grant
+	var (
+		gen int64
+		out []rbac.Grant
+	)
 	for rows.Next() {
-		var g rbac.Grant
-		if err := rows.Scan(&g.ScopeKey, &g.RoleDefinitionID); err != nil {
-			return nil, fail(err, "read role assignments")
+		var scope, role sql.NullString
+		if err := rows.Scan(&gen, &scope, &role); err != nil {
+			return 0, nil, fail(err, "read role assignments")
 		}
-		out = append(out, g)
+		if scope.Valid {
+			out = append(out, rbac.Grant{ScopeKey: scope.String, RoleDefinitionID: role.String})
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fail(err, "read role assignments")
+		return 0, nil, fail(err, "read role assignments")
 	}
-	return out, nil
+	return gen, out, nil
+}
+
+// RBACGeneration returns the tenant's RBAC generation: a number every change to its role
+// assignments raises in the transaction of the change (migration 0007); 0 for a tenant that has
+// never had one.
+func (db *DB) RBACGeneration(ctx context.Context, tenantID string) (int64, error) {
+	var gen int64
+	err := db.hotPool().queryRow(ctx, rbacGenerationQuery, tenantID).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fail(err, "read the RBAC generation")
+	}
+	return gen, nil
 }
 
 func scanRBACAssignment(s scanner) (rbac.Assignment, error) {

@@ -93,8 +93,11 @@ func testRoleAssignments(t *testing.T, db *store.DB) {
 	must(t, err, "GetRoleAssignment a1 after the conflict")
 	sameAssignment(t, got, as[0])
 
-	grants, err := db.PrincipalGrants(ctx, rbacTenant, p[0])
+	gen, grants, err := db.PrincipalGrants(ctx, rbacTenant, p[0])
 	must(t, err, "PrincipalGrants")
+	if now, err := db.RBACGeneration(ctx, rbacTenant); err != nil || now != gen || gen == 0 {
+		t.Errorf("RBACGeneration = %d, %v; PrincipalGrants read generation %d", now, err, gen)
+	}
 	slices.SortFunc(grants, func(a, b rbac.Grant) int { return strings.Compare(a.ScopeKey, b.ScopeKey) })
 	want := []rbac.Grant{
 		{ScopeKey: "/subscriptions/5b000000-0000-4000-8000-000000000001", RoleDefinitionID: rbac.Reader},
@@ -103,10 +106,10 @@ func testRoleAssignments(t *testing.T, db *store.DB) {
 	if !slices.Equal(grants, want) {
 		t.Errorf("PrincipalGrants = %+v, want %+v", grants, want)
 	}
-	grants, err = db.PrincipalGrants(ctx, rbacOther, p[0])
+	otherGen, grants, err := db.PrincipalGrants(ctx, rbacOther, p[0])
 	must(t, err, "PrincipalGrants in another tenant")
-	if len(grants) != 0 {
-		t.Errorf("PrincipalGrants in another tenant = %+v", grants)
+	if len(grants) != 0 || otherGen != 0 {
+		t.Errorf("PrincipalGrants in another tenant = generation %d, %+v; want 0 and none", otherGen, grants)
 	}
 
 	lower := strings.ToLower
@@ -139,6 +142,9 @@ func testRoleAssignments(t *testing.T, db *store.DB) {
 	deleted, err := db.DeleteRoleAssignment(ctx, rbacTenant, "a2")
 	must(t, err, "DeleteRoleAssignment")
 	sameAssignment(t, deleted, as[1])
+	if now, err := db.RBACGeneration(ctx, rbacTenant); err != nil || now != gen+1 {
+		t.Errorf("RBACGeneration after a delete = %d, %v; want %d", now, err, gen+1)
+	}
 	_, err = db.DeleteRoleAssignment(ctx, rbacTenant, "a2")
 	wantKind(t, err, errs.NotFound, "DeleteRoleAssignment again")
 	_, err = db.DeleteRoleAssignment(ctx, rbacOther, "a1")
@@ -162,17 +168,23 @@ func testRoleAssignmentsCascade(t *testing.T, db *store.DB) {
 		t.Fatalf("DeleteServicePrincipal with a failing commit = %v", err)
 	}
 	db.BeforeCommit = nil
-	grants, err := db.PrincipalGrants(ctx, rbacTenant, p[0])
+	genBefore, err := db.RBACGeneration(ctx, rbacTenant)
+	must(t, err, "RBACGeneration")
+	gen, grants, err := db.PrincipalGrants(ctx, rbacTenant, p[0])
 	must(t, err, "PrincipalGrants after the rolled back delete")
-	if len(grants) != 2 {
-		t.Fatalf("after a rolled back principal delete: %d grants, want 2", len(grants))
+	if len(grants) != 2 || gen != genBefore {
+		t.Fatalf("after a rolled back principal delete: %d grants at generation %d, want 2 at %d", len(grants), gen, genBefore)
 	}
 
 	must(t, db.DeleteServicePrincipal(ctx, rbacTenant, p[0]), "DeleteServicePrincipal")
-	grants, err = db.PrincipalGrants(ctx, rbacTenant, p[0])
+	gen, grants, err = db.PrincipalGrants(ctx, rbacTenant, p[0])
 	must(t, err, "PrincipalGrants after the delete")
 	if len(grants) != 0 {
 		t.Errorf("the deleted principal keeps %d grants", len(grants))
+	}
+	// The cascade deleted two assignments: each raised the generation.
+	if gen != genBefore+2 {
+		t.Errorf("RBAC generation after the cascade = %d, want %d", gen, genBefore+2)
 	}
 	_, err = db.GetRoleAssignment(ctx, rbacTenant, "c2")
 	wantKind(t, err, errs.NotFound, "GetRoleAssignment of the deleted principal's")
@@ -184,6 +196,8 @@ func testRoleAssignmentsCascade(t *testing.T, db *store.DB) {
 func testRoleAssignmentsRollback(t *testing.T, db *store.DB) {
 	p := rbacFixture(t, db, 1)
 	must(t, db.CreateRoleAssignment(ctx, assignment("k1", rbacSub, rbac.Owner, p[0])), "CreateRoleAssignment k1")
+	gen, err := db.RBACGeneration(ctx, rbacTenant)
+	must(t, err, "RBACGeneration")
 	var ops []string
 	db.BeforeCommit = func(op string) error { ops = append(ops, op); return errInjected }
 	if err := db.CreateRoleAssignment(ctx, assignment("k2", rbacSub, rbac.Reader, p[0])); !errors.Is(err, errInjected) {
@@ -196,16 +210,21 @@ func testRoleAssignmentsRollback(t *testing.T, db *store.DB) {
 	if want := []string{"CreateRoleAssignment", "DeleteRoleAssignment"}; !slices.Equal(ops, want) {
 		t.Errorf("BeforeCommit saw %v, want %v", ops, want)
 	}
-	_, err := db.GetRoleAssignment(ctx, rbacTenant, "k2")
+	_, err = db.GetRoleAssignment(ctx, rbacTenant, "k2")
 	wantKind(t, err, errs.NotFound, "GetRoleAssignment of the rolled back create")
 	_, err = db.GetRoleAssignment(ctx, rbacTenant, "k1")
 	must(t, err, "GetRoleAssignment of the rolled back delete")
+	if now, err := db.RBACGeneration(ctx, rbacTenant); err != nil || now != gen {
+		t.Errorf("RBACGeneration after rolled back changes = %d, %v; want %d as before", now, err, gen)
+	}
 }
 
 // testRoleAssignmentsConcurrent: workers creating the same grant under different names; exactly
 // one wins.
 func testRoleAssignmentsConcurrent(t *testing.T, db *store.DB) {
 	p := rbacFixture(t, db, 1)
+	gen, err := db.RBACGeneration(ctx, rbacTenant)
+	must(t, err, "RBACGeneration")
 	errList := parallel(workers, func(i int) error {
 		return db.CreateRoleAssignment(ctx, assignment(fmt.Sprintf("w%d", i), rbacSub, rbac.Owner, p[0]))
 	})
@@ -220,5 +239,19 @@ func testRoleAssignmentsConcurrent(t *testing.T, db *store.DB) {
 	}
 	if won != 1 {
 		t.Errorf("%d workers created the same grant, want 1", won)
+	}
+	// Concurrent changes each raise the generation once: the refused ones not at all.
+	if now, err := db.RBACGeneration(ctx, rbacTenant); err != nil || now != gen+1 {
+		t.Errorf("RBACGeneration after one of %d creates won = %d, %v; want %d", workers, now, err, gen+1)
+	}
+	for i, err := range parallel(workers, func(i int) error {
+		return db.CreateRoleAssignment(ctx, assignment(fmt.Sprintf("d%d", i), fmt.Sprintf("%s/resourceGroups/d%d", rbacSub, i), rbac.Reader, p[0]))
+	}) {
+		if err != nil {
+			t.Errorf("worker %d creating its own grant: %v", i, err)
+		}
+	}
+	if now, err := db.RBACGeneration(ctx, rbacTenant); err != nil || now != gen+1+workers {
+		t.Errorf("RBACGeneration after %d concurrent creates = %d, %v; want %d", workers, now, err, gen+1+workers)
 	}
 }
