@@ -33,6 +33,8 @@ func (db *DB) AppendAudit(ctx context.Context, build func(prevSeq int64, prevHas
 func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, prevHash string) ([]audit.Event, error)) ([]audit.Event, error) {
 	var out []audit.Event
 	err := db.inTx(ctx, "AppendAudit", "", func(c conn) error {
+		// These statements run for every batch of a busy server: prepared once per database.
+		c = db.hotTx(c)
 		var (
 			prevSeq  int64
 			prevHash string
@@ -48,22 +50,6 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, pr
 			return errs.E(errs.Internal, "store: an empty audit batch")
 		}
 		out = make([]audit.Event, 0, len(evs))
-		insert := func(args ...any) error {
-			_, err := c.exec(ctx, insertAudit, args...)
-			return err
-		}
-		// The insert runs for every event of a busy server: prepared once per database, bound to
-		// this transaction.
-		if tx, ok := c.q.(*sql.Tx); ok {
-			if st := (preparedQ{db}).stmt(ctx, c.d.rebind(insertAudit)); st != nil {
-				txst := tx.StmtContext(ctx, st)
-				defer txst.Close()
-				insert = func(args ...any) error {
-					_, err := txst.ExecContext(ctx, args...)
-					return err
-				}
-			}
-		}
 		for _, e := range evs {
 			if e.Seq != prevSeq+1 {
 				return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
@@ -71,7 +57,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, pr
 			if e.PrevHash != prevHash {
 				return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
 			}
-			if err := insert(e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash); err != nil {
+			if _, err := c.exec(ctx, insertAudit, e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash); err != nil {
 				return fail(err, "insert audit event")
 			}
 			e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})

@@ -250,6 +250,43 @@ func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...an
 	return p.db.sql.QueryRowContext(ctx, query, args...)
 }
 
+// hotTx is c with every statement prepared once per DB and kept, as in hotPool, when c is a
+// transaction: the statements are bound to it (database/sql prepares each once per connection
+// and closes the bound copies with the transaction). Only fixed query strings belong here.
+func (db *DB) hotTx(c conn) conn {
+	if tx, ok := c.q.(*sql.Tx); ok {
+		return conn{q: preparedTx{db: db, tx: tx}, d: c.d}
+	}
+	return c
+}
+
+// preparedTx runs already-rebound queries in tx as the DB's cached prepared statements.
+type preparedTx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (p preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
+		return p.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return p.tx.ExecContext(ctx, query, args...)
+}
+
+func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
+		return p.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return p.tx.QueryContext(ctx, query, args...)
+}
+
+func (p preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
+		return p.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return p.tx.QueryRowContext(ctx, query, args...)
+}
+
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
 }
