@@ -20,11 +20,25 @@ var _ vault.Store = (*DB)(nil)
 // vaultByNameQuery names the type as a literal, not a parameter: SQLite can then plan with the
 // partial index of vault names once, where a bound type would have it re-prepare the statement on
 // every run (a parameter that decides whether a partial index applies).
-const vaultByNameQuery = `SELECT r.tenant_id, r.id, r.id_key, r.properties, p.policy_tenant_id, p.object_id, p.application_id, p.permissions
-	FROM resources AS r LEFT JOIN resources_vault_access_policies AS p ON p.vault_key = r.id_key
-	WHERE r.type_key = '` + vaultTypeKey + `' AND r.name_key = ? ORDER BY p.position`
+const vaultByNameQuery = `SELECT g.gen, r.tenant_id, r.id, r.id_key, r.properties, p.policy_tenant_id, p.object_id, p.application_id, p.permissions
+	FROM vault_generation AS g JOIN resources AS r ON r.type_key = '` + vaultTypeKey + `' AND r.name_key = ?
+	LEFT JOIN resources_vault_access_policies AS p ON p.vault_key = r.id_key
+	WHERE g.id = 1 ORDER BY p.position`
 
-// VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions.
+const vaultGenerationQuery = `SELECT gen FROM vault_generation WHERE id = 1`
+
+// VaultGeneration returns the number that every change to a vault resource or its access
+// policies raises in the transaction of the change (migration 0008).
+func (db *DB) VaultGeneration(ctx context.Context) (int64, error) {
+	var gen int64
+	if err := db.hotPool().queryRow(ctx, vaultGenerationQuery).Scan(&gen); err != nil {
+		return 0, fail(err, "read the vault generation")
+	}
+	return gen, nil
+}
+
+// VaultByName finds a vault by its lower-cased name, with its access policies' secret permissions
+// and the vault generation they are of (one statement).
 func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error) {
 	v := vault.Vault{Name: strings.ToLower(name)}
 	rows, err := db.hotPool().query(ctx, vaultByNameQuery, v.Name)
@@ -38,7 +52,7 @@ func (db *DB) VaultByName(ctx context.Context, name string) (vault.Vault, error)
 			props                      string
 			ptenant, oid, appID, perms sql.NullString
 		)
-		if err := rows.Scan(&v.TenantID, &v.ID, &v.Key, &props, &ptenant, &oid, &appID, &perms); err != nil {
+		if err := rows.Scan(&v.Gen, &v.TenantID, &v.ID, &v.Key, &props, &ptenant, &oid, &appID, &perms); err != nil {
 			return vault.Vault{}, fail(err, "read vault")
 		}
 		found = true

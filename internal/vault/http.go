@@ -38,7 +38,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return &errs.Error{Kind: errs.NotFound, Code: "VaultNotFound", Msg: "The host name is not that of a vault: vaults are {name}." + s.domainHost() + "."}
 	}
-	v, err := s.Store.VaultByName(r.Context(), name)
+	v, set, err := s.vaults.vault(r.Context(), s.Store, name)
 	if errs.Is(err, errs.NotFound) {
 		return &errs.Error{Kind: errs.NotFound, Code: "VaultNotFound", Msg: "No vault named '" + clip(name) + "' exists."}
 	}
@@ -64,7 +64,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rq := &request{w: w, r: r, v: v, set: v.settings(), c: caller{p}, q: q}
+	rq := &request{w: w, r: r, v: v, set: set, c: caller{p}, q: q}
 	h, err := s.route(rq)
 	if err != nil {
 		return err

@@ -52,6 +52,8 @@ type Service struct {
 
 	holderOnce sync.Once
 	holder     string // this server's purge-lease holder id
+
+	vaults vaultCache
 }
 
 func (s *Service) now() time.Time {

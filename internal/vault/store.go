@@ -11,6 +11,9 @@ type Store interface {
 	// VaultByName finds a vault by its name (lower case), in any tenant: vault names are unique
 	// in the installation. The vault comes with its access policies.
 	VaultByName(ctx context.Context, name string) (Vault, error)
+	// VaultGeneration returns a number that every change to any vault or its access policies
+	// raises in the transaction of the change; Vault.Gen is the number a vault was read at.
+	VaultGeneration(ctx context.Context) (int64, error)
 	// GetSecret returns a secret's state and one of its versions: version, or its latest when
 	// version is "". A deleted secret is returned too (Secret.Deleted): the caller decides.
 	GetSecret(ctx context.Context, vaultKey, name, version string) (Secret, Version, error)

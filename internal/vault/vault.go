@@ -19,6 +19,8 @@ type Vault struct {
 	// access policies).
 	Properties json.RawMessage
 	Policies   []Policy
+	// Gen is the store's vault generation this was read at (Store.VaultGeneration).
+	Gen int64
 }
 
 // Policy is one access policy of a vault, as far as secrets go.

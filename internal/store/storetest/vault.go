@@ -27,6 +27,7 @@ func RunVault(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Versions", testVaultVersions},
 		{"SoftDelete", testVaultSoftDelete},
 		{"Restore", testVaultRestore},
+		{"Generation", testVaultGeneration},
 		{"Cascade", testVaultCascade},
 		{"Rollback", testVaultRollback},
 		{"Concurrent", testVaultConcurrent},
@@ -77,6 +78,52 @@ func testVaultByName(t *testing.T, db *store.DB) {
 	wantKind(t, err, errs.NotFound, "VaultByName of an identity's name")
 	_, err = db.VaultByName(ctx, "nope")
 	wantKind(t, err, errs.NotFound, "VaultByName unknown")
+}
+
+// testVaultGeneration: every change to a vault or its access policies raises the vault
+// generation in its transaction; other resources, secrets and rolled back changes do not.
+func testVaultGeneration(t *testing.T, db *store.DB) {
+	key := vaultFixture(t, db)
+	gen := func(step string) int64 {
+		t.Helper()
+		g, err := db.VaultGeneration(ctx)
+		must(t, err, "VaultGeneration "+step)
+		return g
+	}
+	g0 := gen("at first")
+	v, err := db.VaultByName(ctx, "kv1")
+	must(t, err, "VaultByName")
+	if v.Gen != g0 {
+		t.Fatalf("VaultByName read generation %d, VaultGeneration says %d", v.Gen, g0)
+	}
+	put(t, db, resource(resources.TypeUserAssigned, "mi"), 0)
+	must(t, db.PutSecretVersion(ctx, ver(key, "s", 1)), "PutSecretVersion")
+	if g := gen("after other changes"); g != g0 {
+		t.Errorf("an identity and a secret moved the vault generation from %d to %d", g0, g)
+	}
+
+	r, err := db.GetResource(ctx, resTenant, key)
+	must(t, err, "GetResource")
+	r.AccessPolicies = nil
+	db.BeforeCommit = func(string) error { return errInjected }
+	if err := db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: key, Version: r.Version, Put: &r}); !errors.Is(err, errInjected) {
+		t.Fatalf("ApplyResourceChange with a failing commit = %v", err)
+	}
+	db.BeforeCommit = nil
+	if g := gen("after a rolled back change"); g != g0 {
+		t.Errorf("a rolled back change moved the vault generation from %d to %d", g0, g)
+	}
+	put(t, db, &r, r.Version)
+	g1 := gen("after the policy's removal")
+	v, err = db.VaultByName(ctx, "kv1")
+	must(t, err, "VaultByName after the policy's removal")
+	if g1 <= g0 || v.Gen != g1 || len(v.Policies) != 0 {
+		t.Errorf("after the policy's removal: generation %d (was %d), vault read at %d with %d policies", g1, g0, v.Gen, len(v.Policies))
+	}
+	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: key, Version: -1}), "delete the vault")
+	if g := gen("after the vault's deletion"); g <= g1 {
+		t.Errorf("deleting the vault left the generation at %d", g)
+	}
 }
 
 func testVaultVersions(t *testing.T, db *store.DB) {
