@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -100,6 +101,11 @@ func (r *Recorder) recordBatched(ctx context.Context, bs BatchStore, ev Event) (
 		}
 	}
 	r.writing = true
+	// Let the goroutines that are ready to run first: on a busy server some are about to queue
+	// events, and a bigger batch shares one transaction's cost. On an idle one this returns at once.
+	r.mu.Unlock()
+	runtime.Gosched()
+	r.mu.Lock()
 	for len(r.queue) > 0 {
 		batch := r.queue[:min(len(r.queue), maxBatch)]
 		r.queue = r.queue[len(batch):]
