@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,8 +102,11 @@ func BenchmarkVaultGetSecret(b *testing.B) {
 	bareClient.Transport.(*http.Transport).TLSClientConfig.MinVersion = tls.VersionTLS12
 
 	b.ResetTimer()
+	c0 := cpuTime()
 	dl, latL := load(b, e.http, url, token, b.N)
+	c1 := cpuTime()
 	db, latB := load(b, bareClient, bare.URL+"/secrets/conn/", token, b.N)
+	c2 := cpuTime()
 	b.StopTimer()
 	rateL, rateB := float64(b.N)/dl.Seconds(), float64(b.N)/db.Seconds()
 	b.ReportMetric(rateL, "lanyard-req/s")
@@ -112,7 +116,21 @@ func BenchmarkVaultGetSecret(b *testing.B) {
 	b.ReportMetric(float64(percentile(latL, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(percentile(latB, 0.50).Microseconds())/1000, "bare-p50-ms")
 	b.ReportMetric(float64(percentile(latB, 0.99).Microseconds())/1000, "bare-p99-ms")
+	// CPU time of the whole process (servers and clients) per request: steadier than the rates
+	// on a shared machine, and the cores used show whether the run was bound by CPU.
+	b.ReportMetric(float64((c1-c0).Microseconds())/float64(b.N), "lanyard-cpu-us/req")
+	b.ReportMetric(float64((c2-c1).Microseconds())/float64(b.N), "bare-cpu-us/req")
+	b.ReportMetric(float64(c1-c0)/float64(dl), "lanyard-cores")
 	b.ReportMetric(0, "ns/op")
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func mustReq(b *testing.B, url, token string) *http.Request {
