@@ -347,7 +347,8 @@ func BenchmarkDevStartToReady(b *testing.B) {
 }
 
 // TestRotateKEK: with the server stopped, rotate-kek rewraps everything under a new key; the server
-// then starts with the new key only, keeps its data, and the rotation is in the audit chain.
+// then starts with the new key only, keeps its data (a secret's value among them), a secret
+// backup taken before the rotation restores after it, and the rotation is in the audit chain.
 func TestRotateKEK(t *testing.T) {
 	dir := shortDir(t)
 	port := freePort(t)
@@ -357,6 +358,19 @@ func TestRotateKEK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append(args, "--admin-socket", filepath.Join(dir, "admin.sock"))...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("lanyard %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	backup := filepath.Join(dir, "db.bak")
+	cli("group", "create", "--name", "rg", "--location", "local")
+	cli("keyvault", "create", "--name", "kvrot", "--resource-group", "rg")
+	cli("keyvault", "secret", "set", "--vault-name", "kvrot", "--name", "db", "--value", "before-rotation", "-o", "none")
+	cli("keyvault", "secret", "backup", "--vault-name", "kvrot", "--name", "db", "--file", backup)
 	// Refused while the server runs.
 	newKEK := filepath.Join(dir, "kek2")
 	out, err := exec.Command(bin, "server", "rotate-kek", "--data-dir", dir, "--kek-file", filepath.Join(dir, "kek"), "--new-kek-file", newKEK).CombinedOutput()
@@ -368,7 +382,8 @@ func TestRotateKEK(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rotate-kek: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "rewrapped 2 sealed value(s)") { // the CA key and the first signing key
+	// The CA key, the first signing key, the secret's version and the tenant's backup key.
+	if !strings.Contains(string(out), "rewrapped 4 sealed value(s)") {
 		t.Fatalf("rotate-kek output:\n%s", out)
 	}
 	// The old key no longer opens the data.
@@ -389,6 +404,15 @@ func TestRotateKEK(t *testing.T) {
 	after, err := p.admin.ListTenants(ctx)
 	if err != nil || len(after) != len(tenants) || after[0].ID != tenants[0].ID {
 		t.Fatalf("tenants after KEK rotation: %v %v", after, err)
+	}
+	if v := cli("keyvault", "secret", "show", "--vault-name", "kvrot", "--name", "db", "--query", "value", "-o", "tsv"); strings.TrimSpace(v) != "before-rotation" {
+		t.Fatalf("the secret after KEK rotation: %q", v)
+	}
+	cli("keyvault", "secret", "delete", "--vault-name", "kvrot", "--name", "db", "-o", "none")
+	cli("keyvault", "secret", "purge", "--vault-name", "kvrot", "--name", "db")
+	cli("keyvault", "secret", "restore", "--vault-name", "kvrot", "--file", backup, "-o", "none")
+	if v := cli("keyvault", "secret", "show", "--vault-name", "kvrot", "--name", "db", "--query", "value", "-o", "tsv"); strings.TrimSpace(v) != "before-rotation" {
+		t.Fatalf("the secret restored from a backup taken before the KEK rotation: %q", v)
 	}
 	evs, err := p.admin.ListAudit(ctx, 0, 100)
 	if err != nil {

@@ -447,3 +447,37 @@ func (db *DB) RestoreSecret(ctx context.Context, versions []vault.Version) error
 		return nil
 	})
 }
+
+// VaultBackupKey returns the tenant's backup key, sealed (migration 0009). When the tenant has
+// none, it stores the one create returns (KEK id, sealed bytes) and returns it; when two servers
+// make one at once, both get the one stored first.
+func (db *DB) VaultBackupKey(ctx context.Context, tenantID string, create func() (kekID string, sealed []byte, err error)) ([]byte, error) {
+	id := strings.ToLower(tenantID)
+	read := func() ([]byte, error) {
+		var sealed []byte
+		err := db.pool().queryRow(ctx, `SELECT sealed_key FROM vault_backup_keys WHERE id = ?`, id).Scan(&sealed)
+		if err != nil {
+			return nil, err
+		}
+		return sealed, nil
+	}
+	sealed, err := read()
+	if err == nil {
+		return sealed, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fail(err, "read the vault backup key")
+	}
+	kekID, made, err := create()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.pool().exec(ctx, `INSERT INTO vault_backup_keys (id, kek_id, sealed_key, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`, id, kekID, made, micros(time.Now())); err != nil {
+		return nil, fail(err, "store the vault backup key")
+	}
+	if sealed, err = read(); err != nil {
+		return nil, fail(err, "read the vault backup key")
+	}
+	return sealed, nil
+}

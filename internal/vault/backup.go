@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -12,9 +13,13 @@ import (
 	"github.com/lanyardhq/lanyard/internal/seal"
 )
 
-// A backup is one secret with all its versions, as JSON, sealed under the KEK with the tenant
-// as associated data: it opens only in a vault of the same tenant (and installation). On the
-// wire it is base64url without padding, as the Go client decodes it.
+// A backup is one secret with all its versions, as JSON, sealed under the tenant's backup key
+// with the tenant as associated data: it opens only in a vault of the same tenant (and
+// installation). The backup key is random, made on the tenant's first backup and kept in the
+// store sealed under the KEK, so a KEK rotation rewraps it and backups taken before the rotation
+// still restore. Backups taken before backup keys existed were sealed under the KEK itself; they
+// restore as long as that KEK is the server's. On the wire a backup is base64url without
+// padding, as the Go client decodes it.
 
 const backupFormat = 1
 
@@ -40,6 +45,37 @@ func backupAD(tenantID string) seal.AD {
 	return seal.AD{Table: "vault_backups", ID: strings.ToLower(tenantID), Purpose: "secret-backup"}
 }
 
+// backupKeyAD is the associated data a tenant's backup key is sealed with under the KEK (the
+// store registers the column, so that KEK rotation covers it).
+func backupKeyAD(tenantID string) seal.AD {
+	return seal.AD{Table: "vault_backup_keys", ID: strings.ToLower(tenantID), Purpose: "key"}
+}
+
+// backupKey returns the tenant's backup key, making it on first use.
+func (s *Service) backupKey(ctx context.Context, tenantID string) (*seal.KEK, error) {
+	sealed, err := s.Store.VaultBackupKey(ctx, tenantID, func() (string, []byte, error) {
+		raw := make([]byte, seal.KeySize)
+		defer clear(raw)
+		if _, err := io.ReadFull(s.rand(), raw); err != nil {
+			return "", nil, errs.Wrap(errs.Internal, err, "random backup key")
+		}
+		b, err := s.KEK.Seal(s.rand(), raw, backupKeyAD(tenantID))
+		if err != nil {
+			return "", nil, errs.Wrap(errs.Internal, err, "seal backup key")
+		}
+		return s.KEK.ID(), b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := s.KEK.Open(sealed, backupKeyAD(tenantID))
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "open backup key")
+	}
+	defer clear(raw)
+	return seal.ParseKEK(raw)
+}
+
 // sealBackup makes the wire form of a backup of p for tenantID.
 func sealBackup(kek *seal.KEK, rand io.Reader, tenantID string, p backupPayload) (string, error) {
 	raw, err := json.Marshal(p)
@@ -53,14 +89,26 @@ func sealBackup(kek *seal.KEK, rand io.Reader, tenantID string, p backupPayload)
 	return base64.RawURLEncoding.EncodeToString(blob), nil
 }
 
-// openBackup reads a backup's wire form for a vault of tenantID and checks what it holds.
-func openBackup(kek *seal.KEK, tenantID, wire string) (backupPayload, error) {
+// openBackup reads a backup's wire form for a vault of tenantID with whichever of keys sealed
+// it, and checks what it holds.
+func openBackup(keys []*seal.KEK, tenantID, wire string) (backupPayload, error) {
 	bad := badParameter("The backup blob is malformed, was made by another installation or belongs to another tenant: a backup restores only into a vault of the tenant it was taken in.")
 	blob, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(wire, "="))
 	if err != nil || len(blob) == 0 {
 		return backupPayload{}, bad
 	}
-	raw, err := kek.Open(blob, backupAD(tenantID))
+	id, err := seal.BlobKEKID(blob)
+	if err != nil {
+		return backupPayload{}, bad
+	}
+	var raw []byte
+	err = bad
+	for _, k := range keys {
+		if k.ID() == id {
+			raw, err = k.Open(blob, backupAD(tenantID))
+			break
+		}
+	}
 	if err != nil {
 		return backupPayload{}, bad
 	}
@@ -100,7 +148,11 @@ func (s *Service) backup(rq *request) error {
 				NotBefore: unixOr0(x.NotBefore), Expires: unixOr0(x.Expires), Created: x.Created.Unix(), Updated: x.Updated.Unix(),
 			})
 		}
-		wire, err := sealBackup(s.KEK, s.rand(), rq.v.TenantID, p)
+		key, err := s.backupKey(rq.r.Context(), rq.v.TenantID)
+		if err != nil {
+			return result{}, err
+		}
+		wire, err := sealBackup(key, s.rand(), rq.v.TenantID, p)
 		if err != nil {
 			return result{}, err
 		}
@@ -128,7 +180,11 @@ func (s *Service) restore(rq *request) error {
 		if err := decode(rq.r, maxBackupBody, &in); err != nil {
 			return result{}, err
 		}
-		p, err := openBackup(s.KEK, rq.v.TenantID, in.Value)
+		key, err := s.backupKey(rq.r.Context(), rq.v.TenantID)
+		if err != nil {
+			return result{}, err
+		}
+		p, err := openBackup([]*seal.KEK{key, s.KEK}, rq.v.TenantID, in.Value)
 		if err != nil {
 			return result{}, err
 		}

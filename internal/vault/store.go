@@ -46,6 +46,10 @@ type Store interface {
 	// latest), keeping their version ids. ErrExists if a live secret has the name, ErrDeleted if a
 	// deleted one has.
 	RestoreSecret(ctx context.Context, versions []Version) error
+	// VaultBackupKey returns the tenant's backup key as sealed under the KEK; the first call of a
+	// tenant stores the one create returns (the KEK's id and the sealed key). Every call of a tenant
+	// returns the same key, also across KEK rotations (which rewrap it).
+	VaultBackupKey(ctx context.Context, tenantID string, create func() (kekID string, sealed []byte, err error)) ([]byte, error)
 	// TryLease takes or renews a lease (see store.DB.TryLease): one server at a time purges.
 	TryLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
 }

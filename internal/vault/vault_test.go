@@ -169,20 +169,35 @@ func TestBackupTenantBound(t *testing.T) {
 	if strings.ContainsAny(wire, "=+/") {
 		t.Fatalf("not base64url without padding: %s", wire)
 	}
-	if got, err := openBackup(kek, "tenant-a", wire); err != nil || got.Name != "s1" || got.Versions[0].Value != "v" {
+	if got, err := openBackup([]*seal.KEK{kek}, "tenant-a", wire); err != nil || got.Name != "s1" || got.Versions[0].Value != "v" {
 		t.Fatalf("openBackup same tenant: %v %+v", err, got)
 	}
-	if _, err := openBackup(kek, "tenant-b", wire); errs.CodeOf(err) != "BadParameter" {
+	if _, err := openBackup([]*seal.KEK{kek}, "tenant-b", wire); errs.CodeOf(err) != "BadParameter" {
 		t.Fatalf("openBackup another tenant: %v", err)
 	}
 	other, _ := seal.ParseKEK(bytes.Repeat([]byte{8}, 32))
-	if _, err := openBackup(other, "tenant-a", wire); errs.CodeOf(err) != "BadParameter" {
+	if _, err := openBackup([]*seal.KEK{other}, "tenant-a", wire); errs.CodeOf(err) != "BadParameter" {
 		t.Fatalf("openBackup another installation: %v", err)
 	}
 	b := []byte(wire)
 	b[len(b)/2] ^= 1
-	if _, err := openBackup(kek, "tenant-a", string(b)); errs.CodeOf(err) != "BadParameter" {
+	if _, err := openBackup([]*seal.KEK{kek}, "tenant-a", string(b)); errs.CodeOf(err) != "BadParameter" {
 		t.Fatalf("openBackup tampered: %v", err)
+	}
+	// A restore offers the tenant's backup key and the KEK: a backup sealed under either opens
+	// (the KEK for backups taken before backup keys), one sealed under neither does not.
+	backupKey, _ := seal.ParseKEK(bytes.Repeat([]byte{9}, 32))
+	underKey, err := sealBackup(backupKey, bytes.NewReader(bytes.Repeat([]byte{2}, 1024)), "tenant-a", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]string{"under the backup key": underKey, "under the KEK": wire} {
+		if got, err := openBackup([]*seal.KEK{backupKey, kek}, "tenant-a", w); err != nil || got.Name != "s1" {
+			t.Errorf("openBackup of a backup %s: %v %+v", name, err, got)
+		}
+	}
+	if _, err := openBackup([]*seal.KEK{other, kek}, "tenant-a", underKey); errs.CodeOf(err) != "BadParameter" {
+		t.Errorf("openBackup with another backup key: %v", err)
 	}
 }
 
@@ -201,7 +216,7 @@ func FuzzOpenBackup(f *testing.F) {
 	f.Add("AAAA")
 	f.Add(wire[:len(wire)-3])
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := openBackup(kek, "t", s)
+		got, err := openBackup([]*seal.KEK{kek}, "t", s)
 		if err != nil {
 			if errs.CodeOf(err) != "BadParameter" {
 				t.Fatalf("openBackup: %v", err)

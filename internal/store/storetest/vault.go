@@ -28,6 +28,7 @@ func RunVault(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"SoftDelete", testVaultSoftDelete},
 		{"Restore", testVaultRestore},
 		{"Generation", testVaultGeneration},
+		{"BackupKey", testVaultBackupKey},
 		{"Cascade", testVaultCascade},
 		{"Rollback", testVaultRollback},
 		{"Concurrent", testVaultConcurrent},
@@ -123,6 +124,53 @@ func testVaultGeneration(t *testing.T, db *store.DB) {
 	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: key, Version: -1}), "delete the vault")
 	if g := gen("after the vault's deletion"); g <= g1 {
 		t.Errorf("deleting the vault left the generation at %d", g)
+	}
+}
+
+// testVaultBackupKey: a tenant's backup key is made once, by the first caller; later calls (and
+// a concurrent second maker) get the same; KEK rotation lists it among the sealed values.
+func testVaultBackupKey(t *testing.T, db *store.DB) {
+	resFixture(t, db)
+	made := 0
+	create := func(b string) func() (string, []byte, error) {
+		return func() (string, []byte, error) { made++; return "kek1", []byte(b), nil }
+	}
+	first, err := db.VaultBackupKey(ctx, strings.ToUpper(resTenant), create("sealed-1"))
+	must(t, err, "VaultBackupKey")
+	again, err := db.VaultBackupKey(ctx, resTenant, create("sealed-2"))
+	must(t, err, "VaultBackupKey again")
+	if string(first) != "sealed-1" || string(again) != "sealed-1" || made != 1 {
+		t.Fatalf("backup keys %q then %q, made %d times; want sealed-1 twice, made once", first, again, made)
+	}
+	_, err = db.VaultBackupKey(ctx, resTenant, nil) // not called: the key exists
+	must(t, err, "VaultBackupKey without a maker")
+	_, err = db.VaultBackupKey(ctx, "6e000000-0000-4000-8000-000000000099", func() (string, []byte, error) { return "", nil, errInjected })
+	if !errors.Is(err, errInjected) {
+		t.Errorf("VaultBackupKey whose maker fails = %v", err)
+	}
+	// Makers racing for a new tenant: all get the key stored first.
+	other := "6e000000-0000-4000-8000-000000000098"
+	got := make([]string, workers)
+	for i, err := range parallel(workers, func(i int) error {
+		k, err := db.VaultBackupKey(ctx, other, func() (string, []byte, error) { return "kek1", []byte(fmt.Sprint("racer-", i)), nil })
+		got[i] = string(k)
+		return err
+	}) {
+		must(t, err, fmt.Sprint("racing VaultBackupKey ", i))
+	}
+	for _, k := range got {
+		if k != got[0] || !strings.HasPrefix(k, "racer-") {
+			t.Fatalf("racing makers got different keys: %q", got)
+		}
+	}
+	sealed, err := db.ListSealedNotUnder(ctx, "kek2", 100)
+	must(t, err, "ListSealedNotUnder")
+	found := false
+	for _, s := range sealed {
+		found = found || s.Table == "vault_backup_keys" && s.ID == strings.ToLower(resTenant) && string(s.Blob) == "sealed-1"
+	}
+	if !found {
+		t.Errorf("KEK rotation does not list the backup key: %+v", sealed)
 	}
 }
 
