@@ -201,6 +201,28 @@ func TestVaultRefusals(t *testing.T) {
 	if !strings.Contains(a.msg, "AKV10032") || a.header.Get("WWW-Authenticate") != wantChallenge {
 		t.Fatalf("another tenant's token: %s", a.msg)
 	}
+	// The three refused tokens are audited, with their reasons and never the tokens; the request
+	// without a token (every client's first leg) is not.
+	evs, err := e.env.Admin.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, ev := range evs {
+		if strings.Contains(ev.Detail, token[:40]) || strings.Contains(ev.Detail, out.AccessToken[:40]) {
+			t.Fatalf("a token in the audit log: %+v", ev)
+		}
+		if ev.Action == "vault.secret.authenticate" {
+			if ev.Result != "denied" || ev.Actor != "anonymous" || !strings.HasSuffix(ev.Target, "/vaults/kv-refuse") {
+				t.Errorf("refused token's audit event %+v", ev)
+			}
+			reasons = append(reasons, ev.Detail)
+		}
+	}
+	if len(reasons) != 3 || !strings.Contains(reasons[0], "reason=Invalid audience") ||
+		!strings.Contains(reasons[1], "reason=Signature") || !strings.Contains(reasons[2], "reason=AKV10032") {
+		t.Errorf("refused tokens audited as %q", reasons)
+	}
 
 	// Disabled, expired and not-yet-valid secrets: 403 with the reason.
 	c := e.secrets("kv-refuse", mi)

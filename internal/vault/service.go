@@ -152,6 +152,8 @@ var (
 	opPurge       = action{"purge", PermPurge, "Microsoft.KeyVault/vaults/secrets/purge/action"}
 	opBackup      = action{"backup", PermBackup, "Microsoft.KeyVault/vaults/secrets/backup/action"}
 	opRestore     = action{"restore", PermRestore, "Microsoft.KeyVault/vaults/secrets/restore/action"}
+	// opAuthenticate is no operation: the audit action of a request whose credential was refused.
+	opAuthenticate = action{name: "authenticate"}
 )
 
 // authorize decides, from the store's current state, whether the request's caller may perform op
@@ -218,6 +220,9 @@ func (s *Service) record(ctx context.Context, c caller, v Vault, op action, name
 		detail = "status=" + http.StatusText(httpx.Status(errs.KindOf(err)))
 		if code := errs.CodeOf(err); code != "" {
 			detail += " code=" + code
+		}
+		if errs.Is(err, errs.Unauthenticated) {
+			detail += " reason=" + clip(errs.Message(err))
 		}
 	}
 	actor := c.Actor
