@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -296,6 +297,47 @@ func TestDevRestartReuses(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "kek"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("kek file: %v, mode %v", err, fi.Mode())
+	}
+}
+
+// TestDevAfterDatabaseDeleted: deleting the database (a clean start that keeps the KEK and the
+// agent's files) makes the next start enroll the dev agent again instead of keeping an
+// enrollment of a node the new database does not know.
+func TestDevAfterDatabaseDeleted(t *testing.T) {
+	dir := shortDir(t)
+	port := freePort(t)
+	p := startDev(t, dir, port)
+	p.stop(t)
+	dbs, _ := filepath.Glob(filepath.Join(dir, "lanyard.db*"))
+	if len(dbs) == 0 {
+		t.Fatal("no database file to delete")
+	}
+	for _, f := range dbs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p = startDev(t, dir, port)
+	defer p.stop(t)
+	nodes, err := p.admin.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "agent", "node.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enr struct {
+		NodeID string `json:"nodeId"`
+	}
+	if err := json.Unmarshal(raw, &enr); err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].ID != enr.NodeID {
+		t.Fatalf("the server knows nodes %+v; the dev agent is enrolled as %q", nodes, enr.NodeID)
+	}
+	if !strings.Contains(p.out.String(), "enrolling again") {
+		t.Errorf("no word of enrolling again in the log:\n%s", p.out.String())
 	}
 }
 

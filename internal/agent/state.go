@@ -59,6 +59,33 @@ func (s *nodeState) certificate() *tls.Certificate { return s.cur.Load() }
 // errNotEnrolled says that the state directory holds no enrollment.
 var errNotEnrolled = errors.New("not enrolled")
 
+// ReadEnrollment returns the enrollment kept in stateDir; errs.NotFound when there is none.
+func ReadEnrollment(stateDir string) (Enrollment, error) {
+	var e Enrollment
+	raw, err := os.ReadFile(filepath.Join(stateDir, nodeFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return e, errs.E(errs.NotFound, "%s holds no enrollment", stateDir)
+	}
+	if err != nil {
+		return e, errs.Wrap(errs.Internal, err, "reading the node's enrollment")
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return e, errs.Wrap(errs.Internal, err, fmt.Sprintf("%s does not parse", filepath.Join(stateDir, nodeFile)))
+	}
+	return e, nil
+}
+
+// ForgetEnrollment removes the enrollment, key and certificate from stateDir, so that the next
+// start enrolls again (with a join token).
+func ForgetEnrollment(stateDir string) error {
+	for _, f := range []string{nodeFile, certFile, certFile + ".new", keyFile} {
+		if err := os.Remove(filepath.Join(stateDir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errs.Wrap(errs.Internal, err, "removing the node's enrollment")
+		}
+	}
+	return nil
+}
+
 // loadState reads the enrollment in dir. It finishes a renewal that was interrupted between
 // writing the new key and the new certificate. An expired certificate is returned with the
 // state; the caller decides.

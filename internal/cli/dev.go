@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -116,6 +117,9 @@ func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caF
 	stateDir := devAgentDir(cfg.DataDir)
 	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode,
 		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
+	if err := forgetStaleDevNode(ctx, cfg, stateDir, acfg.Log); err != nil {
+		return err
+	}
 	a, err := agent.New(ctx, acfg)
 	if errs.Is(err, errs.Unauthenticated) { // not enrolled yet, or its certificate expired
 		if acfg.JoinTokenFile, err = devJoinToken(ctx, cfg, stateDir); err != nil {
@@ -140,6 +144,30 @@ func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caF
 	err = g.Wait()
 	_ = os.Remove(sock)
 	return err
+}
+
+// forgetStaleDevNode drops the dev agent's enrollment when this server does not know its node:
+// the database was deleted (a new tenant, a new CA) or the node was deleted with
+// `lanyard node delete`. Kept, it would hold a certificate nobody accepts.
+func forgetStaleDevNode(ctx context.Context, cfg config.Config, stateDir string, log *slog.Logger) error {
+	enr, err := agent.ReadEnrollment(stateDir)
+	if errs.Is(err, errs.NotFound) {
+		return nil
+	}
+	if err == nil {
+		var nodes []client.Node
+		if nodes, err = client.AdminSocket(cfg.AdminSocket).ListNodes(ctx); err != nil {
+			return fmt.Errorf("the dev agent: listing the server's nodes: %w", err)
+		}
+		if slices.ContainsFunc(nodes, func(n client.Node) bool { return n.ID == enr.NodeID }) {
+			return nil
+		}
+		log.Warn("the server does not know the dev agent's node (its database was replaced, or the node deleted): enrolling again",
+			slog.String("node_id", enr.NodeID))
+	} else {
+		log.Warn("the dev agent's enrollment is unreadable: enrolling again", slog.Any("error", err))
+	}
+	return agent.ForgetEnrollment(stateDir)
 }
 
 // devJoinToken makes a join token for the dev node through the admin socket and writes it to a
