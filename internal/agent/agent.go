@@ -257,6 +257,7 @@ func (a *Agent) Close() {
 	}
 	a.unlink()
 	a.unlink = func() {}
+	a.up.close()
 }
 
 // renewLoop renews the client certificate at half-life, retrying with backoff.

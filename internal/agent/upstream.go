@@ -59,6 +59,13 @@ func newUpstream(base string, roots *x509.CertPool, cert func() *tls.Certificate
 // reconnect drops idle connections, so that the next calls present a renewed certificate.
 func (u *upstream) reconnect() { u.mtls.CloseIdleConnections() }
 
+// close closes the connections to the control plane that no request uses, as an agent that
+// stops should: a server shutting down waits for its HTTP/2 clients to hang up (up to a second).
+func (u *upstream) close() {
+	u.plain.CloseIdleConnections()
+	u.mtls.CloseIdleConnections()
+}
+
 // upstreamError is an error answer of the server.
 type upstreamError struct {
 	Status  int

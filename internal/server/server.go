@@ -276,9 +276,16 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	errlog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	var servers []*http.Server
+	// active counts the HTTPS requests being handled, for the shutdown below.
+	var active atomic.Int64
 	if https != nil {
+		counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			active.Add(1)
+			defer active.Add(-1)
+			s.handler.ServeHTTP(w, r)
+		})
 		hs := &http.Server{
-			Handler: s.handler, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
+			Handler: counted, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		}
 		servers = append(servers, hs)
@@ -299,7 +306,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for _, hs := range servers {
-			_ = hs.Shutdown(sctx)
+			shutdown(sctx, hs, &active)
 		}
 		return nil
 	})
@@ -308,6 +315,37 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// shutdown stops hs gracefully: no new connections, in-flight requests finish. An HTTP/2
+// connection then lingers for up to a second after its last answer, waiting for its client to
+// hang up after the GOAWAY; once no request has been in flight for two looks in a row there is
+// nothing left to wait for, and the connections are closed.
+func shutdown(ctx context.Context, hs *http.Server, active *atomic.Int64) {
+	done := make(chan struct{})
+	go func() {
+		_ = hs.Shutdown(ctx)
+		close(done)
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	idle := 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if active.Load() != 0 {
+				idle = 0
+				continue
+			}
+			if idle++; idle == 2 {
+				_ = hs.Close()
+				<-done
+				return
+			}
+		}
+	}
 }
 
 func ignoreClosed(err error) error {
