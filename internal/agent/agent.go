@@ -33,9 +33,11 @@ var systemRoots = []string{
 const (
 	eventsWait       = 30 * time.Second // long-poll wait asked of the server
 	eventsBackoffMax = 30 * time.Second
-	refreshPeriod    = 15 * time.Second
-	renewRetryMin    = 10 * time.Second
-	renewRetryMax    = 5 * time.Minute
+	// eventsInitTimeout bounds the first events call, made before the endpoints serve.
+	eventsInitTimeout = 5 * time.Second
+	refreshPeriod     = 15 * time.Second
+	renewRetryMin     = 10 * time.Second
+	renewRetryMax     = 5 * time.Minute
 )
 
 // Agent is a running node agent. New sets it up (enrolling when needed) and opens its
@@ -211,10 +213,21 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	// Where to follow the events from is asked before the endpoints serve, so that no token is
+	// minted before it (a token minted earlier could miss a change; the first answer would then
+	// drop it). A control plane that does not answer in time does not hold the agent up: the
+	// first answer of the long poll drops what was cached by then.
+	after := int64(-1)
+	ictx, cancel := context.WithTimeout(gctx, eventsInitTimeout)
+	if resp, err := a.up.events(ictx, -1, 0); err == nil {
+		after = max(resp.Next, 0)
+		close(a.synced)
+	}
+	cancel()
 	serve(a.srv, a.ln)
 	serve(a.imdsSrv, a.imdsLn)
 	g.Go(func() error { return a.renewLoop(gctx) })
-	g.Go(func() error { return a.followEvents(gctx) })
+	g.Go(func() error { return a.followEvents(gctx, after) })
 	g.Go(func() error { return a.cache.refreshLoop(gctx, refreshPeriod) })
 	for _, ac := range a.cfg.Apps {
 		ap := a.apps.get(ac.Name)
@@ -286,10 +299,10 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 	}
 }
 
-// followEvents long-polls the server's events and drops the cached tokens they name. It
-// reconnects with backoff; a Reset (and the first answer) drops everything.
-func (a *Agent) followEvents(ctx context.Context) error {
-	after := int64(-1) // the first call
+// followEvents long-polls the server's events after seq after (-1: from a first call) and drops
+// the cached tokens they name. It reconnects with backoff; a Reset (and the answer to a first
+// call) drops everything.
+func (a *Agent) followEvents(ctx context.Context, after int64) error {
 	backoff := time.Second
 	failing := false
 	for ctx.Err() == nil {
