@@ -229,7 +229,9 @@ var (
 )
 
 // appendToken renders azure-wire.md §4.7: every number a decimal-digit string, expires_on
-// always, client_id echoed, refresh_in half the remaining lifetime.
+// always, client_id echoed, and refresh_in, half the remaining lifetime, as a JSON integer: Go's
+// MSAL takes a string or an integer, msal-node ignores it, and Python's MSAL (Debian's
+// python3-azure) adds it to a number, which a string breaks (TestVaultPythonClient).
 func appendToken(b []byte, e *entry, resource string, now int64) []byte {
 	in := max(e.expiresOn-now, 0)
 	b = append(b, `{"access_token":`...)
@@ -246,9 +248,9 @@ func appendToken(b []byte, e *entry, resource string, now int64) []byte {
 	b = appendJSONString(b, resource)
 	b = append(b, `,"token_type":"Bearer","client_id":`...)
 	b = appendJSONString(b, e.clientID)
-	b = append(b, `,"refresh_in":"`...)
+	b = append(b, `,"refresh_in":`...)
 	b = strconv.AppendInt(b, in/2, 10)
-	return append(b, `"}`...)
+	return append(b, '}')
 }
 
 // appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
