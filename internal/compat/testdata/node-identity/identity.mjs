@@ -1,4 +1,4 @@
-// The Node half of Lanyard's agent compatibility test (internal/compat/node_agent_test.go): the
+// The Node half of Lanyard's agent compatibility test (internal/compat/identity_clients_test.go): the
 // unmodified @azure/identity credentials get tokens from the environment the test gives this
 // process (the agent's App Service-style endpoint through IDENTITY_ENDPOINT/IDENTITY_HEADER, or its
 // IMDS-style endpoint through AZURE_POD_IDENTITY_AUTHORITY_HOST). LANYARD_CASES is a JSON list of

@@ -14,8 +14,9 @@ import (
 )
 
 // The agent end to end with the unmodified Node @azure/identity (testdata/node-identity, its
-// versions pinned by package-lock.json): ManagedIdentityCredential and DefaultAzureCredential
-// through the agent's App Service-style endpoint and through its IMDS-style endpoint.
+// versions pinned by package-lock.json) and Python azure-identity (Debian's python3-azure,
+// testdata/python-identity): ManagedIdentityCredential and DefaultAzureCredential through the
+// agent's App Service-style endpoint and through its IMDS-style endpoint.
 
 const nodeIdentityDir = "testdata/node-identity"
 
@@ -58,22 +59,46 @@ type nodeResult struct {
 	Error     string  `json:"error"`
 }
 
-// nodeIdentity runs identity.mjs with exactly env (plus PATH and HOME) and the cases, and
-// returns its results by case name and how node exited.
-func nodeIdentity(t *testing.T, node string, env map[string]string, cases []nodeCase) (map[string]nodeResult, error) {
-	t.Helper()
+// identityClient is one language's unmodified Azure identity library, run as a script that
+// takes LANYARD_CASES and answers as testdata/node-identity/identity.mjs does.
+type identityClient struct {
+	name string   // for messages: "node", "python"
+	argv []string // the interpreter and the script
+	dir  string   // where it runs
+}
+
+// nodeClient is @azure/identity under node (skips or fails without it, see requireNode).
+func nodeClient(t *testing.T) identityClient {
+	node := requireNode(t, nodeIdentityDir, "@azure/identity")
 	script, err := filepath.Abs(filepath.Join(nodeIdentityDir, "identity.mjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return identityClient{name: "node", argv: []string{node, script}, dir: nodeIdentityDir}
+}
+
+// pythonClient is Debian's python3-azure (skips or fails without it, see requirePython).
+func pythonClient(t *testing.T) identityClient {
+	python := requirePython(t)
+	script, err := filepath.Abs("testdata/python-identity/identity.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identityClient{name: "python", argv: []string{python, script}, dir: "testdata/python-identity"}
+}
+
+// nodeIdentity runs the client's script with exactly env (plus PATH and HOME) and the cases,
+// and returns its results by case name and how it exited.
+func nodeIdentity(t *testing.T, cl identityClient, env map[string]string, cases []nodeCase) (map[string]nodeResult, error) {
+	t.Helper()
 	raw, err := json.Marshal(cases)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = nodeIdentityDir
+	cmd := exec.CommandContext(ctx, cl.argv[0], cl.argv[1:]...)
+	cmd.Dir = cl.dir
 	// Nothing inherited but PATH: no AZURE_*, IDENTITY_*, MSI_* or proxy of the test's own.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LANYARD_CASES=" + string(raw)}
 	for k, v := range env {
@@ -83,29 +108,29 @@ func nodeIdentity(t *testing.T, node string, env map[string]string, cases []node
 	cmd.Stderr = &stderr
 	start := time.Now()
 	stdout, err := cmd.Output()
-	t.Logf("node ran %d case(s) in %v %s", len(cases), time.Since(start).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+	t.Logf("%s ran %d case(s) in %v %s", cl.name, len(cases), time.Since(start).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
 	out := map[string]nodeResult{}
 	if jerr := json.Unmarshal(stdout, &out); jerr != nil {
-		t.Fatalf("node: %v; stdout %q: %v", err, stdout, jerr)
+		t.Fatalf("%s: %v; stdout %q: %v", cl.name, err, stdout, jerr)
 	}
 	return out, err
 }
 
 // runNodeIdentity runs cases that must all succeed.
-func runNodeIdentity(t *testing.T, node string, env map[string]string, cases []nodeCase) map[string]nodeResult {
+func runNodeIdentity(t *testing.T, cl identityClient, env map[string]string, cases []nodeCase) map[string]nodeResult {
 	t.Helper()
-	out, err := nodeIdentity(t, node, env, cases)
+	out, err := nodeIdentity(t, cl, env, cases)
 	for _, c := range cases {
 		r, ok := out[c.Name]
 		switch {
 		case !ok:
-			t.Errorf("%s: no result from node", c.Name)
+			t.Errorf("%s: no result from %s", c.Name, cl.name)
 		case r.Error != "":
 			t.Errorf("%s: %s", c.Name, r.Error)
 		}
 	}
 	if err != nil && !t.Failed() {
-		t.Errorf("node: %v", err)
+		t.Errorf("%s: %v", cl.name, err)
 	}
 	return out
 }
@@ -145,9 +170,14 @@ func clientIDOf(t *testing.T, n *node, objectID string) string {
 	return s.AppID
 }
 
-func TestNodeIdentityAppService(t *testing.T) {
-	node := requireNode(t, nodeIdentityDir, "@azure/identity")
-	n := startNode(t, "node-js")
+func TestNodeIdentityAppService(t *testing.T)   { testIdentityAppService(t, nodeClient(t)) }
+func TestPythonIdentityAppService(t *testing.T) { testIdentityAppService(t, pythonClient(t)) }
+
+// testIdentityAppService: ManagedIdentityCredential (system-assigned, user-assigned by client id)
+// and DefaultAzureCredential (system-assigned, user-assigned through AZURE_CLIENT_ID) of the
+// client through the agent's App Service-style endpoint, with the app's environment only.
+func testIdentityAppService(t *testing.T, node identityClient) {
+	n := startNode(t, node.name+"-app")
 	env := n.app(t, n.site.ID)
 	if env["IDENTITY_ENDPOINT"] == "" || env["IDENTITY_HEADER"] == "" || env["MSI_ENDPOINT"] == "" || env["MSI_SECRET"] == "" {
 		t.Fatalf("the app's environment lacks the identity variables: %v", env)
@@ -183,9 +213,13 @@ func TestNodeIdentityAppService(t *testing.T) {
 	}
 }
 
-func TestNodeIdentityIMDS(t *testing.T) {
-	node := requireNode(t, nodeIdentityDir, "@azure/identity")
-	n := startNode(t, "node-js-imds")
+func TestNodeIdentityIMDS(t *testing.T)   { testIdentityIMDS(t, nodeClient(t)) }
+func TestPythonIdentityIMDS(t *testing.T) { testIdentityIMDS(t, pythonClient(t)) }
+
+// testIdentityIMDS: the client's credentials through the agent's IMDS-style endpoint (named by
+// AZURE_POD_IDENTITY_AUTHORITY_HOST) get the node machine's identity, never an app's.
+func testIdentityIMDS(t *testing.T, node identityClient) {
+	n := startNode(t, node.name+"-imds")
 	nodes, err := n.env.Admin.ListNodes(t.Context())
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("nodes %+v, %v", nodes, err)
@@ -220,12 +254,12 @@ func TestNodeIdentityIMDS(t *testing.T) {
 }
 
 // runNodeIdentityExpectFailure runs one case that must fail and returns its result.
-func runNodeIdentityExpectFailure(t *testing.T, node string, env map[string]string, c nodeCase) nodeResult {
+func runNodeIdentityExpectFailure(t *testing.T, cl identityClient, env map[string]string, c nodeCase) nodeResult {
 	t.Helper()
-	out, err := nodeIdentity(t, node, env, []nodeCase{c})
+	out, err := nodeIdentity(t, cl, env, []nodeCase{c})
 	r := out[c.Name]
 	if err == nil || r.Error == "" || r.Token != "" {
-		t.Errorf("%s: node succeeded (%v), want a failure", c.Name, err)
+		t.Errorf("%s: %s succeeded (%v), want a failure", c.Name, cl.name, err)
 	}
 	return r
 }
