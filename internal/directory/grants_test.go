@@ -3,8 +3,10 @@ package directory_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lanyardhq/lanyard/internal/directory"
@@ -58,6 +60,20 @@ func TestAppRoleAssignments(t *testing.T) {
 	}
 	e.must(http.StatusOK, http.MethodGet, "/v1.0/servicePrincipals/"+apiID+"/appRoleAssignedTo/"+a["id"].(string), nil)
 	e.must(http.StatusNotFound, http.MethodGet, "/v1.0/servicePrincipals/"+fnID+"/appRoleAssignedTo/"+a["id"].(string), nil)
+
+	// resourceId is an Edm.Guid: Graph's filter names it with an unquoted GUID, in any case, and
+	// refuses a quoted string, as it refuses an unquoted GUID for a string property.
+	byResource := e.must(http.StatusOK, http.MethodGet, "/v1.0/servicePrincipals/"+fnID+"/appRoleAssignments?$filter="+
+		url.QueryEscape("resourceId eq "+strings.ToUpper(apiID)), nil)
+	if got := ids(t, byResource); !slices.Equal(got, []string{a["id"].(string)}) {
+		t.Errorf("held by fn on api ($filter=resourceId eq GUID): %v", got)
+	}
+	for _, f := range []string{"resourceId eq '" + apiID + "'", "principalDisplayName eq " + apiID} {
+		r := e.call(http.MethodGet, "/v1.0/servicePrincipals/"+fnID+"/appRoleAssignments?$filter="+url.QueryEscape(f), "admin", nil)
+		if r.status != http.StatusBadRequest || r.code(t) != "Request_BadRequest" || !strings.Contains(r.message(t), "incompatible types") {
+			t.Errorf("$filter=%s: %d %s, want 400 Request_BadRequest about incompatible types", f, r.status, r.body)
+		}
+	}
 
 	for name, tc := range map[string]struct {
 		path string

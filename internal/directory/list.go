@@ -3,6 +3,7 @@ package directory
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/internal/directory/odata"
@@ -68,6 +69,10 @@ func getter(m map[string]any, typ entityType) func(string) (any, bool) {
 		name, ok := typ.filterName(field)
 		if !ok {
 			return nil, false
+		}
+		if slices.Contains(typ.guids, name) {
+			s, _ := m[name].(string)
+			return odata.GuidProp{S: s, Null: m[name] == nil}, true
 		}
 		return m[name], true
 	}

@@ -10,6 +10,7 @@ type entityType struct {
 	name       string   // full type name, for error messages
 	properties []string // every property the API renders: $select accepts these
 	filterable []string // the properties $filter accepts
+	guids      []string // the filterable ones that are Edm.Guid: compared with unquoted GUIDs only
 }
 
 var (
@@ -24,12 +25,14 @@ var (
 			"appRoles", "accountEnabled", "appOwnerOrganizationId", "appRoleAssignmentRequired"},
 		filterable: []string{"id", "appId", "displayName", "servicePrincipalType", "servicePrincipalNames", "alternativeNames",
 			"accountEnabled", "appOwnerOrganizationId", "appRoleAssignmentRequired"},
+		guids: []string{"appOwnerOrganizationId"},
 	}
 	assignmentType = entityType{
 		name: "microsoft.graph.appRoleAssignment",
 		properties: []string{"id", "deletedDateTime", "appRoleId", "createdDateTime", "principalDisplayName", "principalId",
 			"principalType", "resourceDisplayName", "resourceId"},
 		filterable: []string{"id", "appRoleId", "principalDisplayName", "principalId", "principalType", "resourceDisplayName", "resourceId"},
+		guids:      []string{"appRoleId", "principalId", "resourceId"},
 	}
 	groupType = entityType{
 		name: "microsoft.graph.group",

@@ -24,6 +24,9 @@ var managedIdentity = map[string]any{
 	"alternativeNames": []string{"isExplicit=True", "/subscriptions/s/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kjh-mi"},
 	"tags":             []string(nil),
 	"weird":            3.5,
+	// Edm.Guid properties, as the directory's getter wraps them.
+	"appOwnerOrganizationId": GuidProp{S: "f8cdef31-a31e-4b4a-93e4-5f571e91255a"},
+	"resourceId":             GuidProp{Null: true},
 }
 
 func get(field string) (any, bool) {
@@ -74,6 +77,14 @@ func TestEval(t *testing.T) {
 		{"displayName eq 'x' and accountEnabled eq true", false},
 		{"(displayName eq 'x' or servicePrincipalType eq 'ManagedIdentity') and appRoleCount eq 3", true},
 		{"displayName eq 'x' or servicePrincipalType eq 'ManagedIdentity' and appRoleCount eq 4", false},
+		// Edm.Guid properties take unquoted GUIDs, compared without case.
+		{"appOwnerOrganizationId eq F8CDEF31-A31E-4B4A-93E4-5F571E91255A", true},
+		{"appOwnerOrganizationId ne f8cdef31-a31e-4b4a-93e4-5f571e91255a", false},
+		{"appOwnerOrganizationId eq 7ab1d382-f21e-4acd-a863-ba3e13f7da61", false},
+		{"appOwnerOrganizationId in (7ab1d382-f21e-4acd-a863-ba3e13f7da61, f8cdef31-a31e-4b4a-93e4-5f571e91255a)", true},
+		{"appOwnerOrganizationId eq null", false},
+		{"resourceId eq null", true},
+		{"resourceId eq f8cdef31-a31e-4b4a-93e4-5f571e91255a", false},
 	}
 	for _, tt := range tests {
 		e, err := ParseFilter(tt.filter)
@@ -111,6 +122,15 @@ func TestEvalErrors(t *testing.T) {
 		// and and or do not short-circuit, so the error does not depend on the data
 		{"displayName eq 'x' and accountEnabled eq 'y'", errs.Invalid, "is a boolean"},
 		{"displayName eq 'Kjh-MI' or accountEnabled eq 'y'", errs.Invalid, "is a boolean"},
+		// Graph's types: an Edm.Guid property takes unquoted GUIDs only, and a GUID literal goes
+		// with nothing else
+		{"appOwnerOrganizationId eq 'f8cdef31-a31e-4b4a-93e4-5f571e91255a'", errs.Invalid, "Found operand types 'Edm.Guid' and 'Edm.String'"},
+		{"appOwnerOrganizationId eq true", errs.Invalid, "Found operand types 'Edm.Guid' and 'Edm.Boolean'"},
+		{"resourceId in (null, 'x')", errs.Invalid, "Found operand types 'Edm.Guid' and 'Edm.String'"},
+		{"appId eq 7ab1d382-f21e-4acd-a863-ba3e13f7da61", errs.Invalid, "Found operand types 'Edm.String' and 'Edm.Guid'"},
+		{"deletedDateTime eq 7ab1d382-f21e-4acd-a863-ba3e13f7da61", errs.Invalid, "Found operand types 'Edm.String' and 'Edm.Guid'"},
+		{"accountEnabled eq 7ab1d382-f21e-4acd-a863-ba3e13f7da61", errs.Invalid, "Found operand types 'Edm.Boolean' and 'Edm.Guid'"},
+		{"startswith(appOwnerOrganizationId,'f8')", errs.Invalid, "is a GUID and cannot be used with startswith"},
 		// a type get must not return is the caller's bug
 		{"weird eq 'x'", errs.Internal, "unsupported type float64"},
 	}

@@ -43,6 +43,7 @@ const (
 	Bool             // true or false
 	Null             // null
 	Int              // a decimal integer that fits in an int64
+	Guid             // an unquoted GUID: Graph's literal for Edm.Guid properties
 )
 
 func (k ValueKind) String() string {
@@ -55,6 +56,8 @@ func (k ValueKind) String() string {
 		return "null"
 	case Int:
 		return "integer"
+	case Guid:
+		return "GUID"
 	}
 	return fmt.Sprintf("ValueKind(%d)", int(k))
 }
@@ -78,8 +81,18 @@ func (v Value) String() string {
 		return "null"
 	case Int:
 		return strconv.FormatInt(v.Int, 10)
+	case Guid:
+		return v.Str
 	}
 	return "<invalid>"
+}
+
+// GuidProp is the value a getter returns for an Edm.Guid property (null when Null). Graph
+// compares such a property only with unquoted GUID literals (or null), without case, and refuses
+// a quoted string; a GUID literal compared with any other property is refused too.
+type GuidProp struct {
+	S    string
+	Null bool
 }
 
 // Fields returns every property e refers to, once each, in order of first appearance. A caller
@@ -166,7 +179,8 @@ func (e *Expr) writeOperand(b *strings.Builder, parent string, right bool) {
 // type has that property at all; an unknown property is an errs.Invalid error.
 //
 // Semantics follow Microsoft Graph: eq, ne and in compare strings exactly, except that a
-// GUID-shaped literal matches regardless of case; startswith ignores case; a null property equals
+// GUID-shaped literal matches regardless of case; an Edm.Guid property (GuidProp) compares only
+// with unquoted GUID literals, without case; startswith ignores case; a null property equals
 // only null and starts with nothing; comparing a property with a literal of another type (a
 // string property eq true) is an errs.Invalid error. Both operands of and and or are always
 // evaluated, so such an error does not depend on the data. A nil e matches everything.
@@ -243,6 +257,18 @@ func (e *Expr) Eval(get func(field string) (any, bool)) (bool, error) {
 
 // equal compares a property value (already normalised by asInt64) with a literal.
 func equal(field string, v any, lit Value) (bool, error) {
+	if g, ok := v.(GuidProp); ok {
+		switch lit.Kind {
+		case Null:
+			return g.Null, nil
+		case Guid:
+			return !g.Null && asciiEqualFold(g.S, lit.Str), nil
+		}
+		return false, incompatible("Edm.Guid", edmOfLiteral(lit))
+	}
+	if lit.Kind == Guid {
+		return false, incompatible(edmOf(v), "Edm.Guid")
+	}
 	if lit.Kind == Null {
 		if _, isColl := v.([]string); isColl {
 			return false, mismatch(field, v, "null")
@@ -274,6 +300,36 @@ func equal(field string, v any, lit Value) (bool, error) {
 	return false, mismatch(field, v, lit.String())
 }
 
+// incompatible is Graph's error for an Edm.Guid property compared with a literal of another type,
+// or a GUID literal with a property of another type.
+func incompatible(property, literal string) error {
+	return errs.E(errs.Invalid, "A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind 'Equal'.", property, literal)
+}
+
+// edmOf names the Edm type of a property value a getter returns.
+func edmOf(v any) string {
+	switch v.(type) {
+	case bool:
+		return "Edm.Boolean"
+	case int64:
+		return "Edm.Int64"
+	case []string:
+		return "Collection(Edm.String)"
+	}
+	return "Edm.String" // strings, and null ones
+}
+
+// edmOfLiteral names the Edm type of a literal that is not a GUID or null.
+func edmOfLiteral(lit Value) string {
+	switch lit.Kind {
+	case Bool:
+		return "Edm.Boolean"
+	case Int:
+		return "Edm.Int64"
+	}
+	return "Edm.String"
+}
+
 // mismatch is the error for a property compared with something of another type. A Go type get
 // is not supposed to return is the caller's bug, not the API caller's: an internal error.
 func mismatch(field string, v any, with string) error {
@@ -287,6 +343,8 @@ func mismatch(field string, v any, with string) error {
 		kind = "an integer"
 	case []string:
 		kind = "a collection"
+	case GuidProp:
+		kind = "a GUID"
 	default:
 		return fmt.Errorf("odata: property %q has unsupported type %T", field, v)
 	}

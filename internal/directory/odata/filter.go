@@ -26,10 +26,11 @@ const (
 //	collection/any(x:x eq 'literal')
 //	a and b, a or b, (a)                and binds tighter than or
 //
-// where literals are 'strings' (a quote inside doubled), true, false, null and decimal integers, and
+// where literals are 'strings' (a quote inside doubled), true, false, null, decimal integers and
+// unquoted GUIDs (Graph's literal for Edm.Guid properties), and
 // a field is a property name or a path of them ("info/x"), kept as written. Operators and keywords
 // are case-insensitive; eq, ne, in, and and or need spaces around them, as OData requires. Anything
-// else (not, gt, lt, endswith, contains, arithmetic, unquoted GUIDs, ...) is an errs.Invalid error
+// else (not, gt, lt, endswith, contains, arithmetic, ...) is an errs.Invalid error
 // that names the offending token and its position (counted in characters from 1).
 func ParseFilter(s string) (*Expr, error) {
 	if !utf8.ValidString(s) {
@@ -452,12 +453,12 @@ func (p *parser) literal(after string) (Value, error) {
 			return v, nil
 		}
 		if guid.Valid(t.text) {
-			return Value{}, p.errorf(t, "unquoted GUID %s; write GUIDs as quoted strings", t)
+			return Value{Kind: Guid, Str: t.text}, nil
 		}
 		if isPath(t.text) {
 			return Value{}, p.errorf(t, "%s is not a literal; comparing two properties is not supported, and strings must be quoted", t)
 		}
-		return Value{}, p.errorf(t, "%s is not a supported literal (a quoted string, true, false, null or an integer)", t)
+		return Value{}, p.errorf(t, "%s is not a supported literal (a quoted string, true, false, null, an integer or a GUID)", t)
 	}
 	return Value{}, p.errorf(t, "unexpected %s; expected a literal after '%s'", t, after)
 }
