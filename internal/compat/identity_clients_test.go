@@ -26,21 +26,37 @@ const nodeIdentityDir = "testdata/node-identity"
 // otherwise; either way the message names the command that installs them.
 func requireNode(t *testing.T, dir, pkg string) string {
 	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		if os.Getenv("LANYARD_REQUIRE_NODE") == "1" || os.Getenv("CI") != "" {
-			t.Fatal(why + " (LANYARD_REQUIRE_NODE=1 or CI is set, so this fails instead of skipping)")
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not installed: install Node.js 20 or later, then run npm ci --prefix internal/compat/" + dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
-		missing("the Node dependencies are not installed: run npm ci --prefix internal/compat/" + dir)
+	node, why := nodeMissing(dir, pkg)
+	if why != "" {
+		missing(t, "LANYARD_REQUIRE_NODE", why)
 	}
 	return node
+}
+
+// nodeMissing returns the path of node, and why it or dir's packages cannot be used ("" when
+// they can).
+func nodeMissing(dir, pkg string) (node, why string) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return "", "node is not installed: install Node.js 20 or later, then run npm ci --prefix internal/compat/" + dir
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+		return "", "the Node dependencies are not installed: run npm ci --prefix internal/compat/" + dir
+	}
+	return node, ""
+}
+
+// required says whether a missing client package fails the tests rather than skipping them:
+// when env is 1 or CI is set (.ci/run installs the packages and sets env).
+func required(env string) bool { return os.Getenv(env) == "1" || os.Getenv("CI") != "" }
+
+// missing fails the test (when required(env)) or skips it, saying why.
+func missing(t *testing.T, env, why string) {
+	t.Helper()
+	if required(env) {
+		t.Fatal(why + " (" + env + "=1 or CI is set, so this fails instead of skipping)")
+	}
+	t.Skip(why)
 }
 
 // nodeCase is one credential the Node script asks for a token.

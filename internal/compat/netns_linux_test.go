@@ -6,11 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,14 +34,24 @@ const netnsChildEnv = "LANYARD_TEST_NETNS_CHILD"
 
 type netnsChild struct {
 	ServerURL, CAFile, JoinTokenFile, StateDir, Node, Scope string
+	Clients                                                 []netnsClient // run after azidentity
+}
+
+// netnsClient is an identity client of another language the child runs with no environment
+// but PATH and HOME: its ManagedIdentityCredential must find IMDS on 169.254.169.254 itself.
+type netnsClient struct {
+	Name string
+	Argv []string
+	Dir  string
 }
 
 // netnsResult is what the child prints on its last line.
 type netnsResult struct {
-	Token         string `json:"token"`
-	AddressAdded  bool   `json:"addressAdded"`
-	AddressGone   bool   `json:"addressGone"`
-	ChildErrorMsg string `json:"error,omitempty"`
+	Token         string            `json:"token"`
+	ClientTokens  map[string]string `json:"clientTokens"` // by netnsClient.Name
+	AddressAdded  bool              `json:"addressAdded"`
+	AddressGone   bool              `json:"addressGone"`
+	ChildErrorMsg string            `json:"error,omitempty"`
 }
 
 func run(t *testing.T, args ...string) error {
@@ -97,6 +109,19 @@ func TestIMDSLinkLocalInNetns(t *testing.T) {
 	if err := os.WriteFile(child.JoinTokenFile, []byte(jt.Token), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The Node and Python clients too, where their packages are here.
+	if _, why := nodeMissing(nodeIdentityDir, "@azure/identity"); why == "" {
+		cl := nodeClient(t)
+		child.Clients = append(child.Clients, netnsClient{Name: cl.name, Argv: cl.argv, Dir: cl.dir})
+	} else if required("LANYARD_REQUIRE_NODE") {
+		t.Error(why)
+	}
+	if why := pythonMissing(); why == "" {
+		cl := pythonClient(t)
+		child.Clients = append(child.Clients, netnsClient{Name: cl.name, Argv: cl.argv, Dir: cl.dir})
+	} else if required("LANYARD_REQUIRE_PYTHON") {
+		t.Error(why)
+	}
 	spec, _ := json.Marshal(child)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -127,6 +152,17 @@ func TestIMDSLinkLocalInNetns(t *testing.T) {
 	c := n.verify(t, res.Token, uri)
 	if c["oid"] != machine.Identity.PrincipalID || !strings.EqualFold(fmt.Sprint(c["xms_mirid"]), machine.ID) {
 		t.Errorf("token oid %v xms_mirid %v, want the machine's %s", c["oid"], c["xms_mirid"], machine.Identity.PrincipalID)
+	}
+	t.Logf("IMDS on 169.254.169.254 served azidentity and %d other client(s): %v", len(res.ClientTokens), slices.Sorted(maps.Keys(res.ClientTokens)))
+	for _, cl := range child.Clients {
+		tok := res.ClientTokens[cl.Name]
+		if tok == "" {
+			t.Errorf("%s got no token from IMDS on 169.254.169.254", cl.Name)
+			continue
+		}
+		if c := n.verify(t, tok, uri); c["oid"] != machine.Identity.PrincipalID {
+			t.Errorf("%s's token oid %v, want the machine's %s", cl.Name, c["oid"], machine.Identity.PrincipalID)
+		}
 	}
 	if !res.AddressAdded || !res.AddressGone {
 		t.Errorf("169.254.169.254 on the dummy interface while the agent ran: %v; gone after: %v", res.AddressAdded, res.AddressGone)
@@ -166,6 +202,16 @@ func TestIMDSLinkLocalChild(t *testing.T) {
 		fail(err)
 	} else {
 		res.Token = tok.Token
+	}
+	res.ClientTokens = map[string]string{}
+	for _, cl := range c.Clients {
+		out, err := nodeIdentity(t, identityClient{name: cl.Name, argv: cl.Argv, dir: cl.Dir}, nil,
+			[]nodeCase{{Name: "imds", Credential: "managed", Scope: c.Scope}})
+		if r := out["imds"]; err != nil || r.Error != "" {
+			fail(fmt.Errorf("%s: %v %s", cl.Name, err, r.Error))
+		} else {
+			res.ClientTokens[cl.Name] = r.Token
+		}
 	}
 	cancel()
 	<-done
