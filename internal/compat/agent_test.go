@@ -383,7 +383,7 @@ func TestAgentRefusals(t *testing.T) {
 }
 
 // agentMisses sums the agent's token cache misses from its /metrics.
-func agentMisses(t *testing.T, a *lanyardtest.Agent) float64 {
+func agentMisses(t testing.TB, a *lanyardtest.Agent) float64 {
 	t.Helper()
 	r, err := http.Get(a.URL() + "/metrics")
 	if err != nil {

@@ -6,6 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
 
@@ -201,5 +206,88 @@ func (e *vaultEnv) adminSetSecret(vault, name, value string) {
 	e.t.Helper()
 	if _, err := e.env.Admin.Vault(vault+".vault.localhost:"+e.port).SetSecret(context.Background(), name, client.SecretSet{Value: value}); err != nil {
 		e.t.Fatalf("admin set secret: %v", err)
+	}
+}
+
+// agentVaultApp is an app of the real agent for the vault tests of other languages' clients: a
+// site with a system-assigned identity, placed on a node that an agent enrolls as, and a vault
+// (vaultName) on which that identity has every secret permission.
+type agentVaultApp struct {
+	site  armRes
+	agent *lanyardtest.Agent
+	env   agent.Env // the app's environment, as the agent gives it
+}
+
+func (e *vaultEnv) agentVaultApp(siteName, nodeName, vaultName string) agentVaultApp {
+	t := e.t
+	t.Helper()
+	var a agentVaultApp
+	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, siteName), vWeb, map[string]any{
+		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": nodeName}},
+	}, &a.site)
+	if a.site.Identity.PrincipalID == "" {
+		t.Fatal("the site has no system-assigned identity")
+	}
+	e.createVault(vaultName, map[string]any{"accessPolicies": []any{e.policy(a.site.Identity.PrincipalID, "all")}})
+	a.agent = e.env.StartAgent(t, nodeName, agent.Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	var err error
+	if a.env, err = a.agent.StartApp(ctx, agent.AppConfig{Site: a.site.ID}); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// runWithVaultHost runs argv in dir with the app's environment only (and PATH, HOME and
+// VAULT_URL), in a private mount namespace whose /etc/hosts maps vaultName's host to loopback,
+// and returns what it printed. It skips the test without unshare or root.
+func (e *vaultEnv) runWithVaultHost(a agentVaultApp, vaultName, dir string, argv ...string) []byte {
+	t := e.t
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs unshare and root for a private mount namespace with its own hosts file")
+	}
+	home := t.TempDir()
+	hosts := filepath.Join(home, "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost "+vaultName+".vault.localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, unshare, append([]string{"--mount", "--propagation", "private", "--",
+		"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, hosts}, argv...)...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "VAULT_URL=" + e.vaultURL(vaultName)}, a.env.List()...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s (%v):\n%s", filepath.Base(argv[0]), time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("%s: %v", filepath.Base(argv[0]), err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "done") {
+		t.Fatalf("%s did not finish", filepath.Base(argv[0]))
+	}
+	return out
+}
+
+// checkAgentApp checks that the agent minted for the app and that the audit log has action by
+// the site's identity.
+func (e *vaultEnv) checkAgentApp(a agentVaultApp, action string) {
+	t := e.t
+	t.Helper()
+	if agentMisses(t, a.agent) < 1 {
+		t.Error("the agent minted no token")
+	}
+	evs, err := e.env.Admin.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(evs, func(ev client.AuditEvent) bool {
+		return ev.Actor == "sp:"+a.site.Identity.PrincipalID && ev.Action == action && ev.Result == "success"
+	}) {
+		t.Errorf("the audit log has no %s by the site's identity", action)
 	}
 }

@@ -1,18 +1,9 @@
 package compat
 
 import (
-	"context"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/lanyardhq/lanyard/client"
-	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
 
@@ -34,65 +25,12 @@ const nodeVaultDir = "testdata/node-vault"
 // namespace (skipped without it).
 func TestVaultNodeClient(t *testing.T) {
 	node := requireNode(t, nodeVaultDir, "@azure/keyvault-secrets")
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs unshare and root for a private mount namespace with its own hosts file")
-	}
-
 	e := newVaultEnv(t, lanyardtest.Options{})
-	// A site with a system-assigned identity, placed on the node the agent enrolls as.
-	var site armRes
-	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "node-app"), vWeb, map[string]any{
-		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "node-vault"}},
-	}, &site)
-	if site.Identity.PrincipalID == "" {
-		t.Fatal("the site has no system-assigned identity")
-	}
-	e.createVault("kv-node", map[string]any{"accessPolicies": []any{e.policy(site.Identity.PrincipalID, "all")}})
-	ag := e.env.StartAgent(t, "node-vault", agent.Config{})
-	appCtx, stopApp := context.WithCancel(context.Background())
-	defer stopApp()
-	appEnv, err := ag.StartApp(appCtx, agent.AppConfig{Site: site.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	dir := t.TempDir()
-	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost kv-node.vault.localhost\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a := e.agentVaultApp("node-app", "node-vault", "kv-node")
 	script, err := filepath.Abs(filepath.Join(nodeVaultDir, "vault.mjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", "--",
-		"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$1" "$2"`, hosts, node, script)
-	cmd.Dir = nodeVaultDir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "VAULT_URL=" + e.vaultURL("kv-node")}, appEnv.List()...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("node (%v):\n%s", time.Since(start).Round(time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("node: %v", err)
-	}
-	if !strings.HasSuffix(strings.TrimSpace(string(out)), "done") {
-		t.Fatal("the Node script did not finish")
-	}
-	// The token came from the agent (it minted), and the vault saw the site's identity.
-	if agentMisses(t, ag) < 1 {
-		t.Error("the agent minted no token")
-	}
-	evs, err := e.env.Admin.ListAudit(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(evs, func(ev client.AuditEvent) bool {
-		return ev.Actor == "sp:"+site.Identity.PrincipalID && ev.Action == "vault.secret.set" && ev.Result == "success"
-	}) {
-		t.Error("the audit log has no secret set by the site's identity")
-	}
+	e.runWithVaultHost(a, "kv-node", nodeVaultDir, node, script)
+	e.checkAgentApp(a, "vault.secret.set")
 }

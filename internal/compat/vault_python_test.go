@@ -1,18 +1,12 @@
 package compat
 
 import (
-	"context"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/lanyardhq/lanyard/client"
-	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
 
@@ -46,65 +40,15 @@ func pythonMissing() string {
 // host name through a hosts file bind-mounted in a private mount namespace.
 func TestVaultPythonClient(t *testing.T) {
 	python := requirePython(t)
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
-		t.Skip("needs unshare and root for a private mount namespace with its own hosts file")
-	}
-
 	e := newVaultEnv(t, lanyardtest.Options{})
-	var site armRes
-	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "py-app"), vWeb, map[string]any{
-		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "py-vault"}},
-	}, &site)
-	if site.Identity.PrincipalID == "" {
-		t.Fatal("the site has no system-assigned identity")
-	}
-	e.createVault("kv-py", map[string]any{"accessPolicies": []any{e.policy(site.Identity.PrincipalID, "all")}})
-	ag := e.env.StartAgent(t, "py-vault", agent.Config{})
-	appCtx, stopApp := context.WithCancel(context.Background())
-	defer stopApp()
-	appEnv, err := ag.StartApp(appCtx, agent.AppConfig{Site: site.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(appEnv.List(), func(kv string) bool { return strings.HasPrefix(kv, "REQUESTS_CA_BUNDLE=") }) {
+	a := e.agentVaultApp("py-app", "py-vault", "kv-py")
+	if !slices.ContainsFunc(a.env.List(), func(kv string) bool { return strings.HasPrefix(kv, "REQUESTS_CA_BUNDLE=") }) {
 		t.Fatal("the agent gives its apps no REQUESTS_CA_BUNDLE")
-	}
-
-	dir := t.TempDir()
-	hosts := filepath.Join(dir, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost kv-py.vault.localhost\n"), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	script, err := filepath.Abs("testdata/python-vault/vault.py")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, unshare, "--mount", "--propagation", "private", "--",
-		"sh", "-c", `mount --bind "$0" /etc/hosts && exec "$1" "$2"`, hosts, python, script)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "VAULT_URL=" + e.vaultURL("kv-py")}, appEnv.List()...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("python (%v):\n%s", time.Since(start).Round(time.Millisecond), out)
-	if err != nil {
-		t.Fatalf("python: %v", err)
-	}
-	if !strings.HasSuffix(strings.TrimSpace(string(out)), "done") {
-		t.Fatal("the Python script did not finish")
-	}
-	if agentMisses(t, ag) < 1 {
-		t.Error("the agent minted no token")
-	}
-	evs, err := e.env.Admin.ListAudit(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(evs, func(ev client.AuditEvent) bool {
-		return ev.Actor == "sp:"+site.Identity.PrincipalID && ev.Action == "vault.secret.restore" && ev.Result == "success"
-	}) {
-		t.Error("the audit log has no restore by the site's identity")
-	}
+	e.runWithVaultHost(a, "kv-py", t.TempDir(), python, script)
+	e.checkAgentApp(a, "vault.secret.restore")
 }
