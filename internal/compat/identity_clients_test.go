@@ -64,6 +64,8 @@ type nodeCase struct {
 	Name       string `json:"name"`
 	Credential string `json:"credential"` // managed or default
 	ClientID   string `json:"clientId,omitempty"`
+	ResourceID string `json:"resourceId,omitempty"`
+	ObjectID   string `json:"objectId,omitempty"`
 	Scope      string `json:"scope"`
 }
 
@@ -202,15 +204,22 @@ func testIdentityAppService(t *testing.T, node identityClient) {
 	siteClient := clientIDOf(t, n, n.site.Identity.PrincipalID)
 	_, uriSystem := n.api(t)
 	_, uriUser := n.api(t)
+	_, uriRes := n.api(t)
+	_, uriObj := n.api(t)
 	_, uriDefault := n.api(t)
 	before := agentMisses(t, n.agent)
-	// The whole environment the agent gives its apps: IDENTITY_*, MSI_*, the CA bundle.
+	// The whole environment the agent gives its apps: IDENTITY_*, MSI_*, the CA bundle. The
+	// user-assigned identity by each of its ids: client id, resource id, object id.
 	out := runNodeIdentity(t, node, env, []nodeCase{
 		{Name: "managed system", Credential: "managed", Scope: uriSystem + "/.default"},
 		{Name: "managed client id", Credential: "managed", ClientID: ua.ClientID, Scope: uriUser + "/.default"},
+		{Name: "managed resource id", Credential: "managed", ResourceID: n.ua.ID, Scope: uriRes + "/.default"},
+		{Name: "managed object id", Credential: "managed", ObjectID: ua.PrincipalID, Scope: uriObj + "/.default"},
 	})
 	n.checkNodeToken(t, "managed system", out["managed system"], uriSystem, n.site.Identity.PrincipalID, n.site.ID, siteClient)
-	n.checkNodeToken(t, "managed client id", out["managed client id"], uriUser, ua.PrincipalID, n.ua.ID, ua.ClientID)
+	for name, uri := range map[string]string{"managed client id": uriUser, "managed resource id": uriRes, "managed object id": uriObj} {
+		n.checkNodeToken(t, name, out[name], uri, ua.PrincipalID, n.ua.ID, ua.ClientID)
+	}
 
 	// DefaultAzureCredential: system-assigned, and user-assigned through AZURE_CLIENT_ID.
 	out = runNodeIdentity(t, node, env, []nodeCase{{Name: "default system", Credential: "default", Scope: uriDefault + "/.default"}})
@@ -222,10 +231,10 @@ func testIdentityAppService(t *testing.T, node identityClient) {
 	out = runNodeIdentity(t, node, withClient, []nodeCase{{Name: "default client id", Credential: "default", Scope: uriDefault + "/.default"}})
 	n.checkNodeToken(t, "default client id", out["default client id"], uriDefault, ua.PrincipalID, n.ua.ID, ua.ClientID)
 
-	// Four distinct (identity, resource) pairs: four mints by the agent, the SDK's second
+	// Six distinct (identity, resource) pairs: six mints by the agent, the SDK's second
 	// getToken of each served from its own cache.
-	if got := agentMisses(t, n.agent) - before; got != 4 {
-		t.Errorf("the agent minted %v tokens, want 4", got)
+	if got := agentMisses(t, n.agent) - before; got != 6 {
+		t.Errorf("the agent minted %v tokens, want 6", got)
 	}
 }
 
@@ -249,6 +258,7 @@ func testIdentityIMDS(t *testing.T, node identityClient) {
 	_, uriManaged := n.api(t)
 	_, uriDefault := n.api(t)
 	_, uriClient := n.api(t)
+	_, uriObj := n.api(t)
 	// The SDK appends /metadata/identity/oauth2/token to AZURE_POD_IDENTITY_AUTHORITY_HOST (msal-node
 	// concatenates strings: no trailing slash) and, with the variable set, skips its probe.
 	env := map[string]string{"AZURE_POD_IDENTITY_AUTHORITY_HOST": n.agent.URL()}
@@ -257,8 +267,11 @@ func testIdentityIMDS(t *testing.T, node identityClient) {
 		{Name: "default system", Credential: "default", Scope: uriDefault + "/.default"},
 		// The machine's own system-assigned identity selected by its client id (client_id on IMDS).
 		{Name: "managed client id", Credential: "managed", ClientID: machineClient, Scope: uriClient + "/.default"},
+		// And by its object id (object_id on IMDS; msi_res_id names user-assigned identities only).
+		{Name: "managed object id", Credential: "managed", ObjectID: machine.Identity.PrincipalID, Scope: uriObj + "/.default"},
 	})
-	for name, uri := range map[string]string{"managed system": uriManaged, "default system": uriDefault, "managed client id": uriClient} {
+	for name, uri := range map[string]string{"managed system": uriManaged, "default system": uriDefault, "managed client id": uriClient,
+		"managed object id": uriObj} {
 		n.checkNodeToken(t, name, out[name], uri, machine.Identity.PrincipalID, machine.ID, machineClient)
 	}
 	// The node's IMDS endpoint does not serve the apps placed on it.

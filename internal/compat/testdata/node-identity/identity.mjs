@@ -2,7 +2,7 @@
 // unmodified @azure/identity credentials get tokens from the environment the test gives this
 // process (the agent's App Service-style endpoint through IDENTITY_ENDPOINT/IDENTITY_HEADER, or its
 // IMDS-style endpoint through AZURE_POD_IDENTITY_AUTHORITY_HOST). LANYARD_CASES is a JSON list of
-// {name, credential: "managed" | "default", clientId?, scope}; each case asks twice (the second
+// {name, credential: "managed" | "default", clientId? | resourceId? | objectId?, scope}; each case asks twice (the second
 // answer should come from the SDK's cache). It prints one JSON object on stdout:
 // {name: {token, again, expiresOnTimestamp} | {error}}, and exits non-zero if any case failed.
 import { DefaultAzureCredential, ManagedIdentityCredential } from "@azure/identity";
@@ -14,7 +14,10 @@ for (const c of cases) {
   try {
     let cred;
     if (c.credential === "managed") {
-      cred = c.clientId ? new ManagedIdentityCredential({ clientId: c.clientId }) : new ManagedIdentityCredential();
+      if (c.clientId) cred = new ManagedIdentityCredential({ clientId: c.clientId });
+      else if (c.resourceId) cred = new ManagedIdentityCredential({ resourceId: c.resourceId });
+      else if (c.objectId) cred = new ManagedIdentityCredential({ objectId: c.objectId });
+      else cred = new ManagedIdentityCredential();
     } else if (c.credential === "default") {
       cred = new DefaultAzureCredential();
     } else {
