@@ -26,7 +26,7 @@ func TestARMPythonClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, script)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ARM_URL=" + n.env.URL, "SUBSCRIPTION_ID=" + n.sub}, env.List()...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ARM_URL=" + n.env.URL, "SUBSCRIPTION_ID=" + n.sub, "VAULT_NAME=kv-py-arm"}, env.List()...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("python:\n%s", out)
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "done") {

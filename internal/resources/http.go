@@ -312,7 +312,11 @@ func (s *Service) serveResource(w http.ResponseWriter, r *http.Request, p authn.
 		if err != nil {
 			return err
 		}
-		httpx.WriteJSON(w, statusOf(created), s.render(res))
+		status := http.StatusOK
+		if t := TypeOf(id.ResourceType()); t != nil {
+			status = t.PutStatus(created)
+		}
+		httpx.WriteJSON(w, status, s.render(res))
 	case http.MethodDelete:
 		found, err := s.Delete(ctx, p, tenantID, id)
 		if err != nil {

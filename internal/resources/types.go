@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -27,6 +28,18 @@ type Type struct {
 	nameRule string         // the rule in words, for the error message
 	minLen   int
 	maxLen   int
+	// createdOK: a PUT that creates answers 200, not 201. App Service's API does (its
+	// CreateOrUpdate answers 200 or 202, and clients generated from it refuse a 201).
+	createdOK bool
+}
+
+// PutStatus is the status of a successful PUT or PATCH: 201 when it created the resource,
+// unless the type's API answers 200 then too.
+func (t *Type) PutStatus(created bool) int {
+	if created && !t.createdOK {
+		return http.StatusCreated
+	}
+	return http.StatusOK
 }
 
 // Key returns the type in lower case.
@@ -107,7 +120,7 @@ var (
 // Types are the resource types the management API serves.
 var Types = []*Type{
 	{Name: TypeSite, Versions: webVersions, identity: identityAny, name: alnumHyphen, minLen: 2, maxLen: 60,
-		nameRule: "2 to 60 letters, digits and hyphens, starting and ending with a letter or a digit"},
+		nameRule: "2 to 60 letters, digits and hyphens, starting and ending with a letter or a digit", createdOK: true},
 	{Name: TypeMachine, Versions: hybridComputeVersions, identity: identitySystemOnly, name: machineName, minLen: 1, maxLen: 63,
 		nameRule: "1 to 63 letters, digits, '-', '_' and '.', starting with a letter or a digit and not ending with '.'"},
 	{Name: TypeUserAssigned, Versions: msiVersions, identity: identityNone, name: msiName, minLen: 3, maxLen: 128,

@@ -357,3 +357,29 @@ func TestRBACThroughManagement(t *testing.T) {
 		t.Fatalf("a Graph token at the management API: %d %s", st, raw)
 	}
 }
+
+// TestPutCreateStatus: a PUT that creates answers 201, but for web and function apps, whose API
+// answers 200 (clients generated from it, such as azure-mgmt-web, refuse a 201); a PUT that
+// replaces answers 200.
+func TestPutCreateStatus(t *testing.T) {
+	e := startManagement(t)
+	g := e.group("rg")
+	_, owner := e.identity(g, "owner")
+	e.assignRole("/subscriptions/"+e.sub, rbac.Owner, owner)
+	tok := e.mint(owner, mgmt)
+	for _, tc := range []struct {
+		path          string
+		body          map[string]any
+		first, second int
+	}{
+		{g + "/providers/Microsoft.Web/sites/web1?api-version=" + vWeb, map[string]any{"location": "local", "kind": "app"}, 200, 200},
+		{g + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id2?api-version=" + vMSI, map[string]any{"location": "local"}, 201, 200},
+		{"/subscriptions/" + e.sub + "/resourceGroups/rg2?api-version=" + vRG, map[string]any{"location": "local"}, 201, 200},
+	} {
+		for i, want := range []int{tc.first, tc.second} {
+			if st, raw := e.as(tok, http.MethodPut, tc.path, tc.body); st != want {
+				t.Errorf("PUT %s (%d): %d %s, want %d", tc.path, i+1, st, raw, want)
+			}
+		}
+	}
+}

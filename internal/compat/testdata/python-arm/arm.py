@@ -3,15 +3,18 @@
 # azure-mgmt-authorization), unmodified, with azure-identity's ManagedIdentityCredential from the
 # agent's App Service-style endpoint, pointed at Lanyard by base_url and credential_scopes only.
 # As an Owner of SUBSCRIPTION_ID it creates a group, a user-assigned identity, a role assignment
-# for it, reads and lists them, and deletes them. It prints one line per step and "done".
+# for it, a web app with both kinds of identity, a key vault with access policies (azure-mgmt-web,
+# azure-mgmt-keyvault), reads and lists them, and deletes them. It prints one line per step and "done".
 import os
 import uuid
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import ManagedIdentityCredential
 from azure.mgmt.authorization import AuthorizationManagementClient
+from azure.mgmt.keyvault import KeyVaultManagementClient
 from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.resource import ResourceManagementClient
+from azure.mgmt.web import WebSiteManagementClient
 
 base, sub = os.environ["ARM_URL"], os.environ["SUBSCRIPTION_ID"]
 kw = {"base_url": base, "credential_scopes": ["https://management.azure.com/.default"]}
@@ -52,6 +55,36 @@ listed = list(auth.role_assignments.list_for_scope(scope, filter="principalId eq
 check([a.name for a in listed] == [name], "role_assignments.list_for_scope(principalId eq)")
 auth.role_assignments.delete(scope, name)
 check(name not in [a.name for a in auth.role_assignments.list_for_scope(scope)], "role_assignments.delete")
+
+web = WebSiteManagementClient(cred, sub, **kw)
+site = web.web_apps.begin_create_or_update("py-rg", "py-site", {
+    "location": "local", "kind": "app",
+    "identity": {"type": "SystemAssigned, UserAssigned", "user_assigned_identities": {ua.id: {}}},
+}).result()
+check(site.identity.principal_id and site.identity.type.startswith("SystemAssigned")
+      and ua.id.lower() in [k.lower() for k in site.identity.user_assigned_identities]
+      and list(site.identity.user_assigned_identities.values())[0].principal_id == ua.principal_id,
+      "web_apps.begin_create_or_update (system- and user-assigned)")
+got = web.web_apps.get("py-rg", "py-site")
+check(got.identity.principal_id == site.identity.principal_id and got.kind == "app", "web_apps.get")
+check("py-site" in [w.name for w in web.web_apps.list_by_resource_group("py-rg")], "web_apps.list_by_resource_group")
+
+kv = KeyVaultManagementClient(cred, sub, **kw)
+vault = kv.vaults.begin_create_or_update("py-rg", os.environ["VAULT_NAME"], {
+    "location": "local",
+    "properties": {"tenant_id": ua.tenant_id, "sku": {"family": "A", "name": "standard"},
+                   "access_policies": [{"tenant_id": ua.tenant_id, "object_id": site.identity.principal_id,
+                                        "permissions": {"secrets": ["get", "list"]}}]},
+}).result()
+check(vault.properties.vault_uri and len(vault.properties.access_policies) == 1, "vaults.begin_create_or_update")
+kv.vaults.update_access_policy("py-rg", vault.name, "add", {"properties": {"access_policies": [
+    {"tenant_id": ua.tenant_id, "object_id": ua.principal_id, "permissions": {"secrets": ["get"]}}]}})
+got = kv.vaults.get("py-rg", vault.name)
+check(sorted(p.object_id for p in got.properties.access_policies) == sorted([site.identity.principal_id, ua.principal_id]),
+      "vaults.update_access_policy(add)")
+kv.vaults.delete("py-rg", vault.name)
+web.web_apps.delete("py-rg", "py-site")
+check("py-site" not in [w.name for w in web.web_apps.list_by_resource_group("py-rg")], "web_apps.delete")
 
 msi.user_assigned_identities.delete("py-rg", "py-id")
 try:
