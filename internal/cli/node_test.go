@@ -75,8 +75,11 @@ func TestAgentCommand(t *testing.T) {
 		done <- cli.Main(ctx, []string{"agent", "--config", cfgFile, "--server", env.URL, "--ca-file", caFile,
 			"--join-token-file", tokFile, "--state-dir", stateDir, "--node-name", "edge1", "--log-level", "warn"}, &out, &errb)
 	}()
+	// Enrolled: the server lists the node, and the agent has written its enrollment (after the
+	// server's answer, so a moment later).
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if got := must(t, sock, "node", "list", "--query", "[].name", "-o", "tsv"); got == "edge1\n" {
+		_, statErr := os.Stat(filepath.Join(stateDir, "node.json"))
+		if got := must(t, sock, "node", "list", "--query", "[].name", "-o", "tsv"); got == "edge1\n" && statErr == nil {
 			break
 		}
 		select {
@@ -88,8 +91,8 @@ func TestAgentCommand(t *testing.T) {
 			t.Fatalf("the agent did not enroll: %s", errb.String())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(stateDir, "node.json")); err != nil {
-		t.Fatalf("--state-dir overrides the config file's: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "ignored", "node.json")); err == nil {
+		t.Fatal("the agent used the config file's state_dir, not --state-dir")
 	}
 	cancel()
 	if code := <-done; code != 0 {
