@@ -51,4 +51,10 @@ func TestVaultPythonClient(t *testing.T) {
 	}
 	e.runWithVaultHost(a, "kv-py", t.TempDir(), python, script)
 	e.checkAgentApp(a, "vault.secret.restore")
+	// The asynchronous clients (aiohttp, trusting the CA through SSL_CERT_FILE).
+	async, err := filepath.Abs("testdata/python-vault/vault_async.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runWithVaultHost(a, "kv-py", t.TempDir(), python, async)
 }
