@@ -42,6 +42,9 @@ check([i.name for i in msi.user_assigned_identities.list_by_resource_group("py-r
       "user_assigned_identities.list_by_resource_group")
 check("py-id" in [i.name for i in msi.user_assigned_identities.list_by_subscription()],
       "user_assigned_identities.list_by_subscription")
+check([r.name for r in res.resources.list_by_resource_group("py-rg")] == ["py-id"], "resources.list_by_resource_group")
+generic = res.resources.get_by_id(ua.id, "2023-01-31")
+check(generic.id.lower() == ua.id.lower() and generic.properties["principalId"] == ua.principal_id, "resources.get_by_id")
 
 auth = AuthorizationManagementClient(cred, sub, **kw)
 scope = rg.id
