@@ -1,0 +1,65 @@
+package compat
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAPIPythonVerifiesTokens is an API's side in Python: PyJWT (Debian's python3-jwt, which
+// python3-azure brings) finds the signing key through the issuer's OpenID configuration and JWKS
+// and validates a Lanyard token's signature, audience, issuer and expiry; the API then reads the
+// roles granted on it. A token for another audience is refused.
+func TestAPIPythonVerifiesTokens(t *testing.T) {
+	python := requirePython(t)
+	n := startNode(t, "py-api")
+	api, uri := n.api(t)
+	caller := sp{ID: n.site.Identity.PrincipalID}
+	grant(t, n.env, caller, api, "Jobs.Run")
+	issuer := n.env.Server.Tokens.Issuer(n.env.Server.Default.ID)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, n.env.Server.CA.CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs("testdata/python-api/verify.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(token string) (map[string]any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, python, script)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "SSL_CERT_FILE=" + caFile,
+			"ISSUER=" + issuer, "AUDIENCE=" + uri, "TOKEN=" + token}
+		out, runErr := cmd.Output()
+		var claims map[string]any
+		if err := json.Unmarshal(out, &claims); err != nil {
+			t.Fatalf("python: %v %v: %s", runErr, err, out)
+		}
+		return claims, runErr
+	}
+
+	claims, err := verify(mint(t, n.env, caller.ID, uri))
+	if err != nil || claims["error"] != nil {
+		t.Fatalf("PyJWT refused a good token: %v %v", err, claims["error"])
+	}
+	if claims["oid"] != caller.ID || claims["aud"] != uri || claims["iss"] != issuer {
+		t.Errorf("claims oid=%v aud=%v iss=%v", claims["oid"], claims["aud"], claims["iss"])
+	}
+	roles, _ := claims["roles"].([]any)
+	if !slices.ContainsFunc(roles, func(r any) bool { return r == "Jobs.Run" }) {
+		t.Errorf("roles %v, want Jobs.Run", claims["roles"])
+	}
+
+	_, other := n.api(t)
+	claims, err = verify(mint(t, n.env, caller.ID, other))
+	if msg, _ := claims["error"].(string); err == nil || !strings.Contains(msg, "InvalidAudience") {
+		t.Errorf("a token for another audience: %v %v, want InvalidAudienceError", err, claims)
+	}
+}
