@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,17 +11,42 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
+
+// tokenAlg returns the alg of a JWS's header.
+func tokenAlg(t *testing.T, raw string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return hdr.Alg
+}
 
 // TestAPIPythonVerifiesTokens is an API's side in Python: PyJWT (Debian's python3-jwt, which
 // python3-azure brings) finds the signing key through the issuer's OpenID configuration and JWKS
 // and validates a Lanyard token's signature, audience, issuer and expiry; the API then reads the
-// roles granted on it. A token for another audience is refused.
+// roles granted on it. A token for another audience is refused. Both signing algorithms.
 func TestAPIPythonVerifiesTokens(t *testing.T) {
 	python := requirePython(t)
-	n := startNode(t, "py-api")
+	for _, alg := range []string{"RS256", "ES256"} {
+		t.Run(alg, func(t *testing.T) { testAPIPythonVerifiesTokens(t, python, alg) })
+	}
+}
+
+func testAPIPythonVerifiesTokens(t *testing.T, python, alg string) {
+	n := &node{env: lanyardtest.Start(t, lanyardtest.Options{Flags: map[string]string{"signing-alg": alg}})}
 	api, uri := n.api(t)
-	caller := sp{ID: n.site.Identity.PrincipalID}
+	caller := newApp(t, n.env, "caller", nil)
 	grant(t, n.env, caller, api, "Jobs.Run")
 	issuer := n.env.Server.Tokens.Issuer(n.env.Server.Default.ID)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -49,7 +75,7 @@ func TestAPIPythonVerifiesTokens(t *testing.T) {
 	if err != nil || claims["error"] != nil {
 		t.Fatalf("PyJWT refused a good token: %v %v", err, claims["error"])
 	}
-	if claims["oid"] != caller.ID || claims["aud"] != uri || claims["iss"] != issuer {
+	if claims["oid"] != caller.ID || claims["aud"] != uri || claims["iss"] != issuer || !strings.HasPrefix(tokenAlg(t, mint(t, n.env, caller.ID, uri)), alg) {
 		t.Errorf("claims oid=%v aud=%v iss=%v", claims["oid"], claims["aud"], claims["iss"])
 	}
 	roles, _ := claims["roles"].([]any)
