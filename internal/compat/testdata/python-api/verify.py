@@ -1,4 +1,4 @@
-# An API's side of Lanyard's token compatibility test (internal/compat/api_python_test.go): PyJWT
+# An API's side of Lanyard's token compatibility test (internal/compat/api_verify_test.go): PyJWT
 # (Debian's python3-jwt) validates a bearer token as an API would: the issuer's OpenID
 # configuration, its JWKS through PyJWKClient (the key chosen by the token's kid), the signature,
 # audience, issuer and expiry. SSL_CERT_FILE makes Lanyard's CA trusted. It prints the verified
