@@ -275,25 +275,33 @@ func ListenAdminSocket(path string) (net.Listener, error) {
 func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 	errlog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
-	var servers []*http.Server
-	// active counts the HTTPS requests being handled, for the shutdown below.
-	var active atomic.Int64
+	// Each server counts the requests it is handling, for the shutdown below.
+	type counted struct {
+		hs     *http.Server
+		active *atomic.Int64
+	}
+	var servers []counted
+	count := func(h http.Handler) (http.Handler, *atomic.Int64) {
+		var n atomic.Int64
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			defer n.Add(-1)
+			h.ServeHTTP(w, r)
+		}), &n
+	}
 	if https != nil {
-		counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			active.Add(1)
-			defer active.Add(-1)
-			s.handler.ServeHTTP(w, r)
-		})
+		h, n := count(s.handler)
 		hs := &http.Server{
-			Handler: counted, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
+			Handler: h, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		}
-		servers = append(servers, hs)
+		servers = append(servers, counted{hs, n})
 		g.Go(func() error { return ignoreClosed(hs.ServeTLS(https, "", "")) })
 	}
 	if adminLn != nil {
-		as := &http.Server{Handler: s.admin, ConnContext: authn.PeerConnContext, ErrorLog: errlog, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, as)
+		h, n := count(s.admin)
+		as := &http.Server{Handler: h, ConnContext: authn.PeerConnContext, ErrorLog: errlog, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, counted{as, n})
 		g.Go(func() error { return ignoreClosed(as.Serve(adminLn)) })
 	}
 	g.Go(func() error { return s.Tokens.Run(ctx) })
@@ -305,8 +313,8 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 		s.ready.Store(false)
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, hs := range servers {
-			shutdown(sctx, hs, &active)
+		for _, c := range servers {
+			shutdown(sctx, c.hs, c.active)
 		}
 		return nil
 	})
