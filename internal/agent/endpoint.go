@@ -40,8 +40,11 @@ var (
 		{"principal_id", agentapi.SelectorObjectID}, {"mi_res_id", agentapi.SelectorResourceID},
 	}
 	legacySelectors = []selectorParam{{"clientid", agentapi.SelectorClientID}}
-	imdsSelectors   = []selectorParam{
+	// IMDS documents msi_res_id and also takes mi_res_id, which some SDKs send (.NET's
+	// Azure.Identity, older MSALs).
+	imdsSelectors = []selectorParam{
 		{"client_id", agentapi.SelectorClientID}, {"object_id", agentapi.SelectorObjectID}, {"msi_res_id", agentapi.SelectorResourceID},
+		{"mi_res_id", agentapi.SelectorResourceID},
 	}
 )
 

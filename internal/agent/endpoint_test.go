@@ -427,7 +427,7 @@ func TestIMDSEndpoint(t *testing.T) {
 			checkTokenBody(t, r, "https://vault.azure.net", "c0000000-0000-0000-0000-00000000000a")
 		}
 		for sel, val := range map[string]string{"client_id": "c0000000-0000-0000-0000-0000000000ab",
-			"object_id": "00000000-0000-0000-0000-0000000000ab", "msi_res_id": uaResID} {
+			"object_id": "00000000-0000-0000-0000-0000000000ab", "msi_res_id": uaResID, "mi_res_id": uaResID} {
 			r := get(t, tokenURL+q+"&"+sel+"="+url.QueryEscape(val), meta)
 			if r.status != 200 || oidOf(r.body["access_token"].(string)) != "00000000-0000-0000-0000-0000000000ab" {
 				t.Errorf("IMDS %s: %d %s", sel, r.status, r.raw)
@@ -439,6 +439,7 @@ func TestIMDSEndpoint(t *testing.T) {
 			"later api-version":  "", // below: accepted
 			"repeated parameter": "?api-version=2018-02-01&resource=r&resource=r",
 			"two selectors":      "?api-version=2018-02-01&resource=r&client_id=a&object_id=b",
+			"both resource ids":  "?api-version=2018-02-01&resource=r&msi_res_id=a&mi_res_id=a",
 			"unknown identity":   "?api-version=2018-02-01&resource=r&client_id=nobody",
 		} {
 			if query == "" {
