@@ -231,10 +231,21 @@ func testIdentityAppService(t *testing.T, node identityClient) {
 	out = runNodeIdentity(t, node, withClient, []nodeCase{{Name: "default client id", Credential: "default", Scope: uriDefault + "/.default"}})
 	n.checkNodeToken(t, "default client id", out["default client id"], uriDefault, ua.PrincipalID, n.ua.ID, ua.ClientID)
 
-	// Six distinct (identity, resource) pairs: six mints by the agent, the SDK's second
+	// The older App Service variables alone (MSI_ENDPOINT, MSI_SECRET: api-version 2017-09-01).
+	_, uriLegacy := n.api(t)
+	legacy := map[string]string{}
+	for k, v := range env {
+		if !strings.HasPrefix(k, "IDENTITY_") {
+			legacy[k] = v
+		}
+	}
+	out = runNodeIdentity(t, node, legacy, []nodeCase{{Name: "legacy system", Credential: "managed", Scope: uriLegacy + "/.default"}})
+	n.checkNodeToken(t, "legacy system", out["legacy system"], uriLegacy, n.site.Identity.PrincipalID, n.site.ID, siteClient)
+
+	// Seven distinct (identity, resource) pairs: seven mints by the agent, the SDK's second
 	// getToken of each served from its own cache.
-	if got := agentMisses(t, n.agent) - before; got != 6 {
-		t.Errorf("the agent minted %v tokens, want 6", got)
+	if got := agentMisses(t, n.agent) - before; got != 7 {
+		t.Errorf("the agent minted %v tokens, want 7", got)
 	}
 }
 
