@@ -193,13 +193,16 @@ func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) 
 	return nil
 }
 
+// querier runs SQL: *sql.DB, *sql.Tx or preparedQ.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // conn runs SQL written with ? placeholders on the pool or in a transaction.
 type conn struct {
-	q interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	}
+	q querier
 	d *dialect
 }
 
@@ -208,83 +211,78 @@ func (db *DB) pool() conn { return conn{q: db.sql, d: db.d} }
 // hotPool is pool with every statement prepared once per DB and kept: for the reads of the token
 // hot paths, where parsing a query each time costs about as much as running it. Only fixed query
 // strings belong here (the cache is never pruned).
-func (db *DB) hotPool() conn { return conn{q: preparedQ{db}, d: db.d} }
-
-// preparedQ runs already-rebound queries as cached prepared statements on the pool; when one
-// cannot be prepared it runs unprepared (and the error, if it persists, comes from that run).
-type preparedQ struct{ db *DB }
-
-func (p preparedQ) stmt(ctx context.Context, query string) *sql.Stmt {
-	if st, ok := p.db.hot.Load(query); ok {
-		return st.(*sql.Stmt)
-	}
-	st, err := p.db.sql.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
-	}
-	if prev, loaded := p.db.hot.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt)
-	}
-	return st
-}
-
-func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := p.stmt(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
-	return p.db.sql.ExecContext(ctx, query, args...)
-}
-
-func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := p.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return p.db.sql.QueryContext(ctx, query, args...)
-}
-
-func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := p.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return p.db.sql.QueryRowContext(ctx, query, args...)
-}
+func (db *DB) hotPool() conn { return conn{q: preparedQ{db: db}, d: db.d} }
 
 // hotTx is c with every statement prepared once per DB and kept, as in hotPool, when c is a
 // transaction: the statements are bound to it (database/sql prepares each once per connection
 // and closes the bound copies with the transaction). Only fixed query strings belong here.
 func (db *DB) hotTx(c conn) conn {
 	if tx, ok := c.q.(*sql.Tx); ok {
-		return conn{q: preparedTx{db: db, tx: tx}, d: c.d}
+		return conn{q: preparedQ{db: db, tx: tx}, d: c.d}
 	}
 	return c
 }
 
-// preparedTx runs already-rebound queries in tx as the DB's cached prepared statements.
-type preparedTx struct {
+// preparedQ runs already-rebound queries as the DB's cached prepared statements, on the pool or,
+// when tx is set, bound to that transaction; a query that cannot be prepared runs unprepared (and
+// the error, if it persists, comes from that run).
+type preparedQ struct {
 	db *DB
 	tx *sql.Tx
 }
 
-func (p preparedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
-		return p.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+// stmt returns query's cached statement (bound to tx when there is one), or nil.
+func (p preparedQ) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := p.db.prepared(ctx, query)
+	if st != nil && p.tx != nil {
+		return p.tx.StmtContext(ctx, st)
 	}
-	return p.tx.ExecContext(ctx, query, args...)
+	return st
 }
 
-func (p preparedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
-		return p.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+// prepared returns query prepared on the pool, once per DB, or nil if it cannot be prepared.
+func (db *DB) prepared(ctx context.Context, query string) *sql.Stmt {
+	if st, ok := db.hot.Load(query); ok {
+		return st.(*sql.Stmt)
 	}
-	return p.tx.QueryContext(ctx, query, args...)
+	st, err := db.sql.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := db.hot.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
 }
 
-func (p preparedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := (preparedQ{p.db}).stmt(ctx, query); st != nil {
-		return p.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+// direct is what runs a query that could not be prepared: the transaction, else the pool.
+func (p preparedQ) direct() querier {
+	if p.tx != nil {
+		return p.tx
 	}
-	return p.tx.QueryRowContext(ctx, query, args...)
+	return p.db.sql
+}
+
+func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.direct().ExecContext(ctx, query, args...)
+}
+
+func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.direct().QueryContext(ctx, query, args...)
+}
+
+func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.direct().QueryRowContext(ctx, query, args...)
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
