@@ -112,7 +112,7 @@ func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
 	}
 	c, err := s.checkClaims(payload, now)
 	if err == nil {
-		s.verified.put(sum, c)
+		s.verified.put(sum, c, now)
 	}
 	return c, err
 }
@@ -138,7 +138,8 @@ func (v *verifiedCache) get(sum [32]byte) (authn.Claims, bool) {
 	return c, ok
 }
 
-func (v *verifiedCache) put(sum [32]byte, c authn.Claims) {
+// put keeps c; now is the service's clock, by which a full cache drops expired entries.
+func (v *verifiedCache) put(sum [32]byte, c authn.Claims, now time.Time) {
 	c.Roles = slices.Clone(c.Roles)
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -148,9 +149,8 @@ func (v *verifiedCache) put(sum [32]byte, c authn.Claims) {
 	if len(v.m) >= maxVerified {
 		// Full: drop the expired entries, and if that is not enough, everything (the next
 		// requests verify again; no entry is ever needed for correctness).
-		now := time.Now().Unix()
 		for k, e := range v.m {
-			if e.ExpiresAt.Unix() <= now {
+			if e.ExpiresAt.Unix() <= now.Unix() {
 				delete(v.m, k)
 			}
 		}
