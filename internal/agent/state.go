@@ -57,20 +57,21 @@ type nodeState struct {
 func (s *nodeState) certificate() *tls.Certificate { return s.cur.Load() }
 
 // errNotEnrolled says that the state directory holds no enrollment.
-var errNotEnrolled = errors.New("not enrolled")
+var errNotEnrolled = errs.E(errs.NotFound, "the state directory holds no enrollment")
 
-// ReadEnrollment returns the enrollment kept in stateDir; errs.NotFound when there is none.
+// ReadEnrollment returns the enrollment kept in stateDir; an errs.NotFound error when there is
+// none.
 func ReadEnrollment(stateDir string) (Enrollment, error) {
 	var e Enrollment
 	raw, err := os.ReadFile(filepath.Join(stateDir, nodeFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return e, errs.E(errs.NotFound, "%s holds no enrollment", stateDir)
+		return e, errNotEnrolled
 	}
 	if err != nil {
 		return e, errs.Wrap(errs.Internal, err, "reading the node's enrollment")
 	}
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return e, errs.Wrap(errs.Internal, err, fmt.Sprintf("%s does not parse", filepath.Join(stateDir, nodeFile)))
+		return e, errs.Wrap(errs.Internal, err, fmt.Sprintf("%s does not parse: enroll the node again with a new join token", filepath.Join(stateDir, nodeFile)))
 	}
 	return e, nil
 }
@@ -90,17 +91,11 @@ func ForgetEnrollment(stateDir string) error {
 // writing the new key and the new certificate. An expired certificate is returned with the
 // state; the caller decides.
 func loadState(dir string, now func() time.Time, rand io.Reader) (*nodeState, error) {
-	s := &nodeState{dir: dir, now: now, rand: rand}
-	raw, err := os.ReadFile(filepath.Join(dir, nodeFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNotEnrolled
-	}
+	enr, err := ReadEnrollment(dir)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "reading the node's enrollment")
+		return nil, err
 	}
-	if err := json.Unmarshal(raw, &s.enr); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, fmt.Sprintf("%s does not parse: enroll the node again with a new join token", filepath.Join(dir, nodeFile)))
-	}
+	s := &nodeState{dir: dir, now: now, rand: rand, enr: enr}
 	keyPEM, err := os.ReadFile(filepath.Join(dir, keyFile))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "reading the node's key")
