@@ -51,7 +51,7 @@ func addLinkLocal(ctx context.Context, log *slog.Logger, hostport string) (undo 
 			if i > 0 || link == dummyLink && create {
 				undo()
 			}
-			return nil, fmt.Errorf("putting %s on the dummy interface %s (imds.listen on a link-local address needs CAP_NET_ADMIN): %w",
+			return nil, fmt.Errorf("putting %s on the interface %s (imds.listen on a link-local address needs CAP_NET_ADMIN): %w",
 				addr, link, err)
 		}
 	}
