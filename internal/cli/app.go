@@ -82,7 +82,8 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	if err != nil {
 		return nil, "", err
 	}
-	if err := ensureGroup(ctx, c, sub, d.group); err != nil {
+	location, err := ensureGroup(ctx, c, sub, d.group)
+	if err != nil {
 		return nil, "", err
 	}
 	path := client.ResourcePath(sub, d.group, client.TypeSites, d.name)
@@ -96,10 +97,7 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 			fmt.Fprintf(stderr, "lanyard: moving the site %s from the node %s to %s\n", d.name, n, devNode)
 		}
 	case client.IsNotFound(err):
-		body = sitePut{Location: defaultLocation, Kind: webAppKind.kind}
-		if loc, err := groupLocation(ctx, c, sub, d.group); err == nil && loc != "" {
-			body.Location = loc
-		}
+		body = sitePut{Location: location, Kind: webAppKind.kind}
 	default:
 		return nil, "", err
 	}
@@ -148,14 +146,18 @@ func siteNode(props json.RawMessage) string {
 	return p.Lanyard.Node
 }
 
-// ensureGroup creates the resource group if it does not exist.
-func ensureGroup(ctx context.Context, c *client.Client, sub, group string) error {
-	path := client.ResourceGroupPath(sub, group)
-	err := c.ARM(ctx, http.MethodGet, path, client.APIVersionResourceGroups, nil, nil)
+// ensureGroup creates the resource group if it does not exist, and returns its location (the
+// default location for the resources made in it, as in az).
+func ensureGroup(ctx context.Context, c *client.Client, sub, group string) (string, error) {
+	loc, err := groupLocation(ctx, c, sub, group)
 	if !client.IsNotFound(err) {
-		return err
+		if err == nil && loc == "" {
+			loc = defaultLocation
+		}
+		return loc, err
 	}
-	return c.ARM(ctx, http.MethodPut, path, client.APIVersionResourceGroups, client.Resource{Location: defaultLocation}, nil)
+	err = c.ARM(ctx, http.MethodPut, client.ResourceGroupPath(sub, group), client.APIVersionResourceGroups, client.Resource{Location: defaultLocation}, nil)
+	return defaultLocation, err
 }
 
 // unixClient is an HTTP client whose every connection goes to the unix socket path.

@@ -42,8 +42,8 @@ node, the tenant and when it expires.`,
   lanyard node join-token create --name node1 --ttl 1h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNode(name); err != nil {
-				return fmt.Errorf("--name %q is not a node name", name)
+			if err := checkNode("name", name); err != nil {
+				return err
 			}
 			if ttl < 0 {
 				return fmt.Errorf("--ttl must be positive")
@@ -96,8 +96,8 @@ machine resource stays. To bring the machine back, make a new join token and enr
 		Example: `  lanyard node delete --name node1`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkNode(name); err != nil {
-				return fmt.Errorf("--name %q is not a node name", name)
+			if err := checkNode("name", name); err != nil {
+				return err
 			}
 			return g.client().DeleteNode(cmd.Context(), name)
 		},

@@ -138,7 +138,6 @@ func getRaw(ctx context.Context, c *client.Client, path, apiVersion string) (jso
 	return out, err
 }
 
-// listRaw reads a collection, every page, as the server sent its items.
 // listOfType lists the resources of one type in group, or in the whole subscription when group
 // is "" (the list commands of identity, keyvault, webapp and functionapp).
 func (a *armCmd) listOfType(ctx context.Context, group, resourceType, apiVersion string) ([]json.RawMessage, error) {
@@ -162,6 +161,7 @@ func (a *armCmd) listOfType(ctx context.Context, group, resourceType, apiVersion
 	return listRaw(ctx, c, path, apiVersion)
 }
 
+// listRaw reads a collection, every page, as the server sent its items.
 func listRaw(ctx context.Context, c *client.Client, path, apiVersion string) ([]json.RawMessage, error) {
 	items := []json.RawMessage{}
 	err := c.ARM(ctx, http.MethodGet, path, apiVersion, nil, &items)

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/nodes"
 )
 
 // siteKind is one of the two kinds of Microsoft.Web/sites the CLI manages: web apps and
@@ -175,10 +177,10 @@ func withNode(props json.RawMessage, node string) (json.RawMessage, error) {
 	return json.Marshal(m)
 }
 
-// checkNode checks --node: a node's name, as the agent enrolled it.
-func checkNode(node string) error {
-	if err := checkName(node); err != nil {
-		return fmt.Errorf("--node %q is not a node name", node)
+// checkNode checks the node name given in flag by the server's rule for node names.
+func checkNode(flag, node string) error {
+	if err := nodes.CheckNodeName(node); err != nil {
+		return fmt.Errorf("--%s: %s", flag, errs.Message(err))
 	}
 	return nil
 }
@@ -201,7 +203,7 @@ to the group's. Creating one that exists updates its tags and node and keeps its
 				return err
 			}
 			if node != "" {
-				if err := checkNode(node); err != nil {
+				if err := checkNode("node", node); err != nil {
 					return err
 				}
 			}
@@ -266,7 +268,7 @@ Nothing else about it changes.`,
 			if err := s.checkFlags(&f); err != nil {
 				return err
 			}
-			if err := checkNode(node); err != nil {
+			if err := checkNode("node", node); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
