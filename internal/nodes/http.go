@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
+	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
@@ -207,7 +208,7 @@ func (s *Service) serveDeleteNode(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	p, _ := authn.From(r.Context())
-	s.record(r.Context(), p.Actor, "node.delete", "node/"+name, "success", "its certificates are no longer accepted")
+	s.record(r.Context(), p.Actor, "node.delete", "node/"+name, audit.Success, "its certificates are no longer accepted")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

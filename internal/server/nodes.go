@@ -54,11 +54,8 @@ func (s *Server) ensureMachine(ctx context.Context, tenantID, name string) (reso
 	case err == nil && cur.SystemAssigned:
 		return cur, nil
 	case err == nil:
-		// Turn the system-assigned identity on, keeping any user-assigned ones.
+		// Turn the system-assigned identity on (a machine has no other kind).
 		in := resources.ResourceInput{Identity: &resources.IdentityInput{Type: resources.IdentitySystem}}
-		if len(cur.UserAssigned) > 0 {
-			in.Identity.Type = resources.IdentityBoth
-		}
 		r, _, err := s.Resources.Put(ctx, enrollment, tenantID, id, in, true)
 		return r, err
 	case !errs.Is(err, errs.NotFound):
