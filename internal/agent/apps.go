@@ -19,7 +19,9 @@ import (
 )
 
 // Env is the environment the agent gives an app (its identity endpoint and header, and the CA
-// bundle), by variable name.
+// bundle, an absolute path, under each variable a runtime reads: SSL_CERT_FILE for Go, OpenSSL and
+// Python's ssl, NODE_EXTRA_CA_CERTS for Node, REQUESTS_CA_BUNDLE for Python requests and az,
+// CURL_CA_BUNDLE for curl), by variable name.
 type Env map[string]string
 
 // List returns the variables as sorted NAME=value strings, as exec.Cmd.Env takes them.
@@ -60,10 +62,11 @@ type app struct {
 
 // appSet holds the apps by name and by the hash of their header.
 type appSet struct {
-	rand   io.Reader
-	mu     sync.RWMutex
-	byName map[string]*app
-	byHash map[[sha256.Size]byte]*app
+	rand     io.Reader
+	remember *remembered // nil unless Config.Remember
+	mu       sync.RWMutex
+	byName   map[string]*app
+	byHash   map[[sha256.Size]byte]*app
 }
 
 func newAppSet(rand io.Reader) *appSet {
@@ -79,9 +82,13 @@ func (s *appSet) newHeader() ([]byte, error) {
 	return []byte(hex.EncodeToString(raw[:])), nil
 }
 
-// add registers ap with a new header.
+// add registers ap with a new header, or with the one remembered from the last run for an app
+// registered without a command (Config.Remember).
 func (s *appSet) add(ap *app) error {
 	h, err := s.newHeader()
+	if len(ap.cfg.Command) == 0 {
+		h, err = s.headerFor(s.remember, ap.cfg.Name, ap.cfg.Site)
+	}
 	if err != nil {
 		return err
 	}
@@ -156,6 +163,7 @@ func (a *Agent) env(ap *app) Env {
 		"SSL_CERT_FILE":                a.bundle,
 		"NODE_EXTRA_CA_CERTS":          a.bundle,
 		"REQUESTS_CA_BUNDLE":           a.bundle,
+		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -36,6 +37,13 @@ type Config struct {
 	MissRate        float64 `yaml:"miss_rate"`        // per second; default 20 (Azure's managed-identity limit)
 	MissConcurrency int     `yaml:"miss_concurrency"` // default 5
 	HitRate         float64 `yaml:"hit_rate"`         // per second; default 1000
+
+	// Remember keeps, across restarts on the same StateDir, the endpoint's port (when Listen is
+	// the default, any free port) and the header of every app registered on the control socket,
+	// in StateDir/remembered.json (mode 0600), so that a shell or a process given them before a
+	// restart keeps getting tokens. `lanyard dev` sets it; `lanyard agent` does not: its apps get
+	// a new header at each start of the agent and each restart of their process.
+	Remember bool `yaml:"-"`
 
 	MintTimeout time.Duration    `yaml:"-"` // one call to the server's token endpoint; default 10s
 	Log         *slog.Logger     `yaml:"-"` // default slog.Default()
@@ -102,6 +110,12 @@ func (c Config) withDefaults() Config {
 		c.Rand = rand.Reader
 	}
 	c.ServerURL = strings.TrimSuffix(strings.TrimSpace(c.ServerURL), "/")
+	// Absolute, so that the paths handed to apps (the CA bundle) work from any directory.
+	if c.StateDir != "" {
+		if abs, err := filepath.Abs(c.StateDir); err == nil {
+			c.StateDir = abs
+		}
+	}
 	apps := make([]AppConfig, len(c.Apps))
 	for i, a := range c.Apps {
 		apps[i] = a.withDefaults()
