@@ -56,6 +56,8 @@ type Agent struct {
 	apps    *appSet
 	met     *metrics
 
+	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
+
 	ln, imdsLn net.Listener
 	srv        *http.Server
 	imdsSrv    *http.Server
@@ -103,6 +105,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.writeBundle(caPEM); err != nil {
 		return nil, err
 	}
+	if cfg.Remember {
+		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
+		a.apps.remember = a.remember
+	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {
 			return nil, err
@@ -111,6 +117,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.listen(ctx); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if a.remember != nil {
+		a.restoreApps()
+		a.saveRemembered()
 	}
 	a.log.Info("agent ready", slog.String("node", state.enr.NodeName), slog.String("machine", state.enr.MachineResourceID),
 		slog.String("endpoint", a.URL()+PathAppService), slog.Time("certificate_expires", state.certificate().Leaf.NotAfter))
@@ -146,7 +156,11 @@ func (a *Agent) listen(ctx context.Context) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	var err error
-	if a.ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	if a.remember != nil {
+		listen = a.remember.listen
+	}
+	if a.ln, err = listen(a.cfg.Listen); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "listening on "+a.cfg.Listen+": "+err.Error())
 	}
 	a.srv = newServer(mux, a.log)

@@ -112,6 +112,9 @@ func (a *Agent) register(cfg AppConfig) (Env, error) {
 			return a.env(ap), nil
 		}
 		env, err := a.StartApp(a.life, cfg)
+		if err == nil {
+			a.saveRemembered()
+		}
 		if err == nil || errs.KindOf(err) != errs.Conflict {
 			return env, err
 		}

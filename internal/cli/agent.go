@@ -60,6 +60,10 @@ the state directory and do not read the join token again.
 
 It serves tokens to workloads on loopback: the App Service-style endpoint for the apps it runs (each
 gets IDENTITY_ENDPOINT and IDENTITY_HEADER) and the IMDS-style endpoint for the node's own identity.
+Each app gets a new IDENTITY_HEADER at every start of the agent and every restart of its process,
+and the endpoint listens on a free port unless --listen names one: set listen: for a fixed address.
+(The agent that ` + "`lanyard dev`" + ` runs differs: it keeps its port and the headers of ` + "`lanyard app run`" + ` and
+` + "`lanyard dev env`" + ` across restarts, so that a shell given them keeps working.)
 
 Settings come from the YAML file of --config (keys: server, ca_file, join_token_file, state_dir,
 node_name, listen, imds.listen, apps, miss_rate, miss_concurrency, hit_rate); flags override it.

@@ -59,6 +59,8 @@ socket, ./.lanyard/agent/agent.sock.`,
 			}
 			// The server and the agent are tasks of one group: the first error stops both.
 			g, ctx := errgroup.WithContext(cmd.Context())
+			unrecord := func() {}
+			defer func() { unrecord() }()
 			g.Go(func() error {
 				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
 					caFile := filepath.Join(cfg.DataDir, "ca.pem")
@@ -67,6 +69,11 @@ socket, ./.lanyard/agent/agent.sock.`,
 					}
 					g.Go(func() error {
 						return runDevAgent(ctx, cmd, cfg, caFile, func(a *agent.Agent, sock string) {
+							rec := devRecord{AdminSocket: absPath(cfg.AdminSocket), DataDir: absPath(cfg.DataDir), PublicURL: cfg.PublicURL, CAFile: absPath(caFile)}
+							var err error
+							if unrecord, err = writeDevRecord(rec); err != nil {
+								fmt.Fprintf(cmd.ErrOrStderr(), "lanyard: the CLI in other directories will not find this server (%v): give it --admin-socket %s\n", err, rec.AdminSocket)
+							}
 							printDevBanner(cmd, cfg, srv, caFile, a.URL(), sock)
 						})
 					})
@@ -104,6 +111,14 @@ func prepareDevDir(cfg config.Config) error {
 	return err
 }
 
+// absPath is p made absolute (p itself if that fails).
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // devNode is the name of the node `lanyard dev` enrolls its own agent as.
 const devNode = "local"
 
@@ -115,7 +130,7 @@ func devAgentDir(dataDir string) string { return filepath.Join(dataDir, "agent")
 // and serves the control socket. ready is called once the agent listens.
 func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile string, ready func(*agent.Agent, string)) error {
 	stateDir := devAgentDir(cfg.DataDir)
-	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode,
+	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode, Remember: true,
 		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
 	if err := forgetStaleDevNode(ctx, cfg, stateDir, acfg.Log); err != nil {
 		return err
