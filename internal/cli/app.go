@@ -73,7 +73,7 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	sock := d.controlSocket(a.g)
 	ctl := unixClient(sock)
 	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err != nil {
-		return nil, "", fmt.Errorf("no dev agent answers on %s: start `lanyard dev` first", sock)
+		return nil, "", fmt.Errorf("no dev agent answers on %s (beside the admin socket chosen by %s): start `lanyard dev`, or name its data directory with LANYARD_DATA_DIR or its socket with --agent-socket", sock, a.g.chooseSocket().why)
 	} else {
 		c.Close()
 	}

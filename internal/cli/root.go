@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -25,10 +23,16 @@ type globals struct {
 	query       string
 	tenant      string // --tenant of the commands that act in a tenant
 	out         *output
+	choice      *socketChoice // the admin socket, once chosen
 }
 
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
+	root, _ := newRoot()
+	return root
+}
+
+func newRoot() (*cobra.Command, *globals) {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:   "lanyard",
@@ -46,7 +50,7 @@ Start here:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
+	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else the running `lanyard dev` wherever it was started, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
 	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the result before it is printed (see https://jmespath.org)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
@@ -75,12 +79,12 @@ Start here:
 		newResourceCmd(g),
 		newKeyVaultCmd(g),
 	)
-	return root
+	return root, g
 }
 
 // Main runs the command tree and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRoot()
+	root, g := newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -89,7 +93,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &code) { // `app run`: its command's exit status, already explained by it
 			return int(code)
 		}
-		fmt.Fprintln(stderr, "lanyard:", oneLine(err))
+		fmt.Fprintln(stderr, "lanyard:", oneLine(g.explainNoServer(err)))
 		return 1
 	}
 	return 0
@@ -103,21 +107,8 @@ func (g *globals) client() *client.Client {
 	return c
 }
 
-func (g *globals) socketPath() string {
-	if g.adminSocket != "" {
-		return g.adminSocket
-	}
-	if s := os.Getenv("LANYARD_ADMIN_SOCKET"); s != "" {
-		return s
-	}
-	if d := os.Getenv("LANYARD_DATA_DIR"); d != "" {
-		return filepath.Join(d, "admin.sock")
-	}
-	if _, err := os.Stat(filepath.Join(".lanyard", "admin.sock")); err == nil {
-		return filepath.Join(".lanyard", "admin.sock")
-	}
-	return "/var/lib/lanyard/admin.sock"
-}
+// socketPath is the admin socket the CLI talks to (chooseSocket in find.go says how it is found).
+func (g *globals) socketPath() string { return g.chooseSocket().path }
 
 // print writes v through --query in the chosen output format.
 func (g *globals) print(w io.Writer, v any) error {
