@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +62,7 @@ Start here:
 		return err
 	}
 	root.AddCommand(
-		newVersionCmd(),
+		newVersionCmd(g),
 		newServerCmd(g),
 		newDevCmd(g),
 		newAgentCmd(),
@@ -122,6 +125,11 @@ func (g *globals) print(w io.Writer, v any) error {
 	return g.out.print(w, v)
 }
 
+// Commit and BuildDate are set at build time too (-X …cli.Commit=… -X …cli.BuildDate=…); without
+// them the version command reads what the Go toolchain recorded (vcs.revision) and the
+// executable's modification time.
+var Commit, BuildDate = "", ""
+
 func version() string {
 	if Version != "" {
 		return Version
@@ -132,14 +140,64 @@ func version() string {
 	return "dev"
 }
 
-func newVersionCmd() *cobra.Command {
+// buildInfo is what `lanyard version` prints.
+type buildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+	BuildDate string `json:"buildDate"`
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version(), Commit: Commit, BuildDate: BuildDate, GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if b.Commit == "" {
+					b.Commit = s.Value
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified && b.Commit != "" && Commit == "" {
+			b.Commit += " (with uncommitted changes)"
+		}
+	}
+	if b.Commit == "" {
+		b.Commit = "unknown (built without version control information)"
+	}
+	if b.BuildDate == "" {
+		b.BuildDate = "unknown"
+		if exe, err := os.Executable(); err == nil {
+			if st, err := os.Stat(exe); err == nil {
+				b.BuildDate = st.ModTime().UTC().Format(time.RFC3339)
+			}
+		}
+	}
+	return b
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the version of lanyard",
-		Example: `  lanyard version`,
-		Args:    cobra.NoArgs,
+		Use:   "version",
+		Short: "Print the version of lanyard, its commit, Go version and build date",
+		Long: `Prints the version, the commit it was built from, the Go version and platform, and the build date
+(the date given at build time, else the executable's modification time). -o json prints them as JSON.`,
+		Example: `  lanyard version
+  lanyard version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "lanyard", version())
+			b := readBuildInfo()
+			if cmd.Flags().Changed("output") || g.query != "" {
+				return g.print(cmd.OutOrStdout(), b)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "lanyard %s\n  commit  %s\n  go      %s %s\n  built   %s\n",
+				b.Version, b.Commit, b.GoVersion, b.Platform, b.BuildDate)
 			return err
 		},
 	}
