@@ -22,6 +22,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/arm"
 )
 
 // exitCode is an error that only sets the process's exit code: `app run` exits as its command did.
@@ -42,7 +43,7 @@ type devApp struct {
 
 func (d *devApp) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&d.name, "name", "n", "", "name of the app: a site of that name is created if missing (required)")
-	cmd.Flags().StringVarP(&d.group, "resource-group", "g", "apps", "resource group of the site (created if missing)")
+	cmd.Flags().StringVarP(&d.group, "resource-group", "g", "", `resource group of the site (created if missing); default: the group of the site NAME when there is one, else "apps"`)
 	cmd.Flags().StringSliceVar(&d.ids, "identities", nil, "user-assigned identities to attach too, by ARM id or by name in the group (the system-assigned one is always on)")
 	cmd.Flags().StringVar(&d.agentSocket, "agent-socket", "", "control socket of the dev agent (default: agent/agent.sock beside the admin socket)")
 	_ = cmd.MarkFlagRequired("name")
@@ -63,8 +64,10 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	if err := checkName(d.name); err != nil {
 		return nil, "", err
 	}
-	if err := checkResourceGroup("resource-group", d.group); err != nil {
-		return nil, "", err
+	if d.group != "" {
+		if err := checkResourceGroup("resource-group", d.group); err != nil {
+			return nil, "", err
+		}
 	}
 	want, err := parseIdentities(d.ids)
 	if err != nil {
@@ -80,6 +83,9 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	c := a.g.client()
 	sub, err := a.sub(ctx, c)
 	if err != nil {
+		return nil, "", err
+	}
+	if d.group, err = siteGroup(ctx, c, sub, d.name, d.group); err != nil {
 		return nil, "", err
 	}
 	location, err := ensureGroup(ctx, c, sub, d.group)
@@ -135,6 +141,42 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	return out.Env, filepath.Dir(sock), nil
 }
 
+// defaultAppGroup is the resource group of the sites `app run` and `dev env` create.
+const defaultAppGroup = "apps"
+
+// siteGroup decides the resource group of the site name: the group asked for, unless a site of
+// that name exists in another group only (site names are unique in Azure, and the agent serves one
+// app of each name, so a second one would be a stray copy with an identity of its own); without
+// one, the group of the existing site, else defaultAppGroup.
+func siteGroup(ctx context.Context, c *client.Client, sub, name, asked string) (string, error) {
+	sites, err := listRaw(ctx, c, client.SubscriptionPath(sub)+"/providers/"+client.TypeSites, client.APIVersionSites)
+	if err != nil {
+		return "", err
+	}
+	var groups []string
+	for _, raw := range sites {
+		var s struct{ ID, Name string }
+		if json.Unmarshal(raw, &s) != nil || !strings.EqualFold(s.Name, name) {
+			continue
+		}
+		id, err := arm.Parse(s.ID)
+		if g := id.ResourceGroupName(); err == nil && g != "" && !containsFold(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	switch {
+	case asked != "" && (len(groups) == 0 || containsFold(groups, asked)):
+		return asked, nil
+	case asked != "":
+		return "", fmt.Errorf("a site named %s exists in the resource group %s, not in %s: use -g %s (site names are unique, as in Azure)", name, strings.Join(groups, ", "), asked, groups[0])
+	case len(groups) == 0:
+		return defaultAppGroup, nil
+	case len(groups) == 1:
+		return groups[0], nil
+	}
+	return "", fmt.Errorf("sites named %s exist in the resource groups %s: say which with -g", name, strings.Join(groups, ", "))
+}
+
 // siteNode is the node a site's properties place it on, or "".
 func siteNode(props json.RawMessage) string {
 	var p struct {
@@ -187,8 +229,9 @@ func newAppRunCmd(a *armCmd) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --name NAME [--resource-group GROUP] [--identities ID...] -- COMMAND [ARG...]",
 		Short: "Run a command with an app's identity (the site is created and placed on the dev node if missing)",
-		Long: `Runs COMMAND as the app NAME, with the identity of the site NAME (a web app in --resource-group,
-"apps" by default): the group and the site are created if missing, the site's system-assigned
+		Long: `Runs COMMAND as the app NAME, with the identity of the site NAME (a web app in --resource-group;
+by default the group of the existing site of that name, else "apps"): the group and the site are
+created if missing, the site's system-assigned
 identity is turned on and --identities attached, it is placed on the node "local" and registered
 with the agent of ` + "`lanyard dev`" + ` (which must be running, on the same data directory).
 

@@ -137,6 +137,23 @@ func TestDevAppRun(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, errs)
 	}
 
+	// Without -g, a site that exists in one group is used there: no stray copy in "apps".
+	must(t, sock, "group", "create", "--name", "team")
+	must(t, sock, "webapp", "create", "--name", "solo", "-g", "team", "--node", "local")
+	if out, errs, code := run(t, sock, "app", "run", "--name", "solo", "--", "sh", "-c", "echo $APPSETTING_WEBSITE_SITE_NAME"); code != 0 || out != "solo\n" {
+		t.Fatalf("app run of a site in another group: exit %d %q %q", code, out, errs)
+	}
+	if got := must(t, sock, "webapp", "list", "--query", "[?name=='solo'].id", "-o", "tsv"); strings.Count(got, "\n") != 1 || !strings.Contains(got, "/resourceGroups/team/") {
+		t.Fatalf("sites named solo: %q (want only the one in team)", got)
+	}
+	// -g naming another group than the site's is refused, and creates nothing.
+	if _, errs, code := run(t, sock, "dev", "env", "--name", "solo", "-g", "apps"); code == 0 || !strings.Contains(errs, "exists in the resource group team") || !strings.Contains(errs, "-g team") {
+		t.Fatalf("dev env -g apps for a site in team: exit %d %q", code, errs)
+	}
+	if got := must(t, sock, "webapp", "list", "--query", "[?name=='solo'].id", "-o", "tsv"); strings.Count(got, "\n") != 1 {
+		t.Fatalf("sites named solo after a refused -g: %q", got)
+	}
+
 	// Exit codes are lanyard's; a second run of the same app works.
 	if _, errs, code := run(t, sock, "app", "run", "--name", "app1", "--", "sh", "-c", "exit 3"); code != 3 || errs != "" {
 		t.Fatalf("exit %d, want 3 (%q)", code, errs)
