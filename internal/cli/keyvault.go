@@ -380,21 +380,27 @@ func (s *secretCmd) vault(ctx context.Context, withName bool) (*client.VaultClie
 		return nil, err
 	}
 	c := s.a.g.client()
-	r, err := findVault(ctx, s.a, c, s.vaultName, "")
+	host, err := vaultHostByName(ctx, s.a, c, s.vaultName)
 	if err != nil {
 		return nil, err
+	}
+	return c.Vault(host), nil
+}
+
+// vaultHostByName returns the host of the data plane of the vault of that name in the
+// subscription: {name}.{vault_domain}[:port], from its vaultUri.
+func vaultHostByName(ctx context.Context, a *armCmd, c *client.Client, name string) (string, error) {
+	r, err := findVault(ctx, a, c, name, "")
+	if err != nil {
+		return "", err
 	}
 	var props struct {
 		VaultURI string `json:"vaultUri"`
 	}
 	if err := json.Unmarshal(r.Properties, &props); err != nil {
-		return nil, fmt.Errorf("vault properties: %w", err)
+		return "", fmt.Errorf("vault properties: %w", err)
 	}
-	host, err := client.VaultHost(props.VaultURI)
-	if err != nil {
-		return nil, err
-	}
-	return c.Vault(host), nil
+	return client.VaultHost(props.VaultURI)
 }
 
 func newKeyVaultSecretCmd(a *armCmd) *cobra.Command {
