@@ -194,7 +194,7 @@ func TestAppRunWithoutDev(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	_, errs, code := run(t, "--admin-socket="+filepath.Join(dir, "admin.sock"), "app", "run", "--name", "app1", "--", "true")
-	if code != 1 || !strings.Contains(errs, "start `lanyard dev` first") {
+	if code != 1 || !strings.Contains(errs, "no dev agent answers on "+filepath.Join(dir, "agent", "agent.sock")) || !strings.Contains(errs, "start `lanyard dev`") {
 		t.Fatalf("exit %d: %q", code, errs)
 	}
 }

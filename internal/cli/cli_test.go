@@ -115,6 +115,18 @@ func TestRest(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "(404") {
 		t.Fatalf("exit %d: %q", code, errs)
 	}
+	// --skip-authorization-header: the request carries no authority, as az rest sends no token.
+	if got := must(t, sock, "rest", "--uri", "https://graph.microsoft.com/v1.0/groups", "--query", "length(value)"); got != "0\n" {
+		t.Fatalf("groups with the admin's authority: %q", got)
+	}
+	_, errs, code = run(t, sock, "rest", "--uri", "https://graph.microsoft.com/v1.0/groups", "--skip-authorization-header")
+	if code != 1 || !strings.Contains(errs, "(401") {
+		t.Fatalf("--skip-authorization-header: exit %d: %q, want a 401", code, errs)
+	}
+	_, errs, code = run(t, sock, "rest", "--uri", "/admin/v1/tenants", "--skip-authorization-header")
+	if code != 1 || strings.Contains(errs, "(200") || !(strings.Contains(errs, "(401") || strings.Contains(errs, "(403")) {
+		t.Fatalf("admin API with --skip-authorization-header: exit %d: %q", code, errs)
+	}
 }
 
 // directoryWired skips the test until the server serves the directory API.
@@ -345,7 +357,7 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "role", "assignment", "create", "--role", "global administrator", "--assignee", "x"}, "--assignee must be a GUID"},
 		{[]string{"ad", "role", "assignment", "list", "--assignee", "x"}, "--assignee must be a GUID"},
 		{[]string{"ad", "role", "assignment", "delete", "--id", "../x"}, "is not an id"},
-		{[]string{"rest"}, `required flag(s) "url" not set`},
+		{[]string{"rest"}, `required flag(s) "uri" not set`},
 		{[]string{"rest", "--url", "v1.0/groups"}, "neither a path"},
 		{[]string{"rest", "--url", "ftp://x/y"}, "neither a path"},
 		{[]string{"rest", "--method", "TRACE", "--url", "/x"}, "--method must be"},
