@@ -186,6 +186,7 @@ func (s *Server) mount(keys admin.Keys) {
 	})
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metadata/endpoints", s.Resources.ServeCloudMetadata)
 	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
