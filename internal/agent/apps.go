@@ -148,6 +148,10 @@ func (s *appSet) byHeader(h string) *app {
 	return ap
 }
 
+// CABundle is the path of the CA bundle the agent gives its apps: the system's roots and
+// Lanyard's CA.
+func (a *Agent) CABundle() string { return a.bundle }
+
 // env is the identity environment of ap now.
 func (a *Agent) env(ap *app) Env {
 	a.apps.mu.RLock()

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/config"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/resources"
 	"github.com/lanyardhq/lanyard/internal/seal"
 	"github.com/lanyardhq/lanyard/internal/server"
 )
@@ -74,7 +76,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 							if unrecord, err = writeDevRecord(rec); err != nil {
 								fmt.Fprintf(cmd.ErrOrStderr(), "lanyard: the CLI in other directories will not find this server (%v): give it --admin-socket %s\n", err, rec.AdminSocket)
 							}
-							printDevBanner(cmd, cfg, srv, caFile, a.URL(), sock)
+							printDevBanner(cmd, cfg, srv, caFile, a, sock)
 						})
 					})
 					return nil
@@ -202,9 +204,10 @@ func devJoinToken(ctx context.Context, cfg config.Config, stateDir string) (stri
 	return path, nil
 }
 
-func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile, agentURL, agentSock string) {
+func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile string, a *agent.Agent, agentSock string) {
 	tid := srv.Default.ID
 	issuer := srv.Tokens.Issuer(tid)
+	agentURL, bundle := a.URL(), a.CABundle()
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, `Lanyard dev is running.
 
@@ -218,11 +221,17 @@ func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, c
   agent endpoint  %s (node "local")
   agent socket    %s
 
-Try it:
+Try it (the lanyard commands find this server from any directory):
   curl --cacert %s %s.well-known/openid-configuration
   lanyard app run --name hello -- sh -c 'echo $IDENTITY_ENDPOINT'
+  eval "$(lanyard dev env --name hello)"    # this shell gets the app's identity
 
-Stop with Ctrl-C; start again to reuse everything.
+az against this Lanyard (register once; az login --identity works as an app, in app run or dev env):
+  REQUESTS_CA_BUNDLE=%s az cloud register --name %s --endpoint-resource-manager %s
+  az cloud set --name %s
+
+Stop with Ctrl-C; start again to reuse everything (ports and app identities included).
 `, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir,
-		agentURL+agent.PathAppService, agentSock, caFile, issuer)
+		agentURL+agent.PathAppService, agentSock, caFile, issuer,
+		bundle, resources.CloudName, strings.TrimRight(cfg.PublicURL, "/"), resources.CloudName)
 }
