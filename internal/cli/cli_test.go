@@ -191,13 +191,28 @@ func TestDirectoryFlow(t *testing.T) {
 	if got := str("ad", "app", "show", "--id", api, "--query", "appRoles[].value"); got != "DoAll" {
 		t.Fatalf("app roles: %q", got)
 	}
-	apiSP := str("ad", "sp", "create", "--id", api, "--query", "id")
 	client := str("ad", "app", "create", "--display-name", "caller", "--query", "appId")
 	clientSP := str("ad", "sp", "create", "--id", client, "--query", "id")
+	// Granting on an application that has no service principal yet says how to make one.
+	if _, errs, code := run(t, sock, "ad", "app-role-assignment", "create", "--principal-id", clientSP, "--resource-id", api, "--role", "DoAll"); code != 1 ||
+		!strings.Contains(errs, "has no service principal") || !strings.Contains(errs, "lanyard ad sp create --id "+api) {
+		t.Fatalf("grant on an app without a service principal: exit %d %q", code, errs)
+	}
+	apiSP := str("ad", "sp", "create", "--id", api, "--query", "id")
 
 	asg := str("ad", "app-role-assignment", "create", "--principal-id", clientSP, "--resource-id", api, "--role", "DoAll", "--query", "id")
 	if got := str("ad", "app-role-assignment", "list", "--principal-id", clientSP, "--query", "[].resourceId"); got != apiSP {
 		t.Fatalf("assignments of the caller: %q", got)
+	}
+	// create, list and delete take the same selectors: principal and resource by object id or
+	// appId, the role by value.
+	str("ad", "app-role-assignment", "create", "--principal-id", client, "--resource-id", "00000003-0000-0000-c000-000000000000", "--role", "Group.Read.All")
+	if got := str("ad", "app-role-assignment", "list", "--principal-id", client, "--resource-id", api, "--role", "DoAll", "--query", "[].id"); got != asg {
+		t.Fatalf("list by principal appId, resource appId and role: %q, want %q", got, asg)
+	}
+	str("ad", "app-role-assignment", "delete", "--principal-id", client, "--resource-id", "00000003-0000-0000-c000-000000000000", "--role", "Group.Read.All")
+	if got := str("ad", "app-role-assignment", "list", "--principal-id", clientSP, "--query", "[].resourceId"); got != apiSP {
+		t.Fatalf("assignments of the caller after deleting the Graph one by selectors: %q", got)
 	}
 	raw := str("token", "mint", "--principal", clientSP, "--resource", "api://"+api, "--query", "access_token")
 	c, err := env.Server.Tokens.VerifyToken(raw)
@@ -341,6 +356,7 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "app", "role", "add", "--id", g, "--value", "V", "--display-name", "D", "--allowed-member-types", "Robot"}, "Application and/or User"},
 		{[]string{"ad", "app", "role", "add", "--id", g, "--value", "V", "--display-name", "D", "--role-id", "1"}, "--role-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", "bad", "--resource-id", g, "--role", "R"}, "--principal-id must be a GUID"},
+		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g}, "--id, or with --principal-id"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", "bad", "--role", "R"}, "--resource-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", g}, "[app-role-id role]"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", g, "--role", "R", "--app-role-id", g}, "none of the others"},
@@ -348,7 +364,6 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "app-role-assignment", "list"}, "[principal-id resource-id]"},
 		{[]string{"ad", "app-role-assignment", "list", "--resource-id", "x"}, "--resource-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g, "--id", "a/b"}, "is not an id"},
-		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g}, `required flag(s) "id" not set`},
 		{[]string{"ad", "group", "create", "--display-name", "x"}, `required flag(s) "mail-nickname" not set`},
 		{[]string{"ad", "group", "member", "add", "--group", "x", "--member-id", "bad"}, "--member-id must be a GUID"},
 		{[]string{"ad", "group", "member", "remove", "--group", g}, `required flag(s) "member-id" not set`},
