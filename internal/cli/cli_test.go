@@ -385,6 +385,14 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"token", "mint", "--principal", g, "--resource", "r", "--tenant", "common"}, "--tenant must be a GUID"},
 		{[]string{"tenant", "list", "-o", "yaml"}, "unknown output format"},
 		{[]string{"ad", "sp", "list", "--query", "[?"}, "not a JMESPath expression"},
+		{[]string{"webapp", "list", "--resource-grup", "rg"}, "unknown flag: --resource-grup: did you mean --resource-group?"},
+		{[]string{"rest", "--urii", "/x"}, "did you mean --uri?"},
+		{[]string{"webapp", "list", "--zzzzzzzz"}, "(see lanyard webapp list --help)"},
+		{[]string{"group", "lst"}, `unknown command "lst" for "lanyard group": did you mean list?`},
+		{[]string{"ad", "app-role-assignment", "creat"}, "did you mean create?"},
+		{[]string{"rest", "--uri", "https://graph.microsoft.com/beta/groups"}, "v1.0 only"},
+		{[]string{"rest", "--uri", "https://a.b.vault.azure.net/secrets"}, "is not a vault name"},
+		{[]string{"rest", "--uri", "/x", "--uri-parameters", "nokey"}, "KEY=VALUE"},
 	} {
 		_, errs, code := run(t, append([]string{sock}, tc.args...)...)
 		if code != 1 || !strings.Contains(errs, tc.want) {

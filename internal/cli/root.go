@@ -53,9 +53,11 @@ Start here:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else the running `lanyard dev` wherever it was started, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
+	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else the running lanyard dev wherever it was started, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
 	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the result before it is printed (see https://jmespath.org)")
+	root.SetFlagErrorFunc(flagError)
+	root.SuggestionsMinimumDistance = 2
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		out, err := newOutput(g.output, g.query)
 		g.out = out
@@ -82,7 +84,34 @@ Start here:
 		newResourceCmd(g),
 		newKeyVaultCmd(g),
 	)
+	requireKnownSubcommands(root)
 	return root, g
+}
+
+// requireKnownSubcommands makes every command that only groups others refuse an unknown
+// subcommand with the nearest names (cobra does this for the root only, and prints the group's
+// help with exit status 0 for "lanyard group lst").
+func requireKnownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireKnownSubcommands(sub)
+	}
+	if c == c.Root() || c.Runnable() || !c.HasSubCommands() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			msg += ": did you mean " + strings.Join(near, " or ") + "?"
+		} else {
+			msg += " (see " + cmd.CommandPath() + " --help)"
+		}
+		return errors.New(msg)
+	}
 }
 
 // Main runs the command tree and returns the process exit code.
