@@ -195,3 +195,40 @@ func TestNoServerSays(t *testing.T) {
 		t.Fatalf("a second dev on a busy port: %v\n%s", err, out)
 	}
 }
+
+// TestDevLogFile: the banner goes to stdout and, with --log-file, the log to that file (0600) and
+// not to the terminal, so the two never interleave.
+func TestDevLogFile(t *testing.T) {
+	project := shortDir(t)
+	logFile := filepath.Join(project, "dev.log")
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(bin, "dev", "--port", fmt.Sprint(freePort(t)), "--log-file", logFile)
+	cmd.Dir = project
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(stdout.String(), "Stop with Ctrl-C"); {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no banner:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := <-done; err != nil {
+		t.Fatalf("lanyard dev: %v\n%s", err, stderr.String())
+	}
+	if strings.Contains(stdout.String(), "level=") || stderr.String() != "" {
+		t.Errorf("log lines outside the log file:\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	raw, err := os.ReadFile(logFile)
+	if err != nil || !strings.Contains(string(raw), "lanyard server listening") || !strings.Contains(string(raw), "component=agent") {
+		t.Fatalf("the log file: %v\n%s", err, raw)
+	}
+	if st, _ := os.Stat(logFile); st.Mode().Perm() != 0o600 {
+		t.Errorf("log file mode %v, want 0600", st.Mode().Perm())
+	}
+}
