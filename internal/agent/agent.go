@@ -55,6 +55,7 @@ type Agent struct {
 	nodeLim *limiter
 	apps    *appSet
 	met     *metrics
+	sboxes  sandboxes // what the apps' sandboxes share
 
 	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
 

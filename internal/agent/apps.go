@@ -9,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // Env is the environment the agent gives an app (its identity endpoint and header, and the CA
@@ -53,7 +53,8 @@ const (
 type app struct {
 	cfg AppConfig
 	lim *limiter
-	log *appLog // nil when the agent runs no process for it
+	log *appLog          // nil when the agent runs no process for it
+	sb  *sandbox.Sandbox // nil when the app runs without a sandbox
 
 	// guarded by appSet.mu
 	header []byte
@@ -152,13 +153,20 @@ func (s *appSet) byHeader(h string) *app {
 // Lanyard's CA.
 func (a *Agent) CABundle() string { return a.bundle }
 
-// env is the identity environment of ap now.
+// env is the identity environment of ap now: in its sandbox when it has one.
 func (a *Agent) env(ap *app) Env {
+	env := a.hostEnv(ap)
+	a.sandboxEnv(ap, env)
+	return env
+}
+
+// hostEnv is the identity environment of ap for a process outside any sandbox.
+func (a *Agent) hostEnv(ap *app) Env {
 	a.apps.mu.RLock()
 	header := string(ap.header)
 	a.apps.mu.RUnlock()
 	endpoint := a.URL() + PathAppService
-	return Env{
+	env := Env{
 		"IDENTITY_ENDPOINT":            endpoint,
 		"IDENTITY_HEADER":              header,
 		"MSI_ENDPOINT":                 endpoint,
@@ -169,6 +177,7 @@ func (a *Agent) env(ap *app) Env {
 		"REQUESTS_CA_BUNDLE":           a.bundle,
 		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
+	return env
 }
 
 // processEnv is the whole environment of ap's process: the agent's own (less the variables that
@@ -204,6 +213,18 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if on, err := a.sandboxMode(cfg); err != nil || on {
+		if err == nil {
+			ap.sb, err = a.openSandbox(ctx, ap)
+		}
+		if err != nil {
+			a.apps.remove(ap)
+			if ap.log != nil {
+				ap.log.Close()
+			}
+			return nil, err
+		}
+	}
 	env := a.env(ap)
 	ctx, cancel := context.WithCancel(ctx)
 	stopWithAgent := context.AfterFunc(a.life, cancel)
@@ -218,6 +239,7 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			<-ctx.Done()
 		}
 		a.apps.remove(ap)
+		a.closeSandbox(ap)
 	}()
 	return env, nil
 }
@@ -299,7 +321,10 @@ func (a *Agent) note(ap *app, msg string) {
 // runOnce runs ap's command to its end, or stops it (SIGTERM to its process group, SIGKILL
 // after stopTimeout) when ctx is done.
 func (a *Agent) runOnce(ctx context.Context, ap *app) error {
-	cmd := exec.Command(ap.cfg.Command[0], ap.cfg.Command[1:]...)
+	cmd, err := a.command(ap)
+	if err != nil {
+		return err
+	}
 	cmd.Dir = ap.cfg.Dir
 	cmd.Env = a.processEnv(ap)
 	cmd.Stdout, cmd.Stderr = ap.log, ap.log

@@ -38,6 +38,14 @@ type Config struct {
 	MissConcurrency int     `yaml:"miss_concurrency"` // default 5
 	HitRate         float64 `yaml:"hit_rate"`         // per second; default 1000
 
+	// Sandbox runs apps in a sandbox where Azure's addresses are Lanyard (package sandbox):
+	// auto (the default: where the host allows it), on (an app that cannot have one does not
+	// start) or off.
+	Sandbox string `yaml:"sandbox"`
+	// SandboxDNS are the resolvers (host:port) the sandboxes' resolver asks about names that are
+	// not Azure's; default: the host's (/etc/resolv.conf).
+	SandboxDNS []string `yaml:"sandbox_dns"`
+
 	// Remember keeps, across restarts on the same StateDir, the endpoint's port (when Listen is
 	// the default, any free port) and the header of every app registered on the control socket,
 	// in StateDir/remembered.json (mode 0600), so that a shell or a process given them before a
@@ -67,6 +75,7 @@ type AppConfig struct {
 	Command []string          `yaml:"command"` // argv; empty only for StartApp callers that run the process themselves
 	Dir     string            `yaml:"dir"`     // working directory; default the agent's
 	Env     map[string]string `yaml:"env"`     // added to the agent's environment; the identity variables win
+	Sandbox string            `yaml:"sandbox"` // auto, on or off; default the agent's
 }
 
 // The defaults.
@@ -96,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HitRate == 0 {
 		c.HitRate = DefaultHitRate
+	}
+	if c.Sandbox == "" {
+		c.Sandbox = SandboxAuto
 	}
 	if c.MintTimeout == 0 {
 		c.MintTimeout = DefaultMintTimeout
@@ -150,6 +162,14 @@ func (c Config) Validate() error {
 	case c.MissRate < 0 || c.HitRate < 0 || c.MissConcurrency < 0:
 		return errs.E(errs.Invalid, "miss_rate, miss_concurrency and hit_rate must be positive")
 	}
+	if err := checkSandboxMode("sandbox", c.Sandbox); err != nil {
+		return err
+	}
+	for _, d := range c.SandboxDNS {
+		if _, _, err := net.SplitHostPort(d); err != nil {
+			return errs.E(errs.Invalid, "sandbox_dns: %q is not host:port", d)
+		}
+	}
 	if err := checkListen("listen", c.Listen, false); err != nil {
 		return err
 	}
@@ -180,6 +200,11 @@ func (a AppConfig) validate(needCommand bool) error {
 	if !appNameRE.MatchString(a.Name) {
 		return errs.E(errs.Invalid, "name: %q is not a valid app name (letters, digits, '.', '_', '-'; at most 80)", a.Name)
 	}
+	if a.Sandbox != "" {
+		if err := checkSandboxMode("sandbox", a.Sandbox); err != nil {
+			return err
+		}
+	}
 	if needCommand && len(a.Command) == 0 {
 		return errs.E(errs.Invalid, "command: app %s has no command to run", a.Name)
 	}
@@ -189,6 +214,15 @@ func (a AppConfig) validate(needCommand bool) error {
 		}
 	}
 	return nil
+}
+
+// checkSandboxMode accepts auto, on and off.
+func checkSandboxMode(key, v string) error {
+	switch v {
+	case SandboxAuto, SandboxOn, SandboxOff:
+		return nil
+	}
+	return errs.E(errs.Invalid, "%s: %q is not auto, on or off", key, v)
 }
 
 // checkListen accepts host:port on loopback and, when linkLocal, on 169.254.0.0/16.

@@ -380,6 +380,7 @@ func startAgent(t testing.TB, s *stub, mutate func(*Config)) *testAgent {
 	cfg := Config{
 		ServerURL: s.srv.URL, CAFile: s.caFile, JoinTokenFile: jtFile, StateDir: filepath.Join(t.TempDir(), "state"),
 		NodeName: "node1", Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Sandbox: SandboxOff, // the stub serves no cloud metadata; the sandbox is tested against a real server
 	}
 	if mutate != nil {
 		mutate(&cfg)

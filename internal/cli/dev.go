@@ -87,7 +87,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 	}
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().IntVar(&port, "port", 8443, "port of the control plane on loopback")
-	cmd.AddCommand(newDevEnvCmd(g))
+	cmd.AddCommand(newDevEnvCmd(g), newDevShellCmd(g))
 	return cmd
 }
 

@@ -74,10 +74,9 @@ func (s *Service) ServeCloudMetadata(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	vaultDNS := s.VaultDomain
-	if h, _, ok := strings.Cut(vaultDNS, ":"); ok {
-		vaultDNS = h
-	}
+	// keyVaultDns is what follows a vault's name in its URL: the vault domain, with the port
+	// when it is not 443 (az builds https://NAME + keyVaultDns; the sandbox relay reads it too).
+	vaultDNS := strings.TrimSuffix(strings.TrimPrefix(VaultURI("x", s.VaultDomain, s.PublicURL), "https://x."), "/")
 	httpx.WriteJSON(w, http.StatusOK, []cloudMetadata{{
 		Portal: base, Authentication: auth, Name: CloudName, ResourceManager: base, Gallery: base,
 		GraphAudience: "https://graph.windows.net/", Graph: "https://graph.windows.net/",
