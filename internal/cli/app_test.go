@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/cli"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a command writing while the test reads.
@@ -103,7 +104,8 @@ func envLines(out string) map[string]string {
 func TestDevAppRun(t *testing.T) {
 	sock := startDev(t)
 
-	out := must(t, sock, "app", "run", "--name", "app1", "--",
+	// Without a sandbox, the endpoint is the agent's on loopback; the test calls it from here.
+	out := must(t, sock, "app", "run", "--name", "app1", "--sandbox", "off", "--",
 		"sh", "-c", `for v in IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET APPSETTING_WEBSITE_SITE_NAME; do eval "echo $v=\$$v"; done`)
 	env := envLines(out)
 	if !strings.HasPrefix(env["IDENTITY_ENDPOINT"], "http://127.0.0.1:") || len(env["IDENTITY_HEADER"]) != 64 ||
@@ -123,6 +125,17 @@ func TestDevAppRun(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || err != nil || strings.Count(tok.AccessToken, ".") != 2 {
 		t.Fatalf("token from the app's endpoint: %d %v", resp.StatusCode, err)
+	}
+
+	// In a sandbox (where the host allows one), the endpoint is 169.254.169.254 inside it, and
+	// only there: the token is fetched by the app itself.
+	if sandbox.Check() == nil {
+		script := `echo $IDENTITY_ENDPOINT; curl -s -o /dev/null -w '%{http_code}' -H "X-IDENTITY-HEADER: $IDENTITY_HEADER" "$IDENTITY_ENDPOINT?api-version=2019-08-01&resource=https://management.azure.com/"`
+		if got := must(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "sh", "-c", script); got != "http://169.254.169.254/msi/token\n200" {
+			t.Fatalf("app run in a sandbox: %q", got)
+		}
+	} else if _, errs, code := run(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "true"); code == 0 || !strings.Contains(errs, "--sandbox=off") {
+		t.Fatalf("--sandbox on where the host allows none: exit %d %q", code, errs)
 	}
 
 	// The site was created in "apps", with its system-assigned identity, on the node "local".
@@ -254,7 +267,7 @@ func TestAppRunUserAssignedIdentity(t *testing.T) {
 	if clientID == "" {
 		t.Fatal("identity create printed no clientId")
 	}
-	out := must(t, sock, "app", "run", "--name", "withid", "--identities", "deployer", "--",
+	out := must(t, sock, "app", "run", "--name", "withid", "--sandbox", "off", "--identities", "deployer", "--",
 		"sh", "-c", `echo IDENTITY_ENDPOINT=$IDENTITY_ENDPOINT; echo IDENTITY_HEADER=$IDENTITY_HEADER`)
 	env := envLines(out)
 	for _, sel := range []string{"", "&client_id=" + clientID} {
