@@ -114,7 +114,43 @@ func Open(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	lb := &Loopback{Netns: ns, Exclude: o.Exclude, Log: o.Log}
 	lb.Ready()
 	s.goRun(func() { _ = lb.Run(life) })
+	s.startOutbound(life, o.Log)
 	return s, nil
+}
+
+// startOutbound gives the namespace a route to everything beyond the host's loopback, through
+// pasta (Debian's passt), which relays its traffic through the host's own sockets, so the app
+// reaches its databases and services elsewhere as the host does. Without pasta the app reaches
+// Lanyard and the host's loopback only, and the log says so.
+func (s *Sandbox) startOutbound(ctx context.Context, log *slog.Logger) {
+	pasta, err := exec.LookPath("pasta")
+	if err != nil {
+		log.Warn("sandbox: no outbound network beyond this host's loopback (pasta is not installed: apt-get install passt)")
+		return
+	}
+	// -f: in the foreground, as the agent's child; --runas 0: as root it would switch to nobody,
+	// which cannot open the namespace; -T/-U/-t/-u none: no port forwarding (the loopback relay
+	// does that, leaving out the agent's own ports).
+	cmd := exec.CommandContext(ctx, pasta, "-f", "-q", "--runas", "0", "--config-net", "--no-map-gw",
+		"-T", "none", "-U", "none", "-t", "none", "-u", "none", "--netns", s.Netns.Name)
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		log.Warn("sandbox: no outbound network (pasta did not start)", slog.Any("error", err))
+		return
+	}
+	s.goRun(func() {
+		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
+			log.Warn("sandbox: pasta stopped: no outbound network", slog.Any("error", err))
+		}
+	})
+	// The app starts once the route is there (pasta sets it up within a few milliseconds).
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out, err := exec.CommandContext(ctx, "ip", "-n", s.Netns.Name, "route", "show", "default").Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return
+		}
+	}
+	log.Warn("sandbox: pasta set no route within 3 s: the app may start without outbound network")
 }
 
 func (s *Sandbox) goRun(f func()) {
