@@ -27,6 +27,7 @@ import (
 
 func newDevCmd(g *globals) *cobra.Command {
 	var port int
+	var sandboxMode string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run Lanyard on this machine for development (loopback, embedded SQLite in ./.lanyard)",
@@ -59,6 +60,9 @@ socket, ./.lanyard/agent/agent.sock.`,
 			if err := prepareDevDir(cfg); err != nil {
 				return err
 			}
+			if err := checkSandboxFlag(sandboxMode); err != nil {
+				return err
+			}
 			// The server and the agent are tasks of one group: the first error stops both.
 			g, ctx := errgroup.WithContext(cmd.Context())
 			unrecord := func() {}
@@ -70,7 +74,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}
 					g.Go(func() error {
-						return runDevAgent(ctx, cmd, cfg, caFile, func(a *agent.Agent, sock string) {
+						return runDevAgent(ctx, cmd, cfg, caFile, sandboxMode, func(a *agent.Agent, sock string) {
 							rec := devRecord{AdminSocket: absPath(cfg.AdminSocket), DataDir: absPath(cfg.DataDir), PublicURL: cfg.PublicURL, CAFile: absPath(caFile)}
 							var err error
 							if unrecord, err = writeDevRecord(rec); err != nil {
@@ -87,6 +91,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 	}
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().IntVar(&port, "port", 8443, "port of the control plane on loopback")
+	cmd.Flags().StringVar(&sandboxMode, "sandbox", "", "the default of the apps of app run: auto (where the host allows it: Linux, root, iproute2), on or off")
 	cmd.AddCommand(newDevEnvCmd(g), newDevShellCmd(g))
 	return cmd
 }
@@ -130,9 +135,9 @@ func devAgentDir(dataDir string) string { return filepath.Join(dataDir, "agent")
 // runDevAgent runs the dev agent until ctx is done: it reuses the enrollment in the data
 // directory, or enrolls the node "local" with a join token made for it through the admin socket,
 // and serves the control socket. ready is called once the agent listens.
-func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile string, ready func(*agent.Agent, string)) error {
+func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile, sandboxMode string, ready func(*agent.Agent, string)) error {
 	stateDir := devAgentDir(cfg.DataDir)
-	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode, Remember: true,
+	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode, Remember: true, Sandbox: sandboxMode,
 		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
 	if err := forgetStaleDevNode(ctx, cfg, stateDir, acfg.Log); err != nil {
 		return err
