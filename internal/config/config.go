@@ -61,6 +61,9 @@ type Token struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn or error
 	Format string `yaml:"format"` // text or json
+	// Access logs every request at info (method, path, route, status, size, duration); by
+	// default these lines are at debug, so that the hot paths write none per request.
+	Access bool `yaml:"access"`
 }
 
 // The token lifetime bounds.
