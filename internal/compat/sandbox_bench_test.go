@@ -23,13 +23,13 @@ import (
 // BenchmarkSandbox measures what the sandbox adds, each pair in the same run, interleaved, 16
 // keep-alive clients (medians of 5 rounds of 4,000 requests):
 //
-//	go test -run '^$' -bench Sandbox -benchtime 1x ./internal/compat
+//		go test -run '^$' -bench Sandbox -benchtime 1x ./internal/compat
 //
-//   - imds-sandbox / appservice-host: a cached token from the app's 169.254.169.254 inside its
-//     sandbox, against the same app's token from the agent's App Service endpoint on the host;
-//   - graph-relay / graph-direct: GET /v1.0/servicePrincipals/{id} through the relay as
-//     https://graph.microsoft.com, against the same request sent to the server directly;
-//   - app start: registering an app with a sandbox (namespace, listeners, pasta) against without.
+//	  - imds-sandbox / appservice-host: a cached token from the app's 169.254.169.254 inside its
+//	    sandbox, against the same app's token from the agent's App Service endpoint on the host;
+//	  - graph-relay / graph-direct: GET /v1.0/servicePrincipals/{id} through the relay as
+//	    https://graph.microsoft.com, against the same request sent to the server directly;
+//	  - app start: registering an app with a sandbox (namespace, listeners, pasta) against without.
 func BenchmarkSandbox(b *testing.B) {
 	if err := sandbox.Check(); err != nil {
 		b.Skipf("this host does not allow sandboxes: %v", err)
