@@ -162,14 +162,30 @@ type Guard struct {
 
 type refusalKey struct{}
 
-// refusalNote carries the message of a 401 from WriteError back to the Guard.
-type refusalNote struct{ reason string }
+// refusalNote carries the reason of a 401 back to the Guard: the answer's message (WriteError),
+// or what the handler said (NoteRefusal), which may say more than the caller is told.
+type refusalNote struct {
+	reason string
+	fixed  bool // set by NoteRefusal: WriteError leaves it
+}
 
 // noteRefusal keeps msg as the reason of a 401 on r, for the Guard.
 func noteRefusal(r *http.Request, msg string) {
-	if n, ok := r.Context().Value(refusalKey{}).(*refusalNote); ok {
+	if n, ok := r.Context().Value(refusalKey{}).(*refusalNote); ok && !n.fixed {
 		n.reason = msg
 	}
+}
+
+// NoteRefusal gives the Guard the reason to audit for the 401 the request of ctx is about to
+// get, when it is more precise than the answer's message (which may be kept vague for the
+// caller). It reports whether a Guard will record it; if not, the caller records the refusal
+// itself.
+func NoteRefusal(ctx context.Context, reason string) bool {
+	n, ok := ctx.Value(refusalKey{}).(*refusalNote)
+	if ok {
+		n.reason, n.fixed = reason, true
+	}
+	return ok
 }
 
 // Wrap returns next behind the guard.
@@ -202,8 +218,10 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		}
 		g.Limiter.Take(src)
 		if g.OnRefusal != nil {
+			// A handler that said why (NoteRefusal) refused a credential of its own kind (a join
+			// token in the body): not anonymous.
 			g.OnRefusal(r.Context(), Refusal{Source: src, Target: target, Reason: note.reason, RequestID: RequestID(r.Context()),
-				Anonymous: anonymous(r)})
+				Anonymous: anonymous(r) && !note.fixed})
 		}
 	})
 }
