@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -114,4 +116,54 @@ func TestEndpointsRefuseForeignHosts(t *testing.T) {
 	if n := s.tokenCalls.Load(); n != 2 {
 		t.Errorf("%d mints, want 2", n)
 	}
+}
+
+// FuzzHost: the Host header and the forwarding headers of a request to a token endpoint are
+// outside input (a web page's browser sends them after DNS rebinding). checkLocal does not panic,
+// refuses anything forwarded, and accepts a Host only if its host part is localhost or an IP
+// address that is loopback, 169.254.169.254 or the listener's own.
+func FuzzHost(f *testing.F) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
+	a := &Agent{ln: ln}
+	for _, h := range []string{"127.0.0.1:8080", "localhost", "LOCALHOST.:1", "evil.example", "[::1]:80", "[::ffff:127.0.0.1]",
+		"169.254.169.254", "[fe80::1%eth0]:80", "127.0.0.1.nip.io", "", ":80", "[", "]:", "localhost:80@evil", "0x7f.1"} {
+		f.Add(h, "", false)
+		f.Add(h, "for=1.2.3.4", true)
+	}
+	f.Fuzz(func(t *testing.T, host, fwd string, forwarded bool) {
+		r := httptest.NewRequest(http.MethodGet, "/msi/token", nil)
+		r.Host = host
+		if forwarded {
+			r.Header["Forwarded"] = []string{fwd}
+		}
+		err := a.checkLocal(r)
+		if forwarded {
+			if err == nil {
+				t.Fatalf("a Forwarded request (Host %q) was accepted", host)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		name := host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			name = h
+		}
+		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+		if strings.EqualFold(strings.TrimSuffix(name, "."), "localhost") {
+			return
+		}
+		ip, perr := netip.ParseAddr(name)
+		if perr != nil || ip.Zone() != "" {
+			t.Fatalf("Host %q accepted: %q is neither localhost nor an address", host, name)
+		}
+		if ip = ip.Unmap(); !ip.IsLoopback() && ip != netip.AddrFrom4([4]byte{169, 254, 169, 254}) {
+			t.Fatalf("Host %q accepted: %s is not this agent's", host, ip)
+		}
+	})
 }
