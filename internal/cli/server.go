@@ -187,7 +187,7 @@ func rotateKEK(cmd *cobra.Command, cfg config.Config, newFile string) error {
 	if to.ID() == from.ID() {
 		return fmt.Errorf("the new key-encryption key is the current one (%s)", from)
 	}
-	db, err := store.Open(ctx, cfg.Store)
+	db, err := store.OpenWith(ctx, cfg.Store, store.Options{SQLiteSynchronous: cfg.SQLite.Synchronous})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	VaultDomain string   `yaml:"vault_domain"` // vaults are {name}.{vault_domain}; a port may follow
 	Token       Token    `yaml:"token"`
 	Log         Log      `yaml:"log"`
+	Limits      Limits   `yaml:"limits"`
+	Audit       Audit    `yaml:"audit"`
+	SQLite      SQLite   `yaml:"sqlite"`
 
 	// origin records where each field that did not keep its default came from, keyed by YAML
 	// path ("token.lifetime"): "FILE:LINE", "LANYARD_..." or "--flag". Errors use it.
@@ -87,7 +90,10 @@ func Defaults(mode Mode) Config {
 			Prepublish:     Duration(24 * time.Hour),
 			SigningAlg:     "RS256",
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:    Log{Level: "info", Format: "text"},
+		Limits: Limits{UnauthenticatedRate: DefaultUnauthenticatedRate, UnauthenticatedBurst: DefaultUnauthenticatedBurst},
+		Audit:  Audit{RefusalWindow: Duration(DefaultRefusalWindow)},
+		SQLite: SQLite{Synchronous: DefaultSQLiteSynchronous},
 	}
 	if mode == ModeDev {
 		c.Listen = "127.0.0.1:8443"
@@ -268,6 +274,9 @@ func (c *Config) applyEnv(environ []string) error {
 	str(EnvLogLevel, "log.level", &c.Log.Level)
 	str(EnvLogFormat, "log.format", &c.Log.Format)
 	str(EnvLogFile, "log.file", &c.Log.File)
+	if err := c.applyOperationsEnv(env); err != nil {
+		return errs.E(errs.Invalid, "%v", err)
+	}
 	return nil
 }
 

@@ -1,12 +1,16 @@
 package token
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"slices"
 	"strings"
@@ -85,6 +89,11 @@ func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
 		return authn.Claims{}, errs.Wrap(errs.Unauthenticated, err, "Signature validation failed: the token service has not loaded its keys.")
 	}
 	k, err := p.verificationKey(raw[:dot1+1])
+	if errors.Is(err, errUnknownKid) && s.lookAgain(p) {
+		if p, err = s.current(now); err == nil {
+			k, err = p.verificationKey(raw[:dot1+1])
+		}
+	}
 	if err != nil {
 		return authn.Claims{}, err
 	}
@@ -238,7 +247,35 @@ func (p *snapshot) verificationKey(header string) (*keyMaterial, error) {
 		}
 		return m, nil
 	}
-	return nil, unauthenticated("Signature validation failed: the signing key %q is not one of the keys this issuer publishes.", clip(kid))
+	return nil, errs.Wrap(errs.Unauthenticated, errUnknownKid,
+		fmt.Sprintf("Signature validation failed: the signing key %q is not one of the keys this issuer publishes.", clip(kid)))
+}
+
+// errUnknownKid is the cause of a refusal for a kid the snapshot does not hold: VerifyToken
+// looks again in the store before refusing.
+var errUnknownKid = errors.New("the kid is not in the loaded key set")
+
+// lookAgain reloads the keys for a token signed by a key this service does not know, at most
+// once every LookAgainEvery (by the service's clock): another server may have created the key
+// since the last reload. Concurrent callers wait for the reload in progress. It reports whether
+// the keys in use changed since p.
+func (s *Service) lookAgain(p *snapshot) bool {
+	s.lookMu.Lock()
+	defer s.lookMu.Unlock()
+	if s.snap.Load() != p {
+		return true // reloaded meanwhile (by another look, or Run)
+	}
+	now := s.now()
+	if !s.lastLook.IsZero() && !now.Before(s.lastLook) && now.Sub(s.lastLook) < LookAgainEvery {
+		return false
+	}
+	s.lastLook = now
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.ReloadIfChanged(ctx); err != nil {
+		s.log().LogAttrs(ctx, slog.LevelWarn, "signing key reload for an unknown key id failed", slog.String("error", err.Error()))
+	}
+	return s.snap.Load() != p
 }
 
 // stringField reads an optional string member of a JSON object.

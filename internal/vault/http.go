@@ -106,16 +106,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 				msg = "AKV10000: Request is missing a Bearer or PoP token."
 			}
 			w.Header().Set("WWW-Authenticate", Challenge(s.Authority, v.TenantID, s.Resource()))
-			uerr := &errs.Error{Kind: errs.Unauthenticated, Code: "Unauthorized", Msg: msg, Err: err}
-			if r.Header.Get("Authorization") != "" {
-				// A refused credential is audited with the reason, never the credential. The
-				// challenge to a request without one is the first leg of every client's flow
-				// and identifies nobody: it is not.
-				if aerr := s.record(r.Context(), caller{}, v, opAuthenticate, "", "", uerr); aerr != nil {
-					return errs.Wrap(errs.Unavailable, aerr, "The request could not be audited; try again.")
-				}
-			}
-			return uerr
+			// A refused credential is not audited here, one event a request: the server's guard
+			// records the refusals of unidentified callers in aggregate, per source and window
+			// (audit.Refusals), with the reason (never the credential).
+			return &errs.Error{Kind: errs.Unauthenticated, Code: "Unauthorized", Msg: msg, Err: err}
 		}
 		return err
 	}
