@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/resources"
@@ -64,4 +65,6 @@ type Store interface {
 
 	// GetResource reads a resource by its lower-cased ARM id (errs.NotFound).
 	GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error)
+	// GetSiteConfig reads a site's config document (errs.NotFound when it was never written).
+	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
 }
