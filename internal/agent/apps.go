@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/frontdoor"
 )
 
 // Env is the environment the agent gives an app (its identity endpoint and header, and the CA
@@ -50,8 +51,9 @@ const (
 // app is an app the agent serves: a site's identity, with or without a process it runs.
 type app struct {
 	cfg AppConfig
-	lim *limiter
-	log *appLog // nil when the agent runs no process for it
+	lim  *limiter
+	log  *appLog // nil when the agent runs no process for it
+	port int     // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte
@@ -147,7 +149,7 @@ func (a *Agent) env(ap *app) Env {
 	header := string(ap.header)
 	a.apps.mu.RUnlock()
 	endpoint := a.URL() + PathAppService
-	return Env{
+	env := Env{
 		"IDENTITY_ENDPOINT":            endpoint,
 		"IDENTITY_HEADER":              header,
 		"MSI_ENDPOINT":                 endpoint,
@@ -157,6 +159,8 @@ func (a *Agent) env(ap *app) Env {
 		"NODE_EXTRA_CA_CERTS":          a.bundle,
 		"REQUESTS_CA_BUNDLE":           a.bundle,
 	}
+	a.doorEnv(ap, env)
+	return env
 }
 
 // processEnv is the whole environment of ap's process: the agent's own (less the variables that
@@ -206,6 +210,7 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			<-ctx.Done()
 		}
 		a.apps.remove(ap)
+		a.kickSites()
 	}()
 	return env, nil
 }
@@ -213,9 +218,17 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 // addApp registers an app (and opens its log when it has a process).
 func (a *Agent) addApp(cfg AppConfig) (*app, error) {
 	ap := &app{cfg: cfg, lim: newLimiter(a.cfg)}
+	if a.door != nil {
+		p, err := pickPort(cfg.Env)
+		if err != nil {
+			return nil, err
+		}
+		ap.port = p
+	}
 	if err := a.apps.add(ap); err != nil {
 		return nil, err
 	}
+	a.kickSites()
 	if len(cfg.Command) > 0 {
 		l, err := openAppLog(LogPath(a.cfg.StateDir, cfg.Name), maxAppLog)
 		if err != nil {
@@ -254,11 +267,14 @@ func (a *Agent) supervise(ctx context.Context, ap *app) {
 			a.met.restarts.WithLabelValues(name).Inc()
 		}
 		start := time.Now()
+		a.setState(name, frontdoor.Starting)
 		err := a.runOnce(ctx, ap)
 		if ctx.Err() != nil {
+			a.setState(name, frontdoor.Stopped)
 			a.note(ap, "stopped")
 			return
 		}
+		a.setState(name, frontdoor.Starting) // restarting
 		if time.Since(start) >= healthyAfter {
 			delay = a.restartMin
 		}
@@ -299,6 +315,9 @@ func (a *Agent) runOnce(ctx context.Context, ap *app) error {
 	a.log.Info("app started", slog.String("app", ap.cfg.Name), slog.Int("pid", cmd.Process.Pid))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	ready, notReady := context.WithCancel(ctx)
+	defer notReady()
+	go a.awaitReady(ready, ap)
 	select {
 	case err := <-done:
 		signalGroup(cmd, killSignal) // what the process left behind in its group

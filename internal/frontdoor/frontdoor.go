@@ -77,14 +77,15 @@ type FrontDoor struct {
 	met   *metrics
 	auth  *verifier
 
-	mu    sync.Mutex                        // serialises writers of hosts
-	hosts atomic.Pointer[map[string]*entry] // lower-case host name → site; read without a lock
+	mu     sync.Mutex                        // serialises writers of hosts
+	hosts  atomic.Pointer[map[string]*entry] // lower-case host name → site; read without a lock
+	states sync.Map                          // site name → *atomic.Int32 (a State), kept apart so that a state set before SetSite holds
 }
 
 // entry is a site with its state and its metrics' children.
 type entry struct {
 	Site
-	state atomic.Int32
+	state *atomic.Int32
 	count *siteMetrics
 	logMu sync.Mutex
 }
@@ -119,13 +120,11 @@ func (f *FrontDoor) SetSite(s Site) {
 	defer f.mu.Unlock()
 	old := *f.hosts.Load()
 	next := make(map[string]*entry, len(old)+1)
-	e := &entry{Site: s, count: f.met.site(s.Name)}
+	e := &entry{Site: s, count: f.met.site(s.Name), state: f.stateOf(s.Name)}
 	for h, cur := range old {
-		if cur.Name == s.Name {
-			e.state.Store(cur.state.Load())
-			continue
+		if cur.Name != s.Name {
+			next[h] = cur
 		}
-		next[h] = cur
 	}
 	next[strings.ToLower(s.HostName)] = e
 	f.hosts.Store(&next)
@@ -146,13 +145,15 @@ func (f *FrontDoor) RemoveSite(name string) {
 	f.met.forget(name)
 }
 
-// SetState records the state of site name's app.
-func (f *FrontDoor) SetState(name string, st State) {
-	for _, e := range *f.hosts.Load() {
-		if e.Name == name {
-			e.state.Store(int32(st))
-		}
+// SetState records the state of site name's app (also before SetSite).
+func (f *FrontDoor) SetState(name string, st State) { f.stateOf(name).Store(int32(st)) }
+
+func (f *FrontDoor) stateOf(name string) *atomic.Int32 {
+	if v, ok := f.states.Load(name); ok {
+		return v.(*atomic.Int32)
 	}
+	v, _ := f.states.LoadOrStore(name, new(atomic.Int32))
+	return v.(*atomic.Int32)
 }
 
 // Sites returns the sites served now.
