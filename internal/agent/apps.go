@@ -210,6 +210,7 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			<-ctx.Done()
 		}
 		a.apps.remove(ap)
+		a.setState(ap.cfg.Name, frontdoor.Stopped)
 		a.kickSites()
 	}()
 	return env, nil

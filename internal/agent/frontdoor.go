@@ -194,77 +194,84 @@ func (a *Agent) doorEnv(ap *app, env Env) {
 	}
 }
 
-// syncSites asks the server about every app's site and serves the ones placed on this node. A
-// serving certificate is asked for when the set of host names changed or the one held is past
-// half its life.
+// syncSites asks the server about every app's site (and the stopped sites still served) and
+// serves the ones placed on this node. A serving certificate is asked for when the set of host
+// names changed or the one held is past half its life.
 func (a *Agent) syncSites(ctx context.Context) error {
 	d := a.door
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The sites to ask about: one per app of the agent, then the stopped ones it still serves.
+	type want struct {
+		name, site string
+		ap         *app // nil: its app has stopped
+	}
+	var list []want
 	a.apps.mu.RLock()
-	apps := make([]*app, 0, len(a.apps.byName))
 	for _, ap := range a.apps.byName {
-		apps = append(apps, ap)
+		list = append(list, want{ap.cfg.Name, ap.cfg.Site, ap})
 	}
 	a.apps.mu.RUnlock()
-	slices.SortFunc(apps, func(x, y *app) int { return strings.Compare(x.cfg.Name, y.cfg.Name) })
-	req := agentapi.SitesRequest{Apps: make([]string, len(apps))}
-	for i, ap := range apps {
-		req.Apps[i] = ap.cfg.Site
+	slices.SortFunc(list, func(x, y want) int { return strings.Compare(x.name, y.name) })
+	for name, s := range d.served {
+		if !slices.ContainsFunc(list, func(w want) bool { return w.name == name }) {
+			list = append(list, want{name: name, site: s.App})
+		}
+	}
+	req := agentapi.SitesRequest{Apps: make([]string, len(list))}
+	for i, w := range list {
+		req.Apps[i] = w.site
 	}
 	resp, err := a.up.sites(ctx, req)
 	if err != nil {
 		return err
 	}
+	if len(resp.Sites) != len(list) {
+		return errs.E(errs.Internal, "the control plane answered %d sites for %d asked", len(resp.Sites), len(list))
+	}
 	var names []string
-	for _, s := range resp.Sites {
-		if s.Error == "" {
-			names = append(names, s.HostName)
+	for i, s := range resp.Sites {
+		w := list[i]
+		if s.Error != "" {
+			// Not (or no longer) this node's to serve: placed elsewhere, or deleted.
+			if _, was := d.served[w.name]; was {
+				a.log.Warn("front door: no longer serving a site", slog.String("app", w.name), slog.String("reason", s.Error))
+				d.fd.RemoveSite(w.name)
+				delete(d.served, w.name)
+				if l := d.logs[w.name]; l != nil {
+					l.Close()
+					delete(d.logs, w.name)
+				}
+			}
+			continue
 		}
+		names = append(names, s.HostName)
+		log := d.logs[w.name]
+		if log == nil {
+			if log, err = openAppLog(AccessLogPath(a.cfg.StateDir, w.name), maxAppLog); err != nil {
+				return err
+			}
+			d.logs[w.name] = log
+		}
+		backend := d.fd.Backend(w.name)
+		if w.ap != nil {
+			backend = "127.0.0.1:" + strconv.Itoa(w.ap.port)
+		}
+		d.fd.SetSite(frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log})
+		switch {
+		case w.ap == nil:
+			// The app stopped and left the agent: its site stays served as stopped (503), as
+			// App Service answers for a stopped app, until an app of that name starts again.
+			d.fd.SetState(w.name, frontdoor.Stopped)
+		case len(w.ap.cfg.Command) == 0:
+			d.fd.SetState(w.name, frontdoor.Running) // its process is run by the caller of StartApp
+		}
+		d.served[w.name] = s
 	}
 	slices.Sort(names)
 	if d.ln != nil && len(names) > 0 && (strings.Join(names, ",") != d.certFor || a.now().After(d.certRenewAt)) {
 		if err := a.renewDoorCert(ctx, req, names); err != nil {
 			a.log.Warn("front door: no serving certificate", slog.String("error", err.Error()))
-		}
-	}
-	seen := map[string]bool{}
-	for i, s := range resp.Sites {
-		if i >= len(apps) {
-			break
-		}
-		ap := apps[i]
-		if s.Error != "" {
-			if _, was := d.served[ap.cfg.Name]; was || d.served == nil {
-				a.log.Warn("front door: not serving a site", slog.String("app", ap.cfg.Name), slog.String("reason", s.Error))
-			}
-			continue
-		}
-		seen[ap.cfg.Name] = true
-		log := d.logs[ap.cfg.Name]
-		if log == nil {
-			if log, err = openAppLog(AccessLogPath(a.cfg.StateDir, ap.cfg.Name), maxAppLog); err != nil {
-				return err
-			}
-			d.logs[ap.cfg.Name] = log
-		}
-		d.fd.SetSite(frontdoor.Site{
-			Name: ap.cfg.Name, HostName: s.HostName, Backend: "127.0.0.1:" + strconv.Itoa(ap.port),
-			Auth: authOf(s.Auth), AccessLog: log,
-		})
-		if len(ap.cfg.Command) == 0 {
-			d.fd.SetState(ap.cfg.Name, frontdoor.Running) // its process is run by the caller of StartApp
-		}
-		d.served[ap.cfg.Name] = s
-	}
-	for name := range d.served {
-		if !seen[name] {
-			d.fd.RemoveSite(name)
-			delete(d.served, name)
-			if l := d.logs[name]; l != nil {
-				l.Close()
-				delete(d.logs, name)
-			}
 		}
 	}
 	return nil

@@ -155,7 +155,12 @@ func (s *seed) get(t *testing.T, token, path string) (int, http.Header, string) 
 }
 
 func (s *seed) try(token, path string) (int, http.Header, string, error) {
-	req, err := http.NewRequest(http.MethodGet, "https://"+s.host+path, nil)
+	return s.tryHost(s.host, token, path)
+}
+
+// tryHost calls the site of host (name:port) through the front door.
+func (s *seed) tryHost(host, token, path string) (int, http.Header, string, error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+host+path, nil)
 	if err != nil {
 		return 0, nil, "", err
 	}
@@ -406,5 +411,64 @@ func TestFrontDoorSeed002Go(t *testing.T) {
 	conn.Close()
 	if _, err := tls.Dial("tcp", s.door, &tls.Config{RootCAs: s.env.CAPool, ServerName: "other.sites.localhost"}); err == nil {
 		t.Error("the front door's certificate is valid for a site not on this node")
+	}
+}
+
+// TestFrontDoorAgentLifecycle: a second site on the same agent, routed by host name, with Easy
+// Auth off; 503 while its app starts, 502 when it crashes mid-request, served again after the
+// agent restarts it, 503 once it is stopped.
+func TestFrontDoorAgentLifecycle(t *testing.T) {
+	s := startSeed(t)
+	node, _ := exec.LookPath("node")
+	api, _ := filepath.Abs("testdata/frontdoor/api.js")
+	var web armRes
+	armDo(t, s.env, http.MethodPut, s.group+"/providers/Microsoft.Web/sites/web-b", vWeb, map[string]any{
+		"location": "local", "kind": "app,linux", "properties": map[string]any{"lanyard": map[string]string{"node": seedNode}},
+	}, &web)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if _, err := s.agent.StartApp(ctx, agent.AppConfig{Site: web.ID, Command: []string{node, api}, Env: map[string]string{"LANYARD_DELAY_MS": "1500"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.agent.SyncSites(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(s.door)
+	host := "web-b.sites.localhost:" + port
+	code, _, body, err := s.tryHost(host, "", "/")
+	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Errorf("while web-b starts: %d %q %v", code, body, err)
+	}
+	waitFor := func(what string, want int) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, _, body, err := s.tryHost(host, "", "/")
+			if err == nil && code == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d %q %v, want %d", what, code, body, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	body = waitFor("web-b started", http.StatusOK)
+	if a := decodeAnswer(t, body); a.Principal != nil || a.AuthEnabled != "" || !strings.HasPrefix(a.Hostname, "web-b.") {
+		t.Errorf("web-b (no Easy Auth) saw %+v", a)
+	}
+	// Same agent, same port, other host name: aad-func still demands a token.
+	if code, _, _ := s.get(t, "", "/"); code != http.StatusUnauthorized {
+		t.Errorf("aad-func: %d", code)
+	}
+	code, _, body, err = s.tryHost(host, "", "/crash")
+	if err != nil || code != http.StatusBadGateway {
+		t.Errorf("crash: %d %q %v", code, body, err)
+	}
+	waitFor("web-b restarted", http.StatusOK)
+	stop()
+	body = waitFor("web-b stopped", http.StatusServiceUnavailable)
+	if !strings.Contains(body, "stopped") {
+		t.Errorf("stopped: %q", body)
 	}
 }

@@ -156,6 +156,16 @@ func (f *FrontDoor) stateOf(name string) *atomic.Int32 {
 	return v.(*atomic.Int32)
 }
 
+// Backend returns the backend address of site name, or "".
+func (f *FrontDoor) Backend(name string) string {
+	for _, e := range *f.hosts.Load() {
+		if e.Name == name {
+			return e.Backend
+		}
+	}
+	return ""
+}
+
 // Sites returns the sites served now.
 func (f *FrontDoor) Sites() []Site {
 	var out []Site

@@ -30,4 +30,7 @@ const server = http.createServer((req, res) => {
     hostname: process.env.WEBSITE_HOSTNAME ?? null,
   }));
 });
-server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening on " + process.env.PORT));
+// LANYARD_DELAY_MS makes the app slow to start (the front door answers 503 meanwhile).
+setTimeout(() => {
+  server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log("listening on " + process.env.PORT));
+}, Number(process.env.LANYARD_DELAY_MS ?? 0));
