@@ -50,7 +50,7 @@ const (
 
 // app is an app the agent serves: a site's identity, with or without a process it runs.
 type app struct {
-	cfg AppConfig
+	cfg  AppConfig
 	lim  *limiter
 	log  *appLog // nil when the agent runs no process for it
 	port int     // the port the app listens on (PORT), when the agent has a front door

@@ -187,4 +187,5 @@ func (f *FrontDoor) lookup(host string) *entry {
 	}
 	return m[strings.ToLower(host)]
 }
+
 var _ http.Handler = (*FrontDoor)(nil)
