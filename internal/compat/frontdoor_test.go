@@ -471,4 +471,15 @@ func TestFrontDoorAgentLifecycle(t *testing.T) {
 	if !strings.Contains(body, "stopped") {
 		t.Errorf("stopped: %q", body)
 	}
+	// The access log (`lanyard webapp log tail --access`) has a line per request, with its status.
+	raw, err := os.ReadFile(agent.AccessLogPath(s.agent.Config.StateDir, "web-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(raw)
+	for _, want := range []string{" GET /crash 502 ", " GET / 503 ", " GET / 200 "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the access log has no %q:\n%s", want, log)
+		}
+	}
 }
