@@ -108,12 +108,11 @@ func (f *FrontDoor) easyAuth(w http.ResponseWriter, r *http.Request, e *entry, i
 		return false
 	}
 	info.caller = c.oid
-	p := principalOf(c)
 	if me {
-		writeMe(w, c, p)
+		writeMe(w, c, principalOf(c))
 		return false
 	}
-	setPrincipal(r.Header, c, p)
+	setPrincipal(r.Header, c)
 	return true
 }
 
@@ -255,12 +254,21 @@ func (c *verified) name() string {
 // setPrincipal adds the four headers App Service adds for an authenticated caller. The Node
 // library's request.user needs all of them (functions.md §9). The tokens themselves
 // (X-MS-TOKEN-AAD-*) are not passed on: they belong to the token store, which Lanyard has not.
-func setPrincipal(h http.Header, c *verified, p principal) {
-	b, _ := json.Marshal(p)
-	h.Set("X-MS-CLIENT-PRINCIPAL", base64.StdEncoding.EncodeToString(b))
+func setPrincipal(h http.Header, c *verified) {
+	h.Set("X-MS-CLIENT-PRINCIPAL", c.principalHeader())
 	h.Set("X-MS-CLIENT-PRINCIPAL-ID", c.oid)
 	h.Set("X-MS-CLIENT-PRINCIPAL-NAME", c.name())
 	h.Set("X-MS-CLIENT-PRINCIPAL-IDP", "aad")
+}
+
+// principalHeader is the X-MS-CLIENT-PRINCIPAL value of c, made once per verified token (a
+// token presented again costs no JSON encoding).
+func (c *verified) principalHeader() string {
+	c.once.Do(func() {
+		b, _ := json.Marshal(principalOf(c))
+		c.header = base64.StdEncoding.EncodeToString(b)
+	})
+	return c.header
 }
 
 // writeMe answers /.auth/me as App Service does for a signed-in caller: an array of one entry

@@ -33,7 +33,7 @@ type issuerKeys struct {
 	jwks  *JWKS
 }
 
-func newIssuer(t *testing.T) *issuerKeys {
+func newIssuer(t testing.TB) *issuerKeys {
 	t.Helper()
 	k := &issuerKeys{}
 	var err error
@@ -61,7 +61,7 @@ func newIssuer(t *testing.T) *issuerKeys {
 func (k *issuerKeys) issuer(tenant string) string { return k.srv.URL + "/" + tenant + "/" }
 
 // token signs claims (the defaults of a managed identity's token for the API, changed by edit).
-func (k *issuerKeys) token(t *testing.T, edit func(c map[string]any), signer ...*rsa.PrivateKey) string {
+func (k *issuerKeys) token(t testing.TB, edit func(c map[string]any), signer ...*rsa.PrivateKey) string {
 	t.Helper()
 	now := time.Now()
 	c := map[string]any{

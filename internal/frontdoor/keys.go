@@ -183,6 +183,9 @@ type verified struct {
 	audiences      []string
 	appID, oid     string
 	exp, nbf       time.Time
+
+	once   sync.Once
+	header string // X-MS-CLIENT-PRINCIPAL, see principalHeader
 }
 
 // The lifetime checks' clock skew, as Microsoft.IdentityModel's default (the library Easy Auth

@@ -65,7 +65,9 @@ func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       f.rewrite,
 		Transport:     tr,
-		FlushInterval: -1, // stream: an app's server-sent events or chunks reach the client as written
+		// No periodic flushing: ReverseProxy flushes each write at once anyway for a streamed
+		// answer (no Content-Length, or text/event-stream), and a sized one goes out in one write.
+		FlushInterval: 0,
 		ErrorHandler:  f.proxyError,
 		BufferPool:    bufferPool{},
 		ErrorLog:      nil,
