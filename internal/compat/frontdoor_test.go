@@ -471,6 +471,33 @@ func TestFrontDoorAgentLifecycle(t *testing.T) {
 	if !strings.Contains(body, "stopped") {
 		t.Errorf("stopped: %q", body)
 	}
+	// Per-site metrics on the agent's /metrics.
+	_, _, metrics := getURL(t, s.agent.URL()+"/metrics")
+	for _, want := range []string{`lanyard_frontdoor_requests_total{class="5xx",site="web-b"}`, `lanyard_frontdoor_requests_total{class="2xx",site="web-b"}`,
+		`lanyard_frontdoor_request_duration_seconds_count{site="web-b"}`, `lanyard_frontdoor_requests_total{class="4xx",site="aad-func"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	// A site placed on another node: the agent may run an app with its id, but the front door
+	// neither serves it nor holds a certificate for its name.
+	var elsewhere armRes
+	armDo(t, s.env, http.MethodPut, s.group+"/providers/Microsoft.Web/sites/elsewhere", vWeb, map[string]any{
+		"location": "local", "kind": "app", "properties": map[string]any{"lanyard": map[string]string{"node": "another-node"}},
+	}, &elsewhere)
+	if _, err := s.agent.StartApp(ctx2(t), agent.AppConfig{Site: elsewhere.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.agent.SyncSites(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tls.Dial("tcp", s.door, &tls.Config{RootCAs: s.env.CAPool, ServerName: "elsewhere.sites.localhost"}); err == nil {
+		c.Close()
+		t.Error("the front door holds a certificate for a site placed on another node")
+	}
+	if code, _, body, err := s.tryHost("aad-func.sites.localhost:"+port, "", "/"); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("aad-func after the sync: %d %q %v", code, body, err)
+	}
 	// The access log (`lanyard webapp log tail --access`) has a line per request, with its status.
 	raw, err := os.ReadFile(agent.AccessLogPath(s.agent.Config.StateDir, "web-b"))
 	if err != nil {
@@ -482,4 +509,21 @@ func TestFrontDoorAgentLifecycle(t *testing.T) {
 			t.Errorf("the access log has no %q:\n%s", want, log)
 		}
 	}
+}
+
+func getURL(t *testing.T, url string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func ctx2(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx
 }
