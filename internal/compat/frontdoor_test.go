@@ -351,6 +351,18 @@ func TestFrontDoorSeed002Go(t *testing.T) {
 		t.Errorf("X-Forwarded-For %q", a.ForwardedFor)
 	}
 
+	// HTTP/2 is offered on the TLS listener (ALPN).
+	req, _ := http.NewRequest(http.MethodGet, "https://"+s.host+"/api/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if resp, err := s.client().Do(req); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+			t.Errorf("over HTTP/2: %s %d", resp.Proto, resp.StatusCode)
+		}
+	}
+
 	// /.auth/me answers for the caller.
 	code, _, body = s.get(t, tok, "/.auth/me")
 	if code != http.StatusOK || !strings.Contains(body, `"provider_name":"aad"`) || !strings.Contains(body, s.msi.Identity.PrincipalID) {
