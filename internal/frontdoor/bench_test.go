@@ -113,6 +113,11 @@ const nginxBin = "/usr/sbin/nginx"
 
 // startNginx runs Debian's nginx as a reverse proxy to app and returns its base URL.
 func startNginx(b *testing.B, app *httptest.Server) string {
+	return startNginxTo(b, strings.TrimPrefix(app.URL, "http://"))
+}
+
+// startNginxTo runs Debian's nginx as a reverse proxy to backend (host:port).
+func startNginxTo(b *testing.B, backend string) string {
 	nginx := nginxBin
 	dir := b.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,7 +152,7 @@ http {
     }
   }
 }
-`, dir, strings.TrimPrefix(app.URL, "http://"), addr)
+`, dir, backend, addr)
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -174,40 +179,29 @@ http {
 // BenchmarkProxyRatios measures the four set-ups in alternation, rounds of a fixed number of
 // requests each, so that whatever else the machine does weighs on all of them alike, and reports
 // each one's throughput as a ratio of the direct calls' in the same round (the median over the
-// rounds): door/direct, auth/direct, nginx/direct, door/nginx.
+// rounds): door/direct, auth/direct, nginx/direct, door/nginx. The app and the front door each
+// run in a process of their own (this test binary, re-executed), as nginx does, so that no
+// set-up shares its process with the load generator.
 //
 //	go test -run '^$' -bench ProxyRatios -benchtime 1x ./internal/frontdoor
 func BenchmarkProxyRatios(b *testing.B) {
 	const rounds, perRound = 9, 6000
-	app := benchApp(b)
-	door := func(auth *Auth, keys KeySource) string {
-		f := New(Config{Keys: keys})
-		logf, err := os.Create(filepath.Join(b.TempDir(), "access.log"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { logf.Close() })
-		f.SetSite(Site{Name: "app", HostName: "app.sites.localhost", Backend: strings.TrimPrefix(app.URL, "http://"), Auth: auth, AccessLog: logf})
-		f.SetState("app", Running)
-		srv := httptest.NewServer(f)
-		b.Cleanup(srv.Close)
-		return srv.URL
-	}
+	app := child(b, "app", nil)
 	k := newIssuer(b)
 	bearer := http.Header{"Authorization": {"Bearer " + k.token(b, nil)}}
 	targets := []struct {
 		name, url string
 		h         http.Header
 	}{
-		{"direct", app.URL, nil},
-		{"door", door(nil, nil), nil},
-		{"auth", door(&Auth{RequireAuthentication: true, Action: ActionReturn401, ClientID: apiID, Tenant: tenantA}, k.jwks), bearer},
+		{"direct", app, nil},
+		{"door", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://")}), nil},
+		{"auth", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_JWKS=" + k.srv.URL}), bearer},
 	}
 	if _, err := os.Stat(nginxBin); err == nil {
 		targets = append(targets, struct {
 			name, url string
 			h         http.Header
-		}{"nginx", startNginx(b, app), nil})
+		}{"nginx", startNginxTo(b, strings.TrimPrefix(app, "http://")), nil})
 	}
 	ratios := map[string][]float64{}
 	for r := 0; r < rounds; r++ {
@@ -226,6 +220,77 @@ func BenchmarkProxyRatios(b *testing.B) {
 	for name, v := range ratios {
 		slices.Sort(v)
 		b.ReportMetric(v[len(v)/2], name)
+	}
+}
+
+// child runs this test binary again as the app or the front door (see TestMain) on a free
+// loopback port and returns its base URL once it listens.
+func child(b *testing.B, role string, env []string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, "LANYARD_BENCH_CHILD="+role, "LANYARD_BENCH_ADDR="+addr, "LANYARD_BENCH_LOG="+filepath.Join(b.TempDir(), "access.log"))...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if i > 200 {
+			b.Fatalf("%s does not listen: %v", role, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestMain runs the benchmark's child processes: LANYARD_BENCH_CHILD=app serves the small app,
+// =door a front door (with its access log) for site app.sites.localhost in front of
+// LANYARD_BENCH_BACKEND, with Easy Auth when LANYARD_BENCH_JWKS names the test issuer.
+func TestMain(m *testing.M) {
+	role := os.Getenv("LANYARD_BENCH_CHILD")
+	if role == "" {
+		os.Exit(m.Run())
+	}
+	addr := os.Getenv("LANYARD_BENCH_ADDR")
+	var h http.Handler
+	switch role {
+	case "app":
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "hello, world\n")
+		})
+	case "door":
+		var keys KeySource
+		var auth *Auth
+		if u := os.Getenv("LANYARD_BENCH_JWKS"); u != "" {
+			keys = &JWKS{BaseURL: u}
+			auth = &Auth{RequireAuthentication: true, Action: ActionReturn401, ClientID: apiID, Tenant: tenantA}
+		}
+		var logw io.Writer
+		if os.Getenv("LANYARD_BENCH_NOLOG") == "" {
+			logf, err := os.Create(os.Getenv("LANYARD_BENCH_LOG"))
+			if err != nil {
+				panic(err)
+			}
+			logw = logf
+		}
+		f := New(Config{Keys: keys})
+		f.SetSite(Site{Name: "app", HostName: "app.sites.localhost", Backend: os.Getenv("LANYARD_BENCH_BACKEND"), Auth: auth, AccessLog: logw})
+		f.SetState("app", Running)
+		h = f
+	}
+	srv := &http.Server{Addr: addr, Handler: h}
+	if err := srv.ListenAndServe(); err != nil {
+		panic(err)
 	}
 }
 
