@@ -76,6 +76,13 @@ func (f *FrontDoor) easyAuth(w http.ResponseWriter, r *http.Request, e *entry, i
 			err = errors.New("the bearer token is not for this site (its audience is neither the registration's client id nor an allowed audience)")
 		}
 	}
+	if errors.Is(err, errKeysUnavailable) {
+		// Not the caller's fault: the tenant's keys could not be read yet.
+		f.cfg.Log.Warn("front door: cannot verify tokens", "site", e.Name, "request_id", info.id, "error", err.Error())
+		w.Header().Set("Retry-After", "5")
+		plain(w, http.StatusServiceUnavailable, "503 Service Unavailable: the tenant's signing keys cannot be read now; try again.")
+		return false
+	}
 	if err != nil {
 		// An invalid token is refused whatever the action: a caller that presents one expects
 		// to be authenticated (the status is U on Azure; 401 is what clients retry on).

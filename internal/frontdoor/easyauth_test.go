@@ -271,6 +271,18 @@ func TestEasyAuthPolicies(t *testing.T) {
 	run("login route", Auth{RequireAuthentication: true}, nil, "/.auth/login/aad", 404)
 }
 
+// TestEasyAuthKeysUnavailable: when the tenant's keys cannot be read, a token is neither
+// accepted nor blamed: 503, and the app is not called.
+func TestEasyAuthKeysUnavailable(t *testing.T) {
+	k, a := newIssuer(t), newApp(t, "api")
+	tok := k.token(t, nil)
+	k.srv.Close()
+	_, base := door(t, Config{Keys: k.jwks}, authSite(a, Auth{RequireAuthentication: true}))
+	if code, _, body := get(t, base, "api.sites.localhost", "/", map[string]string{"Authorization": "Bearer " + tok}); code != 503 || a.calls.Load() != 0 {
+		t.Errorf("%d %s", code, body)
+	}
+}
+
 // TestJWKSRefreshesOnUnknownKey: a key published after the first fetch is found at once when a
 // token names it, but a flood of unknown kids fetches at most once per MissEvery.
 func TestJWKSRefreshesOnUnknownKey(t *testing.T) {

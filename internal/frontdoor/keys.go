@@ -206,6 +206,8 @@ var (
 	errIssuer    = errors.New("the bearer token was not issued by the expected tenant")
 	errExpired   = errors.New("the bearer token is expired")
 	errNotYet    = errors.New("the bearer token is not valid yet")
+	// errKeysUnavailable: the tenant's keys could not be fetched (503, not the caller's fault).
+	errKeysUnavailable = errors.New("the tenant's signing keys cannot be read now")
 )
 
 // verify checks raw's signature (a key tenantID publishes) and issuer (tenantID's), and its
@@ -251,7 +253,7 @@ func (v *verifier) parse(ctx context.Context, raw, tenantID string) (*verified, 
 		if errors.Is(err, errUnknownKey) {
 			return nil, errSignature
 		}
-		return nil, fmt.Errorf("the tenant's signing keys cannot be read now: %w", err)
+		return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 	}
 	var std jwt.Claims
 	all := map[string]any{}

@@ -34,15 +34,24 @@ var untrusted = []string{
 	"X-Waws-Unencoded-Url", "Disguised-Host", "X-Site-Deployment-Id",
 }
 
-// stripUntrusted removes the headers above and every X-MS-CLIENT-PRINCIPAL* and X-MS-TOKEN-*
-// header (App Service strips client copies of them, functions.md §9).
-func stripUntrusted(h http.Header) {
+// untrustedSet is untrusted in upper case.
+var untrustedSet = func() map[string]bool {
+	m := map[string]bool{}
 	for _, k := range untrusted {
-		delete(h, k)
+		m[strings.ToUpper(k)] = true
 	}
+	return m
+}()
+
+// stripUntrusted removes the headers above and every X-MS-CLIENT-PRINCIPAL* and X-MS-TOKEN-*
+// header (App Service strips client copies of them, functions.md §9). A name is compared with
+// its underscores read as dashes: CGI, WSGI, PHP and others turn both into the same variable
+// (HTTP_X_MS_CLIENT_PRINCIPAL), so X_MS_CLIENT_PRINCIPAL would otherwise reach such an app as
+// the real header (Lanyard's hardening).
+func stripUntrusted(h http.Header) {
 	for k := range h {
-		u := strings.ToUpper(k)
-		if strings.HasPrefix(u, "X-MS-CLIENT-PRINCIPAL") || strings.HasPrefix(u, "X-MS-TOKEN-") {
+		u := strings.ReplaceAll(strings.ToUpper(k), "_", "-")
+		if untrustedSet[u] || strings.HasPrefix(u, "X-MS-CLIENT-PRINCIPAL") || strings.HasPrefix(u, "X-MS-TOKEN-") {
 			delete(h, k)
 		}
 	}
@@ -63,8 +72,8 @@ func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
 		DisableCompression:    true,
 	}
 	return &httputil.ReverseProxy{
-		Rewrite:       f.rewrite,
-		Transport:     tr,
+		Rewrite:   f.rewrite,
+		Transport: tr,
 		// No periodic flushing: ReverseProxy flushes each write at once anyway for a streamed
 		// answer (no Content-Length, or text/event-stream), and a sized one goes out in one write.
 		FlushInterval: 0,
