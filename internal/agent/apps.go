@@ -196,6 +196,15 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.door != nil {
+		// Learn the site's host name and Easy Auth now, so that its environment names them and
+		// its front door serves it from the start; a slow control plane does not hold it up.
+		sctx, cancel := context.WithTimeout(ctx, eventsInitTimeout)
+		if err := a.syncSites(sctx); err != nil {
+			a.log.Warn("front door: the sites' settings cannot be read yet", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
 	env := a.env(ap)
 	ctx, cancel := context.WithCancel(ctx)
 	stopWithAgent := context.AfterFunc(a.life, cancel)

@@ -48,7 +48,7 @@ func (c FrontDoorConfig) enabled() bool { return c.Listen != "" || c.ListenHTTP 
 // authsettingsV2 takes effect within it); SyncSites does it at once.
 const sitesPeriod = 15 * time.Second
 
-// accessLogPath is where the front door's access log of app name goes (`lanyard webapp log tail
+// AccessLogPath is where the front door's access log of app name goes (`lanyard webapp log tail
 // --access`).
 func AccessLogPath(stateDir, name string) string {
 	return strings.TrimSuffix(LogPath(stateDir, name), ".log") + ".access.log"
@@ -376,7 +376,7 @@ func (a *Agent) awaitReady(ctx context.Context, ap *app) {
 	}
 }
 
-// serveDoor adds the front door's servers to serve (Run's).
+// doorServers returns the front door's servers' serve loops, for Run's errgroup.
 func (a *Agent) doorServers() []func() error {
 	d := a.door
 	if d == nil {

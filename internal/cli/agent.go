@@ -62,7 +62,8 @@ It serves tokens to workloads on loopback: the App Service-style endpoint for th
 gets IDENTITY_ENDPOINT and IDENTITY_HEADER) and the IMDS-style endpoint for the node's own identity.
 
 Settings come from the YAML file of --config (keys: server, ca_file, join_token_file, state_dir,
-node_name, listen, imds.listen, apps, miss_rate, miss_concurrency, hit_rate); flags override it.
+node_name, listen, imds.listen, apps, miss_rate, miss_concurrency, hit_rate, front_door: the
+sites' HTTPS front door and Easy Auth, see docs/frontdoor.md); flags override it.
 The state directory defaults to /var/lib/lanyard-agent for root, else
 $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 		Example: `  # on the server host
