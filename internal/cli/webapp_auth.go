@@ -24,6 +24,8 @@ func (s *siteCmd) auth() *cobra.Command {
 of the management API. With it on, the front door of the node that runs the ` + s.k.label + ` checks each
 request's bearer token (signature, issuer, audience, lifetime) and the allowed applications and
 identities before the app sees it, and tells the app who called in the X-MS-CLIENT-PRINCIPAL headers.`,
+		Example: `  lanyard ` + s.k.noun + ` auth update -n ` + s.k.name + ` -g rg --enabled true --client-id $APP_ID --allowed-audiences api://` + s.k.name + `
+  lanyard ` + s.k.noun + ` auth show -n ` + s.k.name + ` -g rg`,
 	}
 	cmd.AddCommand(s.authShow(), s.authUpdate())
 	return cmd

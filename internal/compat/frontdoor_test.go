@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -538,4 +539,64 @@ func ctx2(t *testing.T) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestFrontDoorSiteOnTwoNodes: a site placed on two nodes (properties.lanyard.nodes) is served by
+// each node's agent, with its own copy of the app, under the same host name; each agent may get
+// the site's tokens; a third node may not.
+func TestFrontDoorSiteOnTwoNodes(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	sub, err := env.Admin.DefaultSubscription(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := "/subscriptions/" + sub.SubscriptionID + "/resourceGroups/multi"
+	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/api-multi", vWeb, map[string]any{
+		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]any{"nodes": []string{"n1", "n2"}}},
+	}, &site)
+	for _, name := range []string{"n1", "n2", "n3"} {
+		ag := env.StartAgent(t, name, agent.Config{FrontDoor: agent.FrontDoorConfig{Listen: "127.0.0.1:0"}})
+		appEnv, err := ag.StartApp(ctx2(t), agent.AppConfig{Site: site.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := appToken(t, appEnv, appEnv["IDENTITY_HEADER"], url.Values{"resource": {"https://management.azure.com/"}})
+		if name == "n3" {
+			if tok.status == http.StatusOK {
+				t.Errorf("n3 (the site is not placed there) got a token for it")
+			}
+			if c, err := tls.Dial("tcp", strings.TrimPrefix(ag.FrontDoorURL(), "https://"), &tls.Config{RootCAs: env.CAPool, ServerName: "api-multi.sites.localhost"}); err == nil {
+				c.Close()
+				t.Error("n3 holds a certificate for the site")
+			}
+			continue
+		}
+		if tok.status != http.StatusOK {
+			t.Fatalf("%s: token for its copy of the site: %d %s", name, tok.status, tok.raw)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+appEnv["PORT"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "copy on "+name) }))
+		t.Cleanup(func() { ln.Close() })
+		door := strings.TrimPrefix(ag.FrontDoorURL(), "https://")
+		_, port, _ := net.SplitHostPort(door)
+		client := &http.Client{Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
+			DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, door) },
+		}}
+		resp, err := client.Get("https://api-multi.sites.localhost:" + port + "/")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "copy on "+name {
+			t.Errorf("%s's front door: %d %q", name, resp.StatusCode, body)
+		}
+	}
 }

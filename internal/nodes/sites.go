@@ -58,7 +58,7 @@ func (s *Service) site(ctx context.Context, n Node, app string) (agentapi.Site, 
 		return out, nil
 	case err != nil:
 		return out, err
-	case !strings.EqualFold(resources.SiteNode(r), n.Name):
+	case !resources.PlacedOn(r, n.Name):
 		out.Error = "the site is not placed on this node"
 		return out, nil
 	}

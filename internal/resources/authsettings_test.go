@@ -58,3 +58,28 @@ func FuzzParseAuthSettings(f *testing.F) {
 		}
 	})
 }
+
+func TestPlacementOnSeveralNodes(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"node":"n1"}`:               `{"node":"n1"}`,
+		`{"nodes":["n1","n2"]}`:       `{"nodes":["n1","n2"]}`,
+		`{}`:                          `{"node":""}`,
+		`{"node":"n1","nodes":["x"]}`: "give one of them",
+		`{"nodes":["n1",""]}`:         "names",
+		`{"nodes":"n1"}`:              "must be",
+		`{"zone":"a"}`:                "must be",
+	} {
+		props := map[string]json.RawMessage{PlacementProperty: json.RawMessage(in)}
+		err := checkPlacement(props)
+		switch {
+		case strings.HasPrefix(want, "{") && (err != nil || string(props[PlacementProperty]) != want):
+			t.Errorf("%s: %v %s, want %s", in, err, props[PlacementProperty], want)
+		case !strings.HasPrefix(want, "{") && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want an error saying %q", in, err, want)
+		}
+	}
+	r := Resource{Properties: json.RawMessage(`{"lanyard":{"nodes":["n1","N2"]}}`)}
+	if !PlacedOn(r, "n2") || PlacedOn(r, "n3") || SiteNode(r) != "n1" {
+		t.Errorf("PlacedOn/SiteNode of %s", r.Properties)
+	}
+}
