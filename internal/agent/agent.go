@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {
+			a.Close()
 			return nil, err
 		}
 	}

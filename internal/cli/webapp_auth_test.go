@@ -129,7 +129,9 @@ func TestSeed002WithCLI(t *testing.T) {
 	_, port, _ := net.SplitHostPort(door)
 	client := &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
-		DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, door) },
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, door)
+		},
 	}}
 	req, _ := http.NewRequest(http.MethodGet, "https://aad-func.sites.localhost:"+port+"/api", nil)
 	req.Header.Set("Authorization", "Bearer "+tok.Token)

@@ -587,7 +587,9 @@ func TestFrontDoorSiteOnTwoNodes(t *testing.T) {
 		_, port, _ := net.SplitHostPort(door)
 		client := &http.Client{Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
-			DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, door) },
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, door)
+			},
 		}}
 		resp, err := client.Get("https://api-multi.sites.localhost:" + port + "/")
 		if err != nil {
