@@ -69,8 +69,14 @@ func (s *seed) authBody(edit func(aad map[string]any)) map[string]any {
 
 func startSeed(t *testing.T) *seed {
 	t.Helper()
+	return startSeedWith(t, lanyardtest.Options{})
+}
+
+// startSeedWith is startSeed with the server's options (its clock, say).
+func startSeedWith(t *testing.T, o lanyardtest.Options) *seed {
+	t.Helper()
 	node := requireNode(t, nodeIdentityDir, "@azure/identity")
-	env := lanyardtest.Start(t, lanyardtest.Options{})
+	env := lanyardtest.Start(t, o)
 	s := &seed{env: env}
 	var subs struct {
 		Value []struct {
@@ -392,6 +398,46 @@ func TestFrontDoorSeed002Go(t *testing.T) {
 	refuse("bad signature", parts[0]+"."+parts[1]+"."+string(sig), http.StatusUnauthorized)
 	refuse("not a JWT", "not-a-token", http.StatusUnauthorized)
 
+	// A token of another tenant (for an API of the same identifier URI there): 401.
+	ctx := context.Background()
+	t2, err := s.env.Admin.CreateTenant(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := *s.env.Admin
+	other.Tenant = t2.ID
+	var otherApp, otherCaller struct {
+		AppID string `json:"appId"`
+	}
+	var otherCallerSP sp
+	for _, step := range []struct {
+		path string
+		in   map[string]any
+		out  any
+	}{
+		{"/v1.0/applications", map[string]any{"displayName": "aad-func", "identifierUris": []string{seedURI}}, &otherApp},
+		{"/v1.0/applications", map[string]any{"displayName": "caller"}, &otherCaller},
+	} {
+		if err := other.Do(ctx, http.MethodPost, step.path, step.in, step.out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, appID := range []string{otherApp.AppID, otherCaller.AppID} {
+		if err := other.Do(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": appID}, &otherCallerSP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var minted struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := other.Do(ctx, http.MethodPost, "/admin/v1/tokens", map[string]any{"principalId": otherCallerSP.ID, "resource": seedURI, "tenantId": t2.ID}, &minted); err != nil {
+		t.Fatal(err)
+	}
+	if c := claims(t, minted.AccessToken); c["tid"] != t2.ID || c["aud"] != seedURI {
+		t.Fatalf("the other tenant's token: tid %v aud %v", c["tid"], c["aud"])
+	}
+	refuse("another tenant", minted.AccessToken, http.StatusUnauthorized)
+
 	// allowedApplications not listing msi-func: 403 from the front door.
 	armDo(t, s.env, http.MethodPut, s.aad.ID+"/config/authsettingsV2", vWeb, s.authBody(func(aad map[string]any) {
 		aad["validation"].(map[string]any)["defaultAuthorizationPolicy"] = map[string]any{
@@ -600,5 +646,25 @@ func TestFrontDoorSiteOnTwoNodes(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || string(body) != "copy on "+name {
 			t.Errorf("%s's front door: %d %q", name, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestFrontDoorExpiredToken: the server's clock is two hours behind, so a token it signs for
+// msi-func expired an hour ago by the front door's clock: 401, aad-func not called.
+func TestFrontDoorExpiredToken(t *testing.T) {
+	s := startSeedWith(t, lanyardtest.Options{Now: func() time.Time { return time.Now().Add(-2 * time.Hour) }})
+	// The agent itself refuses to hand out a token that is already expired by its clock; the
+	// server's administrator mint signs the same token msi-func would get.
+	tok := mint(t, s.env, s.msi.Identity.PrincipalID, seedURI)
+	if exp, _ := claims(t, tok)["exp"].(float64); time.Unix(int64(exp), 0).After(time.Now().Add(-30 * time.Minute)) {
+		t.Fatalf("the token expires at %v: not expired", time.Unix(int64(exp), 0))
+	}
+	before := s.calls(t)
+	code, h, body := s.get(t, tok, "/api/whoami")
+	if code != http.StatusUnauthorized || !strings.Contains(body, "expired") || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("expired token: %d %q %q", code, h.Get("WWW-Authenticate"), body)
+	}
+	if s.calls(t) != before {
+		t.Error("aad-func was called with an expired token")
 	}
 }
