@@ -51,16 +51,15 @@ func (s *Service) site(ctx context.Context, n Node, app string) (agentapi.Site, 
 		out.Error = "not a site's ARM id"
 		return out, nil
 	}
+	// A missing site and one placed elsewhere get the same answer, as the token endpoint gives:
+	// a node cannot learn which sites of its tenant exist.
 	r, err := s.Store.GetResource(ctx, n.TenantID, id.Key())
 	switch {
-	case errs.Is(err, errs.NotFound):
-		out.Error = "no such site"
+	case errs.Is(err, errs.NotFound) || err == nil && !resources.PlacedOn(r, n.Name):
+		out.Error = "the site is not placed on this node"
 		return out, nil
 	case err != nil:
 		return out, err
-	case !resources.PlacedOn(r, n.Name):
-		out.Error = "the site is not placed on this node"
-		return out, nil
 	}
 	out.Name = id.Name()
 	out.HostName = strings.ToLower(id.Name()) + "." + s.siteDomain()
