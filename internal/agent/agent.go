@@ -58,6 +58,7 @@ type Agent struct {
 	sboxes  sandboxes // what the apps' sandboxes share
 
 	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
+	door     *door       // nil without a front door
 
 	ln, imdsLn net.Listener
 	srv        *http.Server
@@ -110,8 +111,14 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
 		a.apps.remember = a.remember
 	}
+	if cfg.FrontDoor.enabled() {
+		if err := a.newDoor(); err != nil {
+			return nil, err
+		}
+	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {
+			a.Close()
 			return nil, err
 		}
 	}
@@ -241,6 +248,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	serve(a.srv, a.ln)
 	serve(a.imdsSrv, a.imdsLn)
+	for _, fn := range a.doorServers() {
+		g.Go(func() error {
+			if err := fn(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	if a.door != nil {
+		// The sites' settings before the apps start, so that their environment names their host
+		// name and Easy Auth; a control plane that does not answer in time does not hold them up.
+		sctx, cancel := context.WithTimeout(gctx, eventsInitTimeout)
+		if err := a.syncSites(sctx); err != nil {
+			a.log.Warn("front door: the sites' settings cannot be read yet", slog.String("error", err.Error()))
+		}
+		cancel()
+		g.Go(func() error { return a.sitesLoop(gctx) })
+	}
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.followEvents(gctx, after) })
 	g.Go(func() error { return a.cache.refreshLoop(gctx, refreshPeriod) })
@@ -258,6 +283,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.procs.Wait()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		a.closeDoor(sctx, true)
 		for _, srv := range []*http.Server{a.srv, a.imdsSrv} {
 			if srv != nil {
 				_ = srv.Shutdown(sctx)
@@ -273,6 +299,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Close() {
 	a.stopLife()
 	a.procs.Wait()
+	a.closeDoor(context.Background(), false)
 	for _, srv := range []*http.Server{a.srv, a.imdsSrv} {
 		if srv != nil {
 			_ = srv.Close()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/frontdoor"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
@@ -51,10 +52,11 @@ const (
 
 // app is an app the agent serves: a site's identity, with or without a process it runs.
 type app struct {
-	cfg AppConfig
-	lim *limiter
-	log *appLog          // nil when the agent runs no process for it
-	sb  *sandbox.Sandbox // nil when the app runs without a sandbox
+	cfg  AppConfig
+	lim  *limiter
+	log  *appLog          // nil when the agent runs no process for it
+	sb   *sandbox.Sandbox // nil when the app runs without a sandbox
+	port int              // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte
@@ -177,6 +179,7 @@ func (a *Agent) hostEnv(ap *app) Env {
 		"REQUESTS_CA_BUNDLE":           a.bundle,
 		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
+	a.doorEnv(ap, env)
 	return env
 }
 
@@ -225,6 +228,15 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			return nil, err
 		}
 	}
+	if a.door != nil {
+		// Learn the site's host name and Easy Auth now, so that its environment names them and
+		// its front door serves it from the start; a slow control plane does not hold it up.
+		sctx, cancel := context.WithTimeout(ctx, eventsInitTimeout)
+		if err := a.syncSites(sctx); err != nil {
+			a.log.Warn("front door: the sites' settings cannot be read yet", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
 	env := a.env(ap)
 	ctx, cancel := context.WithCancel(ctx)
 	stopWithAgent := context.AfterFunc(a.life, cancel)
@@ -240,6 +252,8 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 		}
 		a.apps.remove(ap)
 		a.closeSandbox(ap)
+		a.setState(ap.cfg.Name, frontdoor.Stopped)
+		a.kickSites()
 	}()
 	return env, nil
 }
@@ -247,9 +261,17 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 // addApp registers an app (and opens its log when it has a process).
 func (a *Agent) addApp(cfg AppConfig) (*app, error) {
 	ap := &app{cfg: cfg, lim: newLimiter(a.cfg)}
+	if a.door != nil {
+		p, err := pickPort(cfg.Env)
+		if err != nil {
+			return nil, err
+		}
+		ap.port = p
+	}
 	if err := a.apps.add(ap); err != nil {
 		return nil, err
 	}
+	a.kickSites()
 	if len(cfg.Command) > 0 {
 		l, err := openAppLog(LogPath(a.cfg.StateDir, cfg.Name), maxAppLog)
 		if err != nil {
@@ -288,11 +310,14 @@ func (a *Agent) supervise(ctx context.Context, ap *app) {
 			a.met.restarts.WithLabelValues(name).Inc()
 		}
 		start := time.Now()
+		a.setState(name, frontdoor.Starting)
 		err := a.runOnce(ctx, ap)
 		if ctx.Err() != nil {
+			a.setState(name, frontdoor.Stopped)
 			a.note(ap, "stopped")
 			return
 		}
+		a.setState(name, frontdoor.Starting) // restarting
 		if time.Since(start) >= healthyAfter {
 			delay = a.restartMin
 		}
@@ -336,6 +361,9 @@ func (a *Agent) runOnce(ctx context.Context, ap *app) error {
 	a.log.Info("app started", slog.String("app", ap.cfg.Name), slog.Int("pid", cmd.Process.Pid))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	ready, notReady := context.WithCancel(ctx)
+	defer notReady()
+	go a.awaitReady(ready, ap)
 	select {
 	case err := <-done:
 		signalGroup(cmd, killSignal) // what the process left behind in its group

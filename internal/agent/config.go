@@ -32,6 +32,10 @@ type Config struct {
 
 	Apps []AppConfig `yaml:"apps"`
 
+	// FrontDoor is the inbound HTTP of the apps' sites (https://{site}.{siteDomain}); none
+	// unless a listener is set.
+	FrontDoor FrontDoorConfig `yaml:"front_door"`
+
 	// Throttling per app (the node's own identities count as one app). Misses are requests that
 	// go to the server; every request counts against HitRate.
 	MissRate        float64 `yaml:"miss_rate"`        // per second; default 20 (Azure's managed-identity limit)
@@ -199,6 +203,15 @@ func (c Config) Validate() error {
 		if err := checkListen("imds.listen", c.IMDS.Listen, true); err != nil {
 			return err
 		}
+	}
+	for key, addr := range map[string]string{"front_door.listen": c.FrontDoor.Listen, "front_door.listen_http": c.FrontDoor.ListenHTTP} {
+		// Any address: the front door is what the node's clients reach.
+		if _, port, err := net.SplitHostPort(addr); addr != "" && (err != nil || port == "") {
+			return errs.E(errs.Invalid, "%s: %q is not host:port", key, addr)
+		}
+	}
+	if c.FrontDoor.RequestTimeout < 0 || c.FrontDoor.MaxBodyBytes < 0 {
+		return errs.E(errs.Invalid, "front_door.request_timeout and front_door.max_body_bytes must be positive")
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Apps {

@@ -154,6 +154,15 @@ func (u *upstream) events(ctx context.Context, after int64, wait time.Duration) 
 	return out, err
 }
 
+// sites asks the server for the front door's view of the agent's sites.
+func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agentapi.SitesResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out agentapi.SitesResponse
+	err := u.call(ctx, u.mtls, http.MethodPost, agentapi.PathSites, req, &out)
+	return out, err
+}
+
 // token asks the server to mint. Its errors are *errs.Error whose Code is the OAuth2 error code
 // the identity endpoints answer with.
 func (u *upstream) token(ctx context.Context, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {

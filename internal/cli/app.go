@@ -453,7 +453,7 @@ func (s *siteCmd) logCmd() *cobra.Command {
 		Example: `  lanyard ` + s.k.noun + ` log tail --name ` + s.k.name + ` --follow`,
 	}
 	var name, stateDir string
-	var follow bool
+	var follow, access bool
 	var lines int
 	tail := &cobra.Command{
 		Use:   "tail --name NAME [--follow] [--lines N] [--state-dir DIR]",
@@ -479,13 +479,18 @@ another agent's state directory.`,
 					dir = defaultAgentStateDir()
 				}
 			}
-			return tailLog(cmd.Context(), cmd.OutOrStdout(), agent.LogPath(dir, name), lines, follow)
+			path := agent.LogPath(dir, name)
+			if access {
+				path = agent.AccessLogPath(dir, name) // the front door's access log of the site
+			}
+			return tailLog(cmd.Context(), cmd.OutOrStdout(), path, lines, follow)
 		},
 	}
 	tail.Flags().StringVarP(&name, "name", "n", "", "name of the "+s.k.label+" (required)")
 	tail.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the agent (default: lanyard dev's, else the agent's default)")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what is written, until interrupted")
 	tail.Flags().IntVar(&lines, "lines", 20, "how many of the last lines to print")
+	tail.Flags().BoolVar(&access, "access", false, "the front door's access log of the "+s.k.label+" (one line per request) instead of its output")
 	_ = tail.MarkFlagRequired("name")
 	cmd.AddCommand(tail)
 	return cmd

@@ -25,6 +25,7 @@ import (
 // Signer issues client certificates (internal/pki's CA).
 type Signer interface {
 	SignClientCSR(csrDER []byte, commonName string, lifetime time.Duration) ([]byte, error)
+	SignServingCSR(csrDER []byte, dnsNames []string, lifetime time.Duration) ([]byte, error)
 	CertPEM() []byte
 }
 
@@ -51,6 +52,8 @@ type Service struct {
 	DefaultTenant func() string
 	// CertLifetime is the lifetime of the client certificates; default 24 h.
 	CertLifetime time.Duration
+	// SiteDomain is the domain of sites' host names, {name}.{SiteDomain} (their defaultHostName).
+	SiteDomain string
 	// EventRetention is how long events are kept for agents that were away; default 1 h.
 	EventRetention time.Duration
 

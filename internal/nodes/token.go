@@ -90,8 +90,8 @@ func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) 
 	case err != nil:
 		return agentapi.TokenResponse{}, err
 	}
-	if req.App != "" && !strings.EqualFold(resources.SiteNode(owner), n.Name) {
-		s.record(ctx, actor, "node.token", owner.ID, audit.Denied, "the app is placed on node '"+resources.SiteNode(owner)+"'")
+	if req.App != "" && !resources.PlacedOn(owner, n.Name) {
+		s.record(ctx, actor, "node.token", owner.ID, audit.Denied, "the app is placed on node(s) '"+strings.Join(resources.SiteNodes(owner), ",")+"'")
 		return agentapi.TokenResponse{}, errForbiddenApp
 	}
 	ident, ok := pick(identitiesOf(owner), req.Selector)
