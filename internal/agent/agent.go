@@ -55,7 +55,10 @@ type Agent struct {
 	nodeLim *limiter
 	apps    *appSet
 	met     *metrics
-	door    *door // nil without a front door
+	sboxes  sandboxes // what the apps' sandboxes share
+	door    *door     // nil without a front door
+
+	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
 
 	ln, imdsLn net.Listener
 	srv        *http.Server
@@ -98,8 +101,8 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		stopTimeout: stopTimeout,
 	}
 	a.life, a.stopLife = context.WithCancel(context.WithoutCancel(ctx))
-	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout)
-	a.met = newMetrics(func() float64 { return float64(a.cache.len()) })
+	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout, cfg.TokenCache.MaxTokens, cfg.TokenCache.MaxBytes)
+	a.met = newMetrics(a.cache)
 	a.cache.observe = a.met.observeMint
 	if err := a.writeBundle(caPEM); err != nil {
 		return nil, err
@@ -108,6 +111,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		if err := a.newDoor(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Remember {
+		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
+		a.apps.remember = a.remember
 	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {
@@ -118,6 +125,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.listen(ctx); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if a.remember != nil {
+		a.restoreApps()
+		a.saveRemembered()
 	}
 	a.log.Info("agent ready", slog.String("node", state.enr.NodeName), slog.String("machine", state.enr.MachineResourceID),
 		slog.String("endpoint", a.URL()+PathAppService), slog.Time("certificate_expires", state.certificate().Leaf.NotAfter))
@@ -153,7 +164,11 @@ func (a *Agent) listen(ctx context.Context) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	var err error
-	if a.ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	if a.remember != nil {
+		listen = a.remember.listen
+	}
+	if a.ln, err = listen(a.cfg.Listen); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "listening on "+a.cfg.Listen+": "+err.Error())
 	}
 	a.srv = newServer(mux, a.log)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -17,10 +16,13 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/frontdoor"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // Env is the environment the agent gives an app (its identity endpoint and header, and the CA
-// bundle), by variable name.
+// bundle, an absolute path, under each variable a runtime reads: SSL_CERT_FILE for Go, OpenSSL and
+// Python's ssl, NODE_EXTRA_CA_CERTS for Node, REQUESTS_CA_BUNDLE for Python requests and az,
+// CURL_CA_BUNDLE for curl), by variable name.
 type Env map[string]string
 
 // List returns the variables as sorted NAME=value strings, as exec.Cmd.Env takes them.
@@ -52,8 +54,9 @@ const (
 type app struct {
 	cfg  AppConfig
 	lim  *limiter
-	log  *appLog // nil when the agent runs no process for it
-	port int     // the port the app listens on (PORT), when the agent has a front door
+	log  *appLog          // nil when the agent runs no process for it
+	sb   *sandbox.Sandbox // nil when the app runs without a sandbox
+	port int              // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte
@@ -62,10 +65,11 @@ type app struct {
 
 // appSet holds the apps by name and by the hash of their header.
 type appSet struct {
-	rand   io.Reader
-	mu     sync.RWMutex
-	byName map[string]*app
-	byHash map[[sha256.Size]byte]*app
+	rand     io.Reader
+	remember *remembered // nil unless Config.Remember
+	mu       sync.RWMutex
+	byName   map[string]*app
+	byHash   map[[sha256.Size]byte]*app
 }
 
 func newAppSet(rand io.Reader) *appSet {
@@ -81,9 +85,13 @@ func (s *appSet) newHeader() ([]byte, error) {
 	return []byte(hex.EncodeToString(raw[:])), nil
 }
 
-// add registers ap with a new header.
+// add registers ap with a new header, or with the one remembered from the last run for an app
+// registered without a command (Config.Remember).
 func (s *appSet) add(ap *app) error {
 	h, err := s.newHeader()
+	if len(ap.cfg.Command) == 0 {
+		h, err = s.headerFor(s.remember, ap.cfg.Name, ap.cfg.Site)
+	}
 	if err != nil {
 		return err
 	}
@@ -143,8 +151,19 @@ func (s *appSet) byHeader(h string) *app {
 	return ap
 }
 
-// env is the identity environment of ap now.
+// CABundle is the path of the CA bundle the agent gives its apps: the system's roots and
+// Lanyard's CA.
+func (a *Agent) CABundle() string { return a.bundle }
+
+// env is the identity environment of ap now: in its sandbox when it has one.
 func (a *Agent) env(ap *app) Env {
+	env := a.hostEnv(ap)
+	a.sandboxEnv(ap, env)
+	return env
+}
+
+// hostEnv is the identity environment of ap for a process outside any sandbox.
+func (a *Agent) hostEnv(ap *app) Env {
 	a.apps.mu.RLock()
 	header := string(ap.header)
 	a.apps.mu.RUnlock()
@@ -158,6 +177,7 @@ func (a *Agent) env(ap *app) Env {
 		"SSL_CERT_FILE":                a.bundle,
 		"NODE_EXTRA_CA_CERTS":          a.bundle,
 		"REQUESTS_CA_BUNDLE":           a.bundle,
+		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
 	a.doorEnv(ap, env)
 	return env
@@ -196,6 +216,18 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if on, err := a.sandboxMode(cfg); err != nil || on {
+		if err == nil {
+			ap.sb, err = a.openSandbox(ctx, ap)
+		}
+		if err != nil {
+			a.apps.remove(ap)
+			if ap.log != nil {
+				ap.log.Close()
+			}
+			return nil, err
+		}
+	}
 	if a.door != nil {
 		// Learn the site's host name and Easy Auth now, so that its environment names them and
 		// its front door serves it from the start; a slow control plane does not hold it up.
@@ -219,6 +251,7 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			<-ctx.Done()
 		}
 		a.apps.remove(ap)
+		a.closeSandbox(ap)
 		a.setState(ap.cfg.Name, frontdoor.Stopped)
 		a.kickSites()
 	}()
@@ -313,7 +346,10 @@ func (a *Agent) note(ap *app, msg string) {
 // runOnce runs ap's command to its end, or stops it (SIGTERM to its process group, SIGKILL
 // after stopTimeout) when ctx is done.
 func (a *Agent) runOnce(ctx context.Context, ap *app) error {
-	cmd := exec.Command(ap.cfg.Command[0], ap.cfg.Command[1:]...)
+	cmd, err := a.command(ap)
+	if err != nil {
+		return err
+	}
 	cmd.Dir = ap.cfg.Dir
 	cmd.Env = a.processEnv(ap)
 	cmd.Stdout, cmd.Stderr = ap.log, ap.log

@@ -3,7 +3,9 @@ package agent
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -57,6 +59,10 @@ var errMetadataHeader = &errs.Error{Kind: errs.Invalid, Code: "invalid_request",
 func (a *Agent) serveAppService(w http.ResponseWriter, r *http.Request) {
 	ep := a.met.ep[epAppService]
 	defer a.recoverPanic(w, r, ep)
+	if err := a.checkLocal(r); err != nil {
+		a.writeError(w, r, ep, err)
+		return
+	}
 	if r.Method != http.MethodGet {
 		a.writeError(w, r, ep, errs.E(errs.Invalid, "the token endpoint answers GET only"))
 		return
@@ -99,10 +105,17 @@ func (a *Agent) serveAppService(w http.ResponseWriter, r *http.Request) {
 
 // serveIMDS answers GET /metadata/identity/oauth2/token for the node's own identities.
 func (a *Agent) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	a.serveIMDSAs(w, r, "", a.nodeLim)
+}
+
+// serveIMDSAs answers GET /metadata/identity/oauth2/token with the identities of the app of
+// site ("" for the node's own), throttled by lim: the node's endpoint, and in an app's sandbox
+// its 169.254.169.254.
+func (a *Agent) serveIMDSAs(w http.ResponseWriter, r *http.Request, site string, lim *limiter) {
 	ep := a.met.ep[epIMDS]
 	defer a.recoverPanic(w, r, ep)
-	if _, ok := r.Header["X-Forwarded-For"]; ok {
-		a.writeError(w, r, ep, errs.E(errs.Invalid, "a request with an X-Forwarded-For header is refused: the metadata endpoint answers processes on this host only"))
+	if err := a.checkLocal(r); err != nil {
+		a.writeError(w, r, ep, err)
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
@@ -127,7 +140,60 @@ func (a *Agent) serveIMDS(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, ep, err)
 		return
 	}
-	a.serveToken(w, r, ep, "", a.nodeLim, sel, resource)
+	a.serveToken(w, r, ep, site, lim, sel, resource)
+}
+
+// checkLocal refuses what did not come straight from a process on this host: a request a proxy
+// forwarded (X-Forwarded-For, Forwarded) and a request whose Host is not one of the endpoint's
+// own addresses or names, which is what a web page sends after rebinding its own name to
+// 127.0.0.1 or 169.254.169.254 (DNS rebinding): its browser then reads the node's tokens as if
+// they were the page's own origin's. The port is not compared: a relay in front of the endpoint
+// (169.254.169.254:80 to the agent's port) passes the Host on as the client wrote it.
+func (a *Agent) checkLocal(r *http.Request) error {
+	for _, h := range []string{"X-Forwarded-For", "Forwarded"} {
+		if _, ok := r.Header[h]; ok {
+			return errs.E(errs.Invalid, "a request with a %s header is refused: the identity endpoints answer processes on this host only", h)
+		}
+	}
+	if !a.ownHost(r.Host) {
+		return errs.E(errs.Invalid, "the Host %q is not this endpoint's: call it by its address (%s) or localhost", clip(r.Host), a.ln.Addr())
+	}
+	return nil
+}
+
+// imdsHost is the address every SDK calls IMDS by; the agent answers for it (imds.listen, or a
+// relay in a sandbox), wherever it listens.
+var imdsHost = netip.AddrFrom4([4]byte{169, 254, 169, 254})
+
+// ownHost reports whether host (a Host header: name or address, perhaps with a port) names this
+// agent: localhost, a loopback address, an address it listens on, or 169.254.169.254. No other
+// name is: a name other than localhost resolves through DNS, which whoever owns it controls.
+func (a *Agent) ownHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Zone() != "" {
+		return false
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip == imdsHost {
+		return true
+	}
+	for _, ln := range []net.Listener{a.ln, a.imdsLn} {
+		if ln == nil {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && ap.Addr().Unmap() == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // imdsVersionOK accepts YYYY-MM-DD dates from 2018-02-01 on.

@@ -257,7 +257,13 @@ func (a *Agent) syncSites(ctx context.Context) error {
 		if w.ap != nil {
 			backend = "127.0.0.1:" + strconv.Itoa(w.ap.port)
 		}
-		d.fd.SetSite(frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log})
+		site := frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log}
+		if w.ap != nil && w.ap.sb != nil {
+			site.Dial = sandboxDial(w.ap)
+		} else if w.ap == nil {
+			site.Dial = d.fd.Dialer(w.name) // a stopped app keeps how it was reached
+		}
+		d.fd.SetSite(site)
 		switch {
 		case w.ap == nil:
 			// The app stopped and left the agent: its site stays served as stopped (503), as
@@ -356,15 +362,31 @@ func (a *Agent) setState(name string, st frontdoor.State) {
 	}
 }
 
-// awaitReady marks ap Running once its port accepts connections, polling until ctx is done (the
-// process exited or is stopping).
+// sandboxDial connects inside ap's sandbox (its network namespace), where the app listens.
+func sandboxDial(ap *app) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	ns := ap.sb.Netns
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.Do(func() error {
+			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// awaitReady marks ap Running once its port accepts connections (inside its sandbox when it has
+// one), polling until ctx is done (the process exited or is stopping).
 func (a *Agent) awaitReady(ctx context.Context, ap *app) {
 	if a.door == nil {
 		return
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ap.port)
+	dial := (&net.Dialer{Timeout: time.Second}).DialContext
+	if ap.sb != nil {
+		dial = sandboxDial(ap)
+	}
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
-		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		c, err := dial(ctx, "tcp", addr)
 		if err == nil {
 			c.Close()
 			a.setState(ap.cfg.Name, frontdoor.Running)

@@ -180,6 +180,18 @@ func (w *walker) check(path string, n *yaml.Node, t reflect.Type, depth int) err
 		if _, err := parseDuration(n.Value); err != nil {
 			return errs.E(errs.Invalid, "%s: %s: %v", where(n), display(path), err)
 		}
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && (t.Kind() == reflect.Int || n.Tag != "!!float")) {
+			want := "a whole number"
+			if t.Kind() == reflect.Float64 {
+				want = "a number"
+			}
+			got := "a " + kindName(n)
+			if n.Kind == yaml.ScalarNode {
+				got = fmt.Sprintf("%q", n.Value)
+			}
+			return errs.E(errs.Invalid, "%s: %s: want %s, got %s", where(n), display(path), want, got)
+		}
 	case t.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			return errs.E(errs.Invalid, "%s: %s: want a string, got a %s", where(n), display(path), kindName(n))

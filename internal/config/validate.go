@@ -77,6 +77,7 @@ func (c Config) Validate() error {
 	checkEnum("token.signing_alg", t.SigningAlg, "RS256", "ES256")
 	checkEnum("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	checkEnum("log.format", c.Log.Format, "text", "json")
+	c.validateOperations(bad)
 
 	if len(problems) > 0 {
 		return errs.E(errs.Invalid, "invalid configuration: %s", strings.Join(problems, "; "))

@@ -15,6 +15,7 @@ const (
 	readApplications     access = "read applications, service principals and their app role assignments"
 	writeApplications    access = "write applications and service principals"
 	writeAssignments     access = "create and delete app role assignments"
+	grantGraphRoles      access = "grant Microsoft Graph's application permissions (app roles of the Directory service principal)"
 	readGroups           access = "read groups and members"
 	writeGroups          access = "write groups and members"
 	readRoleAssignments  access = "read directory role assignments"
@@ -43,6 +44,12 @@ var policy = map[access]rule{
 	writeApplications: {AnyOf: []string{PermApplicationReadWriteAll, PermDirectoryReadWriteAll}, Roles: appAdmins},
 	writeAssignments: {AllOf: []string{PermAppRoleAssignmentRWAll}, AnyOf: readAppPerms,
 		Roles: append(slices.Clone(appAdmins), RolePrivilegedRoleAdministrator)},
+	// As in Entra, the application administrator roles grant app roles of ordinary APIs but not
+	// Microsoft Graph's application permissions: an Application Administrator could otherwise
+	// grant itself AppRoleAssignment.ReadWrite.All or Directory.ReadWrite.All. Checked on top of
+	// writeAssignments, when the resource is the Directory (createAppRoleAssignment).
+	grantGraphRoles: {AllOf: []string{PermAppRoleAssignmentRWAll}, AnyOf: readAppPerms,
+		Roles: []string{RoleGlobalAdministrator, RolePrivilegedRoleAdministrator}},
 	readGroups: {AnyOf: []string{PermGroupReadAll, PermGroupReadWriteAll, PermDirectoryReadAll, PermDirectoryReadWriteAll},
 		Roles: []string{RoleGlobalAdministrator, RoleDirectoryReaders}},
 	writeGroups: {AnyOf: []string{PermGroupReadWriteAll, PermDirectoryReadWriteAll}, Roles: []string{RoleGlobalAdministrator}},

@@ -21,20 +21,26 @@ const (
 	both             = "AppRoleAssignment.ReadWrite.All + Application.Read.All"
 	groupRead        = "Group.Read.All"
 	appAdmin         = "Application Administrator"
+	cloudAppAdmin    = "Cloud Application Administrator"
 	globalAdmin      = "Global Administrator"
 	privRoleAdmin    = "Privileged Role Administrator"
 	directoryReaders = "Directory Readers"
 	adminSocket      = "admin socket"
 )
 
-var callers = []string{nobody, noRoles, dirRead, appRead, araOnly, both, groupRead, appAdmin, globalAdmin, privRoleAdmin, directoryReaders, adminSocket}
+var callers = []string{nobody, noRoles, dirRead, appRead, araOnly, both, groupRead, appAdmin, cloudAppAdmin, globalAdmin, privRoleAdmin,
+	directoryReaders, adminSocket}
 
 // allowed mirrors the directory's policy table, written out per kind of operation: the callers
 // that may, besides the admin socket. Everyone else authenticated gets 403.
+// "grant" is an app role of an ordinary API (DoAll) and the removal of any grant; "grant graph"
+// is one of Microsoft Graph's application permissions, which the application administrator
+// roles may not grant (as in Entra).
 var allowed = map[string][]string{
-	"read apps":    {dirRead, appRead, both, appAdmin, globalAdmin, directoryReaders},
-	"write apps":   {appAdmin, globalAdmin},
-	"grant":        {both, appAdmin, globalAdmin, privRoleAdmin},
+	"read apps":    {dirRead, appRead, both, appAdmin, cloudAppAdmin, globalAdmin, directoryReaders},
+	"write apps":   {appAdmin, cloudAppAdmin, globalAdmin},
+	"grant":        {both, appAdmin, cloudAppAdmin, globalAdmin, privRoleAdmin},
+	"grant graph":  {both, globalAdmin, privRoleAdmin},
 	"read groups":  {dirRead, groupRead, globalAdmin, directoryReaders},
 	"write groups": {globalAdmin},
 	"read roles":   {dirRead, globalAdmin, privRoleAdmin, directoryReaders},
@@ -56,6 +62,10 @@ func matrixRoutes() []matrixRoute {
 	newSP := func(e *env) map[string]any { return e.app("m", nil) }
 	graphGrant := func(e *env, principal map[string]any) map[string]any {
 		return map[string]any{"principalId": principal["id"], "resourceId": e.graphSP()["id"], "appRoleId": roleID(e.t, e.graphSP(), "Group.Read.All")}
+	}
+	newAPI := func(e *env) map[string]any { return e.app("api", map[string]any{"appRoles": []any{doAllRole}}) }
+	apiGrant := func(principal, api map[string]any) map[string]any {
+		return map[string]any{"principalId": principal["id"], "resourceId": api["id"], "appRoleId": doAllRole["id"]}
 	}
 	newGroup := func(e *env) string {
 		return e.must(http.StatusCreated, http.MethodPost, "/v1.0/groups", map[string]any{"displayName": "g", "mailNickname": "g", "securityEnabled": true, "mailEnabled": false})["id"].(string)
@@ -86,8 +96,12 @@ func matrixRoutes() []matrixRoute {
 		{"GET", "appRoleAssignedTo", "read apps", 200, func(e *env) (string, any) {
 			return "/v1.0/servicePrincipals/" + e.graphSP()["id"].(string) + "/appRoleAssignedTo", nil
 		}},
-		{"POST", "appRoleAssignedTo", "grant", 201, func(e *env) (string, any) {
+		{"POST", "appRoleAssignedTo (Graph)", "grant graph", 201, func(e *env) (string, any) {
 			return "/v1.0/servicePrincipals/" + e.graphSP()["id"].(string) + "/appRoleAssignedTo", graphGrant(e, newSP(e))
+		}},
+		{"POST", "appRoleAssignedTo (API)", "grant", 201, func(e *env) (string, any) {
+			api := newAPI(e)
+			return "/v1.0/servicePrincipals/" + api["id"].(string) + "/appRoleAssignedTo", apiGrant(newSP(e), api)
 		}},
 		{"DELETE", "appRoleAssignedTo/{id}", "grant", 204, func(e *env) (string, any) {
 			a := e.grant(newSP(e), e.graphSP(), "Group.Read.All")
@@ -96,9 +110,13 @@ func matrixRoutes() []matrixRoute {
 		{"GET", "appRoleAssignments", "read apps", 200, func(e *env) (string, any) {
 			return "/v1.0/servicePrincipals/" + newSP(e)["id"].(string) + "/appRoleAssignments", nil
 		}},
-		{"POST", "appRoleAssignments", "grant", 201, func(e *env) (string, any) {
+		{"POST", "appRoleAssignments (Graph)", "grant graph", 201, func(e *env) (string, any) {
 			sp := newSP(e)
 			return "/v1.0/servicePrincipals/" + sp["id"].(string) + "/appRoleAssignments", graphGrant(e, sp)
+		}},
+		{"POST", "appRoleAssignments (API)", "grant", 201, func(e *env) (string, any) {
+			sp := newSP(e)
+			return "/v1.0/servicePrincipals/" + sp["id"].(string) + "/appRoleAssignments", apiGrant(sp, newAPI(e))
 		}},
 		{"DELETE", "appRoleAssignments/{id}", "grant", 204, func(e *env) (string, any) {
 			sp := newSP(e)
@@ -144,7 +162,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for c, p := range perms {
 		who[c] = e.app(c, nil)["id"].(string) + ";" + p
 	}
-	for c, role := range map[string]string{appAdmin: directory.RoleApplicationAdministrator, globalAdmin: directory.RoleGlobalAdministrator,
+	for c, role := range map[string]string{appAdmin: directory.RoleApplicationAdministrator,
+		cloudAppAdmin: directory.RoleCloudApplicationAdministrator, globalAdmin: directory.RoleGlobalAdministrator,
 		privRoleAdmin: directory.RolePrivilegedRoleAdministrator, directoryReaders: directory.RoleDirectoryReaders} {
 		id := e.app(c, nil)["id"].(string)
 		e.must(http.StatusCreated, http.MethodPost, "/v1.0/roleManagement/directory/roleAssignments", map[string]any{"principalId": id, "roleDefinitionId": role})
@@ -252,5 +271,64 @@ func TestAudit(t *testing.T) {
 	}
 	if d := evs[4].Detail; d != "tenant="+tenantID+" principal="+a["principalId"].(string)+" resource="+api["id"].(string)+" appRole="+roleID(t, api, "DoAll") {
 		t.Errorf("grant detail: %q", d)
+	}
+}
+
+// TestApplicationAdministratorCannotGrantGraph is the attack run's escalation: an Application
+// Administrator (or Cloud Application Administrator) with no app role tries to grant itself
+// Microsoft Graph's application permissions, through either end of the assignment. Each is
+// refused and audited; it may still grant an ordinary API's role, and a Privileged Role
+// Administrator may grant Graph's.
+func TestApplicationAdministratorCannotGrantGraph(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	graph := e.graphSP()
+	api := e.app("api", map[string]any{"appRoles": []any{doAllRole}})
+	for _, role := range []string{directory.RoleApplicationAdministrator, directory.RoleCloudApplicationAdministrator} {
+		self := e.app("admin", nil)["id"].(string)
+		e.must(http.StatusCreated, http.MethodPost, "/v1.0/roleManagement/directory/roleAssignments", map[string]any{"principalId": self, "roleDefinitionId": role})
+		before, err := e.db.ListAudit(ctx, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, perm := range []string{"AppRoleAssignment.ReadWrite.All", "Directory.ReadWrite.All", "Group.ReadWrite.All"} {
+			body := map[string]any{"principalId": self, "resourceId": graph["id"], "appRoleId": roleID(t, graph, perm)}
+			for _, path := range []string{"/v1.0/servicePrincipals/" + graph["id"].(string) + "/appRoleAssignedTo", "/v1.0/servicePrincipals/" + self + "/appRoleAssignments"} {
+				if r := e.call(http.MethodPost, path, self, body); r.status != http.StatusForbidden || r.code(t) != "Authorization_RequestDenied" {
+					t.Errorf("%s granting itself %s through %s: %d %s, want 403", directory.DirectoryRoles[role], perm, path, r.status, r.body)
+				}
+			}
+		}
+		// Nothing was granted: the directory still refuses it what those permissions allow.
+		if r := e.call(http.MethodGet, "/v1.0/groups", self, nil); r.status != http.StatusForbidden {
+			t.Errorf("%s reading groups after the refused grants: %d", directory.DirectoryRoles[role], r.status)
+		}
+		after, err := e.db.ListAudit(ctx, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		denied := 0
+		for _, ev := range after[len(before):] {
+			if ev.Action == "directory.appRoleAssignment.create" && ev.Result == audit.Denied && ev.Actor == "sp:"+self {
+				denied++
+			}
+		}
+		if denied != 6 {
+			t.Errorf("%s: %d denied grants audited, want 6", directory.DirectoryRoles[role], denied)
+		}
+		// An ordinary API's role: granted.
+		r := e.call(http.MethodPost, "/v1.0/servicePrincipals/"+api["id"].(string)+"/appRoleAssignedTo", self,
+			map[string]any{"principalId": self, "resourceId": api["id"], "appRoleId": doAllRole["id"]})
+		if r.status != http.StatusCreated {
+			t.Errorf("%s granting DoAll: %d %s", directory.DirectoryRoles[role], r.status, r.body)
+		}
+	}
+	pra := e.app("pra", nil)["id"].(string)
+	e.must(http.StatusCreated, http.MethodPost, "/v1.0/roleManagement/directory/roleAssignments", map[string]any{"principalId": pra, "roleDefinitionId": directory.RolePrivilegedRoleAdministrator})
+	target := e.app("target", nil)["id"].(string)
+	r := e.call(http.MethodPost, "/v1.0/servicePrincipals/"+graph["id"].(string)+"/appRoleAssignedTo", pra,
+		map[string]any{"principalId": target, "resourceId": graph["id"], "appRoleId": roleID(t, graph, "Group.ReadWrite.All")})
+	if r.status != http.StatusCreated {
+		t.Errorf("Privileged Role Administrator granting Group.ReadWrite.All: %d %s", r.status, r.body)
 	}
 }

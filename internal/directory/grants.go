@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/guid"
 )
@@ -22,8 +23,10 @@ type assignmentInput struct {
 
 // createAppRoleAssignment grants an app role. anchor is the service principal the request
 // addresses: the resource (asResource, appRoleAssignedTo) or the principal (appRoleAssignments);
-// the body may leave that side out, and must not name another.
-func (s *Service) createAppRoleAssignment(ctx context.Context, tenantID string, anchor ServicePrincipal, asResource bool, in assignmentInput) (AppRoleAssignment, error) {
+// the body may leave that side out, and must not name another. A grant of an app role of the
+// Directory (Microsoft Graph's application permissions) needs more of p than writeAssignments:
+// grantGraphRoles.
+func (s *Service) createAppRoleAssignment(ctx context.Context, p authn.Principal, tenantID string, anchor ServicePrincipal, asResource bool, in assignmentInput) (AppRoleAssignment, error) {
 	if asResource && in.ResourceID == "" {
 		in.ResourceID = anchor.ID
 	}
@@ -57,6 +60,11 @@ func (s *Service) createAppRoleAssignment(ctx context.Context, tenantID string, 
 	res := anchor
 	if !asResource {
 		if res, err = s.getServicePrincipal(ctx, tenantID, Key{ID: a.ResourceID}); err != nil {
+			return AppRoleAssignment{}, err
+		}
+	}
+	if res.AppID == DirectoryAppID {
+		if err := s.authorize(ctx, p, tenantID, grantGraphRoles); err != nil {
 			return AppRoleAssignment{}, err
 		}
 	}

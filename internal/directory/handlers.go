@@ -7,11 +7,13 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/directory/odata"
+	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // The handlers of the routes table: decode → Service → encode. Each write is audited once it
-// has succeeded (denials are audited in serve).
+// has succeeded (denials are audited in serve, and a grant of Graph's permissions refused by
+// createAppRoleAssignment in create).
 
 // segKey reads the key of an application or service principal segment: an object id, or
 // (appId='…'). A malformed GUID is a 400, as in Graph.
@@ -254,9 +256,14 @@ func (a assignments) create(s *Service, c *call) error {
 	if err := decodeBody(c.r, &b, assignmentType.name); err != nil {
 		return err
 	}
-	out, err := s.createAppRoleAssignment(c.ctx, c.tenant, sp, bool(a), assignmentInput{
+	out, err := s.createAppRoleAssignment(c.ctx, c.p, c.tenant, sp, bool(a), assignmentInput{
 		PrincipalID: b.PrincipalID, ResourceID: b.ResourceID, AppRoleID: b.AppRoleID, PrincipalType: b.PrincipalType,
 	})
+	if errs.Is(err, errs.Denied) {
+		if aerr := s.record(c, audit.Denied, c.path.String(), "graph appRole="+b.AppRoleID); aerr != nil {
+			return aerr
+		}
+	}
 	if err != nil {
 		return err
 	}

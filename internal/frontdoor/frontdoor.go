@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -46,6 +47,9 @@ type Site struct {
 	Auth *Auth
 	// AccessLog receives one line per request; nil: none.
 	AccessLog io.Writer
+	// Dial, when set, connects to Backend (the app runs in a network namespace of its own, a
+	// sandbox); nil: Backend is dialled on the host's network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Defaults (App Service's where it has one).
@@ -154,6 +158,16 @@ func (f *FrontDoor) stateOf(name string) *atomic.Int32 {
 	}
 	v, _ := f.states.LoadOrStore(name, new(atomic.Int32))
 	return v.(*atomic.Int32)
+}
+
+// Dialer returns the Dial of site name (nil when it has none or is not served).
+func (f *FrontDoor) Dialer(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	for _, e := range *f.hosts.Load() {
+		if e.Name == name {
+			return e.Dial
+		}
+	}
+	return nil
 }
 
 // Backend returns the backend address of site name, or "".

@@ -72,6 +72,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, shape Shape, err error) 
 	if k == errs.Internal || k == errs.Unavailable {
 		Logger(r.Context()).LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("error", err.Error()))
 	}
+	if k == errs.Unauthenticated {
+		noteRefusal(r, errs.Message(err)) // for the Guard's audit of the refusal
+	}
 	shape(w, r, status, errs.CodeOf(err), errs.Message(err))
 }
 

@@ -40,6 +40,9 @@ func (e *Env) StartAgent(t testing.TB, name string, cfg agent.Config) *Agent {
 		t.Fatal(err)
 	}
 	cfg.ServerURL, cfg.CAFile, cfg.JoinTokenFile, cfg.NodeName = e.URL, caFile, tokFile, name
+	if cfg.Sandbox == "" {
+		cfg.Sandbox = agent.SandboxOff // a test that wants sandboxes says so
+	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(dir, "state")
 	}

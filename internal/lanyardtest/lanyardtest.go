@@ -4,17 +4,21 @@ package lanyardtest
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +173,44 @@ func (e *Env) Restart(t testing.TB) {
 		t.Fatal(err)
 	}
 	e.start(t, ln)
+}
+
+// PostgresEnv names the PostgreSQL server tests may use (as in the store's conformance suite):
+// a DSN whose user may create schemas.
+const PostgresEnv = "LANYARD_TEST_POSTGRES_DSN"
+
+// PostgresDSN returns the DSN of a new, empty schema on the server PostgresEnv names, dropped
+// when t ends, or skips t when it is not set. Several servers given the same DSN share one store.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(PostgresEnv)
+	if base == "" {
+		t.Skipf("set %s to run against PostgreSQL (.ci/start-postgres.sh prints one)", PostgresEnv)
+	}
+	exec := func(stmt string) error {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.ExecContext(context.Background(), stmt)
+		return err
+	}
+	name := "lanyard_test_" + strings.ToLower(rand.Text()[:12]) // base32: a valid identifier
+	if err := exec(`CREATE SCHEMA ` + name); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := exec(`DROP SCHEMA ` + name + ` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s is not a URL: %v", PostgresEnv, err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

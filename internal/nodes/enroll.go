@@ -10,6 +10,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
 // errJoinRefused is the one answer to a join token that is unknown, expired or used: which of
@@ -17,13 +18,22 @@ import (
 var errJoinRefused = &errs.Error{Kind: errs.Unauthenticated, Code: "invalid_join_token",
 	Msg: "the join token is unknown, expired or already used: create a new one with 'lanyard node join-token create'"}
 
+// refused audits a refused enrollment: in the server's aggregate of unidentified callers' refusals
+// when the request came through its guard (a flood of bad join tokens costs the audit log two
+// events a window per source, with the reasons), else as an event of its own.
+func (s *Service) refused(ctx context.Context, actor, target, reason string) {
+	if !httpx.NoteRefusal(ctx, "node.enroll "+target+": "+reason) {
+		s.record(ctx, actor, "node.enroll", target, audit.Denied, reason)
+	}
+}
+
 // Enroll checks the join token, makes sure the node's machine resource exists, consumes the
 // token and signs the node's first client certificate. A refused token is audited.
 func (s *Service) Enroll(ctx context.Context, req agentapi.EnrollRequest) (agentapi.EnrollResponse, error) {
 	tok := string(req.JoinToken)
 	actor := "join-token"
 	if !strings.HasPrefix(tok, joinTokenPrefix) || len(tok) > 128 {
-		s.record(ctx, actor, "node.enroll", "node/"+clip(req.NodeName), audit.Denied, "malformed join token")
+		s.refused(ctx, actor, "node/"+clip(req.NodeName), "malformed join token")
 		return agentapi.EnrollResponse{}, errJoinRefused
 	}
 	hash := hashJoinToken(tok)
@@ -45,7 +55,7 @@ func (s *Service) Enroll(ctx context.Context, req agentapi.EnrollRequest) (agent
 		if jt.NodeName != "" {
 			target = "node/" + jt.NodeName
 		}
-		s.record(ctx, actor, "node.enroll", target, audit.Denied, reason)
+		s.refused(ctx, actor, target, reason)
 		return agentapi.EnrollResponse{}, errJoinRefused
 	}
 	// The token names the node; the name the agent goes by (its host name unless configured) is

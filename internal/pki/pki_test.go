@@ -68,7 +68,7 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
-func newKEK(t *testing.T) *seal.KEK {
+func newKEK(t testing.TB) *seal.KEK {
 	t.Helper()
 	raw := make([]byte, seal.KeySize)
 	rand.Read(raw)
@@ -79,7 +79,7 @@ func newKEK(t *testing.T) *seal.KEK {
 	return k
 }
 
-func newTestCA(t *testing.T, now func() time.Time) (*CA, *memStore, *seal.KEK) {
+func newTestCA(t testing.TB, now func() time.Time) (*CA, *memStore, *seal.KEK) {
 	t.Helper()
 	st := &memStore{}
 	kek := newKEK(t)

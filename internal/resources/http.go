@@ -225,6 +225,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		out := make([]resourceJSON, len(list))
 		for i, res := range list {
 			out[i] = s.render(res)
+			if rt.kind == routeAll {
+				// ARM's generic list (Resources - List) carries no properties: az and the SDKs
+				// read "properties": null (az resource list -o table counts on it).
+				out[i].Properties = json.RawMessage("null")
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
 		return nil

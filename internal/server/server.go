@@ -66,7 +66,10 @@ type Server struct {
 	Default   tenant.Tenant // the default tenant
 	Created   bool          // the default tenant was created by this Open (first start)
 
+	Refusals *audit.Refusals // refusals of unidentified callers, in aggregate (guard.go)
+
 	metrics *metrics
+	guard   *httpx.Guard
 	handler http.Handler // the HTTPS API
 	admin   http.Handler // the same API on the admin socket, where peers are administrators
 	ready   atomic.Bool
@@ -87,7 +90,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.KEK = kek
-	db, err := store.Open(ctx, o.Config.Store)
+	db, err := store.OpenWith(ctx, o.Config.Store, store.Options{SQLiteSynchronous: o.Config.SQLite.Synchronous})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +112,8 @@ func (s *Server) open(ctx context.Context) error {
 	if n > 0 {
 		return fmt.Errorf("the key-encryption key %s does not match the data: %d sealed value(s) in the store are under another key (wrong kek_file or LANYARD_KEK, or an unfinished 'lanyard server rotate-kek': run it again)", s.KEK, n)
 	}
-	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now}
+	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now, Level: auditLogLevel}
+	s.openGuard()
 	if s.CA, err = pki.LoadOrCreateCA(ctx, s.DB, s.KEK, s.now, s.rand); err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
 	}
@@ -178,7 +182,7 @@ func (s *Server) mount(keys admin.Keys) {
 	s.Tenants.Routes(mux)
 	s.Nodes.Routes(mux)
 	(&admin.API{
-		Keys: keys, Audit: s.DB, Record: s.Audit, CAPEM: s.CA.CertPEM,
+		Keys: keys, Audit: flushingAudit{s.DB, s.Refusals}, Record: s.Audit, CAPEM: s.CA.CertPEM,
 		Tokens: minter{s}, DefaultTenant: func() string { return s.Default.ID },
 	}).Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -186,6 +190,7 @@ func (s *Server) mount(keys admin.Keys) {
 	})
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metadata/endpoints", s.Resources.ServeCloudMetadata)
 	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
@@ -208,7 +213,7 @@ func (s *Server) mount(keys admin.Keys) {
 		mux.ServeHTTP(w, r)
 	})
 	graphShape, armShape := httpx.Graph(s.now), s.managementShape()
-	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: func(r *http.Request) httpx.Shape {
+	shapeFor := func(r *http.Request) httpx.Shape {
 		if s.isVaultHost(r) {
 			return httpx.KeyVault
 		}
@@ -219,9 +224,11 @@ func (s *Server) mount(keys admin.Keys) {
 			return armShape
 		}
 		return httpx.Plain
-	}}
-	s.handler = mw.Wrap(front)
-	s.admin = authn.AdminSocket(uint32(os.Getuid()), s.handler)
+	}
+	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: shapeFor}
+	s.guard.ShapeFor = shapeFor
+	s.handler = mw.Wrap(s.guard.Wrap(front))
+	s.admin = authn.AdminSocket(uint32(os.Getuid()), withProfiling(s.handler))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
@@ -308,6 +315,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.Certs.Run(ctx) })
 	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error { return s.Nodes.Run(ctx) })
+	g.Go(func() error { return s.Refusals.Run(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		s.ready.Store(false)

@@ -49,7 +49,16 @@ const dsnHelp = "(use sqlite:PATH or postgres://...)"
 // transaction holds the single writer's lock from its start (no upgrade deadlocks, and the
 // transaction is the installation-wide lock that UpdateSigningKeys and AppendAudit need).
 const sqlitePragmas = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
-	"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	"&_txlock=immediate&_pragma=synchronous("
+
+// Options adjust how Open connects.
+type Options struct {
+	// SQLiteSynchronous is SQLite's synchronous setting, "normal" (the default: WAL commits
+	// survive a crash of the process, the last ones may be lost on a power loss) or "full" (the
+	// WAL is synced at every commit). PostgreSQL ignores it: its durability is the server's
+	// (synchronous_commit).
+	SQLiteSynchronous string
+}
 
 // Open connects to the database dsn names and brings its schema up to date.
 //
@@ -59,7 +68,12 @@ const sqlitePragmas = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pra
 // is a database whose schema is newer than this binary knows; an unreachable database is
 // errs.Unavailable.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db, err := open(dsn)
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
+	db, err := open(dsn, o)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +88,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return db, nil
 }
 
-func open(dsn string) (*DB, error) {
+func open(dsn string, o Options) (*DB, error) {
 	scheme, rest, ok := strings.Cut(dsn, ":")
 	switch {
 	case strings.TrimSpace(dsn) == "":
@@ -82,14 +96,22 @@ func open(dsn string) (*DB, error) {
 	case !ok:
 		return nil, errs.E(errs.Invalid, "store: DSN has no scheme %s", dsnHelp)
 	case scheme == "sqlite":
-		return openSQLite(rest)
+		return openSQLite(rest, o.SQLiteSynchronous)
 	case scheme == "postgres" || scheme == "postgresql":
 		return openPostgres(dsn)
 	}
 	return nil, errs.E(errs.Invalid, "store: unsupported DSN scheme %q %s", scheme, dsnHelp)
 }
 
-func openSQLite(path string) (*DB, error) {
+func openSQLite(path, synchronous string) (*DB, error) {
+	switch strings.ToLower(synchronous) {
+	case "", "normal":
+		synchronous = "NORMAL"
+	case "full":
+		synchronous = "FULL"
+	default:
+		return nil, errs.E(errs.Invalid, "store: SQLite synchronous must be normal or full, not %q", synchronous)
+	}
 	switch {
 	case path == "":
 		return nil, errs.E(errs.Invalid, "store: sqlite DSN has no path (use sqlite:PATH)")
@@ -111,7 +133,7 @@ func openSQLite(path string) (*DB, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "store: cannot restrict the database file's mode")
 	}
-	sdb, err := sql.Open("sqlite", path+sqlitePragmas)
+	sdb, err := sql.Open("sqlite", path+sqlitePragmas+synchronous+")")
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, err, "store: cannot open SQLite database")
 	}
@@ -163,6 +185,9 @@ func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) 
 		case <-ctx.Done():
 			return fail(ctx.Err(), op+": wait to write")
 		}
+	}
+	if op == "AppendAudit" { // the hot write: one per group of audited requests
+		ctx = db.uncancelled(ctx)
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -264,7 +289,19 @@ func (p preparedQ) direct() querier {
 	return p.db.sql
 }
 
+// uncancelled is ctx without its cancellation on SQLite, for the hot statements: the SQLite
+// driver starts a goroutine per statement to watch a cancellable context (and database/sql one
+// per transaction), which costs more than these statements, each well under a millisecond
+// (writes wait for the busy timeout at most). PostgreSQL keeps ctx.
+func (db *DB) uncancelled(ctx context.Context) context.Context {
+	if db.writer == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -272,6 +309,7 @@ func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (
 }
 
 func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -279,6 +317,7 @@ func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) 
 }
 
 func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

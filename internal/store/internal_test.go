@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
 )
 
 func TestMigrationsMatchAcrossDialects(t *testing.T) {
@@ -108,5 +111,37 @@ func TestSQLitePragmas(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
+	}
+}
+
+// TestSQLiteSynchronous: the durability setting reaches every connection; a bad one is refused.
+func TestSQLiteSynchronous(t *testing.T) {
+	ctx := context.Background()
+	for setting, want := range map[string]string{"": "1", "normal": "1", "full": "2", "FULL": "2"} {
+		db, err := OpenWith(ctx, "sqlite:"+filepath.Join(t.TempDir(), "lanyard.db"), Options{SQLiteSynchronous: setting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Several connections at once: each runs the pragmas.
+		conns := make([]*sql.Conn, 3)
+		for i := range conns {
+			if conns[i], err = db.sql.Conn(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if err := conns[i].QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("synchronous %q: connection %d has PRAGMA synchronous = %s, want %s", setting, i, got, want)
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		db.Close()
+	}
+	if _, err := OpenWith(ctx, "sqlite:"+filepath.Join(t.TempDir(), "lanyard.db"), Options{SQLiteSynchronous: "off"}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("synchronous off: %v, want Invalid", err)
 	}
 }

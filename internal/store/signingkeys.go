@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -91,4 +92,24 @@ func (db *DB) UpdateSigningKeys(ctx context.Context, fn func(keys []token.KeyRec
 		}
 		return nil
 	})
+}
+
+// signingKeysVersionQuery sums up the table in one row that every change UpdateSigningKeys can
+// make moves: an insert raises the count; a retirement sets retire_at and drop_at from NULL or
+// moves them earlier, and one step's moves cannot cancel out in both sums (a time set from NULL
+// adds about 1.8e15 µs, a move earlier subtracts less than that). A rewrap under a new KEK
+// (rotate-kek) does not move it: it changes no key in use.
+const signingKeysVersionQuery = `SELECT count(*), CAST(coalesce(max(created_at), 0) AS BIGINT),
+	CAST(coalesce(sum(coalesce(retire_at, 0)), 0) AS BIGINT), CAST(coalesce(sum(coalesce(drop_at, 0)), 0) AS BIGINT)
+	FROM signing_keys`
+
+// SigningKeysVersion returns a value that changes whenever a signing key is added, retired or
+// rescheduled: one aggregate read of a table of a few rows, cheap enough to make several times a
+// second on every server.
+func (db *DB) SigningKeysVersion(ctx context.Context) (string, error) {
+	var n, created, retire, drop int64
+	if err := db.pool().queryRow(ctx, signingKeysVersionQuery).Scan(&n, &created, &retire, &drop); err != nil {
+		return "", fail(err, "signing keys version")
+	}
+	return fmt.Sprintf("%d/%d/%d/%d", n, created, retire, drop), nil
 }

@@ -28,6 +28,10 @@ type Config struct {
 	PrePublish     time.Duration // how long a successor is published before it signs; default 24h
 	Alg            string        // algorithm of new keys, RS256 (default) or ES256
 	ReloadInterval time.Duration // how often Run rotates and reloads; default 1m
+	// WatchInterval is how often Run reads the stored keys' version, and reloads when it moved:
+	// a key created or retired on any server is published, and a retired key stops signing, on
+	// every server within about this much time. Default 250ms.
+	WatchInterval time.Duration
 }
 
 // Defaults.
@@ -36,6 +40,12 @@ const (
 	DefaultRotationPeriod = 720 * time.Hour
 	DefaultPrePublish     = 24 * time.Hour
 	DefaultReloadInterval = time.Minute
+	DefaultWatchInterval  = 250 * time.Millisecond
+	// LookAgainEvery bounds how often a token signed by a key this service does not know makes
+	// it read the keys from the store before refusing the token (VerifyToken): a key another
+	// server created a moment ago is found at once, and a flood of made-up key ids costs the store
+	// at most one read this often.
+	LookAgainEvery = 100 * time.Millisecond
 	// DropSkew is added to a retired key's last token expiry before it leaves JWKS, for clock skew
 	// between Lanyard and the verifiers.
 	DropSkew = 5 * time.Minute
@@ -60,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = DefaultReloadInterval
 	}
+	if c.WatchInterval == 0 {
+		c.WatchInterval = DefaultWatchInterval
+	}
 	return c
 }
 
@@ -79,6 +92,8 @@ func (c Config) Validate() error {
 		// A replica that has not reloaded yet may sign with a key another replica retired; the
 		// skew added before a retired key leaves JWKS covers that only if reloads are frequent.
 		return errs.E(errs.Invalid, "key reload interval must be between 0 and %s", DropSkew)
+	case c.WatchInterval <= 0 || c.WatchInterval > time.Second:
+		return errs.E(errs.Invalid, "key watch interval must be between 0 and 1s, not %s", c.WatchInterval)
 	}
 	return nil
 }
@@ -128,6 +143,10 @@ type Service struct {
 
 	reloadMu sync.Mutex // serialises Reload, so an older read never replaces a newer one
 	snap     atomic.Pointer[snapshot]
+	version  string // the stored keys' version read before the last Reload's list (under reloadMu)
+
+	lookMu   sync.Mutex // one look again at a time (lookAgain)
+	lastLook time.Time
 
 	verified verifiedCache // tokens whose signature and claims checked out (verify.go)
 }
@@ -145,23 +164,48 @@ func (s *Service) Init(ctx context.Context) error {
 }
 
 // Run is a long-running task: every Config.ReloadInterval it runs a rotation step and reloads the
-// keys from the store, so that replicas converge on the keys one of them created. Failures are
-// logged and retried at the next tick, so a store outage does not stop the server. Run returns nil
-// when ctx is done.
+// keys from the store, so that replicas converge on the keys one of them created; every
+// Config.WatchInterval it reads the stored keys' version and reloads when it moved, so that a
+// change made on any server (an immediate rotation above all) reaches this one within that
+// time. Failures are logged and retried at the next tick, so a store outage does not stop the
+// server. Run returns nil when ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	if err := s.Config.Validate(); err != nil {
 		return err
 	}
-	t := time.NewTicker(s.cfg().ReloadInterval)
+	cfg := s.cfg()
+	t := time.NewTicker(cfg.ReloadInterval)
 	defer t.Stop()
+	w := time.NewTicker(cfg.WatchInterval)
+	defer w.Stop()
+	s.tick(ctx)
 	for {
-		s.tick(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			s.tick(ctx)
+		case <-w.C:
+			if err := s.ReloadIfChanged(ctx); err != nil && ctx.Err() == nil {
+				s.log().LogAttrs(ctx, slog.LevelError, "signing key reload failed", slog.String("error", err.Error()))
+			}
 		}
 	}
+}
+
+// ReloadIfChanged reloads the keys if their stored version moved since the last Reload.
+func (s *Service) ReloadIfChanged(ctx context.Context) error {
+	v, err := s.Store.SigningKeysVersion(ctx)
+	if err != nil {
+		return err
+	}
+	s.reloadMu.Lock()
+	same := v == s.version && s.snap.Load() != nil
+	s.reloadMu.Unlock()
+	if same {
+		return nil
+	}
+	return s.Reload(ctx)
 }
 
 func (s *Service) tick(ctx context.Context) {

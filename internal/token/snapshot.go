@@ -101,6 +101,12 @@ func (s *Service) current(now time.Time) (*snapshot, error) {
 func (s *Service) Reload(ctx context.Context) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	// The version is read before the keys: a change between the two reads moves it past what
+	// was listed, and the next ReloadIfChanged reads the keys again.
+	version, err := s.Store.SigningKeysVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("signing keys version: %w", err)
+	}
 	recs, err := s.Store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("list signing keys: %w", err)
@@ -127,6 +133,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		mats[r.ID] = m
 	}
 	s.snap.Store(build(recs, mats, now))
+	s.version = version
 	if len(failed) > 0 {
 		return errs.Wrap(errs.Internal, errors.Join(failed...), "some signing keys could not be loaded")
 	}

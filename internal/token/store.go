@@ -12,4 +12,7 @@ type Store interface {
 	// they are now, and writes the change fn returns. Only one server at a time is inside fn, so
 	// two replicas never both create a key.
 	UpdateSigningKeys(ctx context.Context, fn func(keys []KeyRecord) (KeyChange, error)) error
+	// SigningKeysVersion returns a value that changes whenever UpdateSigningKeys changes a key:
+	// a cheap read, which Run makes every WatchInterval to learn of another server's change.
+	SigningKeysVersion(ctx context.Context) (string, error)
 }

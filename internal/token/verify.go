@@ -1,17 +1,22 @@
 package token
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -84,12 +89,17 @@ func (s *Service) VerifyToken(raw string) (authn.Claims, error) {
 		return authn.Claims{}, errs.Wrap(errs.Unauthenticated, err, "Signature validation failed: the token service has not loaded its keys.")
 	}
 	k, err := p.verificationKey(raw[:dot1+1])
+	if errors.Is(err, errUnknownKid) && s.lookAgain(p) {
+		if p, err = s.current(now); err == nil {
+			k, err = p.verificationKey(raw[:dot1+1])
+		}
+	}
 	if err != nil {
 		return authn.Claims{}, err
 	}
 	// A token seen before skips the signature and the claims' parsing; its key was just found
 	// still published, and its validity window is checked against now again.
-	sum := sha256.Sum256([]byte(raw))
+	sum := sumString(raw)
 	if c, ok := s.verified.get(sum); ok {
 		if now.Unix() >= c.ExpiresAt.Unix() {
 			return authn.Claims{}, errExpired
@@ -237,7 +247,35 @@ func (p *snapshot) verificationKey(header string) (*keyMaterial, error) {
 		}
 		return m, nil
 	}
-	return nil, unauthenticated("Signature validation failed: the signing key %q is not one of the keys this issuer publishes.", clip(kid))
+	return nil, errs.Wrap(errs.Unauthenticated, errUnknownKid,
+		fmt.Sprintf("Signature validation failed: the signing key %q is not one of the keys this issuer publishes.", clip(kid)))
+}
+
+// errUnknownKid is the cause of a refusal for a kid the snapshot does not hold: VerifyToken
+// looks again in the store before refusing.
+var errUnknownKid = errors.New("the kid is not in the loaded key set")
+
+// lookAgain reloads the keys for a token signed by a key this service does not know, at most
+// once every LookAgainEvery (by the service's clock): another server may have created the key
+// since the last reload. Concurrent callers wait for the reload in progress. It reports whether
+// the keys in use changed since p.
+func (s *Service) lookAgain(p *snapshot) bool {
+	s.lookMu.Lock()
+	defer s.lookMu.Unlock()
+	if s.snap.Load() != p {
+		return true // reloaded meanwhile (by another look, or Run)
+	}
+	now := s.now()
+	if !s.lastLook.IsZero() && !now.Before(s.lastLook) && now.Sub(s.lastLook) < LookAgainEvery {
+		return false
+	}
+	s.lastLook = now
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.ReloadIfChanged(ctx); err != nil {
+		s.log().LogAttrs(ctx, slog.LevelWarn, "signing key reload for an unknown key id failed", slog.String("error", err.Error()))
+	}
+	return s.snap.Load() != p
 }
 
 // stringField reads an optional string member of a JSON object.
@@ -361,4 +399,11 @@ func audience(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return list[0], list[0] != ""
+}
+
+// sumString is sha256.Sum256 of s without copying s into a new slice (a token is ~1 kB, hashed
+// on every request that carries one; []byte(s) and io.WriteString both copy it). Sum256 only
+// reads the bytes and keeps no reference to them.
+func sumString(s string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

@@ -152,8 +152,6 @@ var (
 	opPurge       = action{"purge", PermPurge, "Microsoft.KeyVault/vaults/secrets/purge/action"}
 	opBackup      = action{"backup", PermBackup, "Microsoft.KeyVault/vaults/secrets/backup/action"}
 	opRestore     = action{"restore", PermRestore, "Microsoft.KeyVault/vaults/secrets/restore/action"}
-	// opAuthenticate is no operation: the audit action of a request whose credential was refused.
-	opAuthenticate = action{name: "authenticate"}
 )
 
 // authorize decides, from the store's current state, whether the request's caller may perform op

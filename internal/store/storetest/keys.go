@@ -53,12 +53,25 @@ func testSigningKeys(t *testing.T, db *store.DB) {
 	keys, err := db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys on an empty store")
 	sameKeys(t, keys)
+	// The version moves with every change written, and only then.
+	version, err := db.SigningKeysVersion(ctx)
+	must(t, err, "SigningKeysVersion on an empty store")
+	moved := func(what string, want bool) {
+		t.Helper()
+		v, err := db.SigningKeysVersion(ctx)
+		must(t, err, "SigningKeysVersion")
+		if (v != version) != want {
+			t.Errorf("after %s the version went from %q to %q; want moved=%v", what, version, v, want)
+		}
+		version = v
+	}
 
 	k1 := newKey("k1", t0)
 	must(t, update(db, token.KeyChange{Insert: &k1}), "insert k1")
 	keys, err = db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys")
 	sameKeys(t, keys, k1) // RetireAt and DropAt zero: round-trip as zero
+	moved("an insert", true)
 
 	// fn sees the keys as they are; its error comes back as it is and nothing is written.
 	k2 := newKey("k2", t0.Add(time.Minute))
@@ -74,6 +87,7 @@ func testSigningKeys(t *testing.T, db *store.DB) {
 	keys, err = db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys")
 	sameKeys(t, keys, k1)
+	moved("a failed change", false)
 
 	// A rotation step: a successor, and the old key retired when it activates.
 	k1.RetireAt, k1.DropAt = k2.ActivateAt, k2.ActivateAt.Add(25*time.Hour)
@@ -83,6 +97,12 @@ func testSigningKeys(t *testing.T, db *store.DB) {
 	keys, err = db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys")
 	sameKeys(t, keys, k1, k2) // oldest first
+	moved("an insert and a retirement", true)
+
+	// An immediate rotation: a retirement brought forward alone (no insert) moves it too.
+	k1.RetireAt, k1.DropAt = k1.RetireAt.Add(-time.Minute), k1.DropAt.Add(-time.Minute)
+	must(t, update(db, token.KeyChange{Retire: map[string]token.RetireTimes{"k1": {RetireAt: k1.RetireAt, DropAt: k1.DropAt}}}), "retire k1 sooner")
+	moved("a retirement brought forward", true)
 
 	// Retire times can be cleared again (zero ⇔ NULL).
 	k1.RetireAt, k1.DropAt = time.Time{}, time.Time{}
@@ -90,8 +110,10 @@ func testSigningKeys(t *testing.T, db *store.DB) {
 	keys, err = db.ListSigningKeys(ctx)
 	must(t, err, "ListSigningKeys")
 	sameKeys(t, keys, k1, k2)
+	moved("clearing retire times", true)
 
 	must(t, update(db, token.KeyChange{}), "an empty change")
+	moved("an empty change", false)
 
 	bad := newKey("", t0)
 	wantKind(t, update(db, token.KeyChange{Insert: &bad}), errs.Invalid, "insert a key without an id")

@@ -1,0 +1,104 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits bound what callers that do not authenticate may cost the server, per source address
+// (an IPv4 address, or an IPv6 /64).
+type Limits struct {
+	// UnauthenticatedRate is how many requests answered 401 a source may make per second,
+	// sustained; UnauthenticatedBurst how many in a row. Past them, the source's requests that
+	// carry no valid credential are answered 429 (with Retry-After) until it is back under the
+	// rate. Requests with a valid token or client certificate are never throttled.
+	UnauthenticatedRate  float64 `yaml:"unauthenticated_rate"`
+	UnauthenticatedBurst int     `yaml:"unauthenticated_burst"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// RefusalWindow is the window over which refusals of unidentified callers are recorded in
+	// aggregate: per source and window, the first refusal is an event of its own and the rest
+	// one summary event.
+	RefusalWindow Duration `yaml:"refusal_window"`
+}
+
+// SQLite configures the embedded store.
+type SQLite struct {
+	// Synchronous is SQLite's synchronous setting in WAL mode: "normal" (the default) loses
+	// nothing when the process crashes but may lose the last commits, audit events included, on
+	// a power loss or kernel crash; "full" syncs the WAL on every commit, which survives those too
+	// at a cost per write (docs/performance.md).
+	Synchronous string `yaml:"synchronous"`
+}
+
+// The defaults of the operational settings.
+const (
+	DefaultUnauthenticatedRate  = 10
+	DefaultUnauthenticatedBurst = 100
+	DefaultRefusalWindow        = time.Minute
+	DefaultSQLiteSynchronous    = "normal"
+)
+
+// Environment variables of the operational settings.
+const (
+	EnvUnauthenticatedRate  = "LANYARD_LIMITS_UNAUTHENTICATED_RATE"
+	EnvUnauthenticatedBurst = "LANYARD_LIMITS_UNAUTHENTICATED_BURST"
+	EnvRefusalWindow        = "LANYARD_AUDIT_REFUSAL_WINDOW"
+	EnvSQLiteSynchronous    = "LANYARD_SQLITE_SYNCHRONOUS"
+)
+
+// applyOperationsEnv applies the environment variables of the operational settings.
+func (c *Config) applyOperationsEnv(env map[string]string) error {
+	if v := env[EnvUnauthenticatedRate]; v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a number", EnvUnauthenticatedRate, v)
+		}
+		c.Limits.UnauthenticatedRate = f
+		c.origin["limits.unauthenticated_rate"] = EnvUnauthenticatedRate
+	}
+	if v := env[EnvUnauthenticatedBurst]; v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a whole number", EnvUnauthenticatedBurst, v)
+		}
+		c.Limits.UnauthenticatedBurst = n
+		c.origin["limits.unauthenticated_burst"] = EnvUnauthenticatedBurst
+	}
+	if v := env[EnvRefusalWindow]; v != "" {
+		d, err := parseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s: %v", EnvRefusalWindow, err)
+		}
+		c.Audit.RefusalWindow = d
+		c.origin["audit.refusal_window"] = EnvRefusalWindow
+	}
+	if v := env[EnvSQLiteSynchronous]; v != "" {
+		c.SQLite.Synchronous = v
+		c.origin["sqlite.synchronous"] = EnvSQLiteSynchronous
+	}
+	return nil
+}
+
+// validateOperations reports the problems of the operational settings to bad.
+func (c Config) validateOperations(bad func(field, format string, args ...any)) {
+	if r := c.Limits.UnauthenticatedRate; r <= 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		bad("limits.unauthenticated_rate", "%v must be a positive number of requests per second", r)
+	}
+	if b := c.Limits.UnauthenticatedBurst; b < 1 || b > 1_000_000 {
+		bad("limits.unauthenticated_burst", "%d must be between 1 and 1000000", b)
+	}
+	if d := c.Audit.RefusalWindow.Std(); d < time.Second || d > 24*time.Hour {
+		bad("audit.refusal_window", "%s must be between 1s and 24h", d)
+	}
+	switch c.SQLite.Synchronous {
+	case "normal", "full":
+	default:
+		bad("sqlite.synchronous", "%q is not one of normal, full", c.SQLite.Synchronous)
+	}
+}
