@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -87,7 +88,8 @@ func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
 		FlushInterval: 0,
 		ErrorHandler:  f.proxyError,
 		BufferPool:    bufferPool{},
-		ErrorLog:      nil,
+		// What the proxy logs itself (a body copy that failed midway) goes to the agent's log.
+		ErrorLog: slog.NewLogLogger(f.cfg.Log.Handler(), slog.LevelDebug),
 	}
 }
 
