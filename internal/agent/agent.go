@@ -56,9 +56,9 @@ type Agent struct {
 	apps    *appSet
 	met     *metrics
 	sboxes  sandboxes // what the apps' sandboxes share
+	door    *door     // nil without a front door
 
 	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
-	door     *door       // nil without a front door
 
 	ln, imdsLn net.Listener
 	srv        *http.Server
@@ -107,14 +107,14 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := a.writeBundle(caPEM); err != nil {
 		return nil, err
 	}
-	if cfg.Remember {
-		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
-		a.apps.remember = a.remember
-	}
 	if cfg.FrontDoor.enabled() {
 		if err := a.newDoor(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Remember {
+		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
+		a.apps.remember = a.remember
 	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {

@@ -83,7 +83,7 @@ func (a *Agent) newDoor() error {
 	keys := &frontdoor.JWKS{BaseURL: a.cfg.ServerURL, Client: a.up.plain, Now: a.now}
 	d.fd = frontdoor.New(frontdoor.Config{
 		RequestTimeout: c.RequestTimeout, MaxBodyBytes: c.MaxBodyBytes, Keys: keys,
-		Log: a.log, Now: a.now, Registerer: a.met.reg, Dial: a.dialApp,
+		Log: a.log, Now: a.now, Registerer: a.met.reg,
 	})
 	if c.Listen != "" {
 		if d.ln, err = net.Listen("tcp", c.Listen); err != nil {
@@ -257,7 +257,13 @@ func (a *Agent) syncSites(ctx context.Context) error {
 		if w.ap != nil {
 			backend = "127.0.0.1:" + strconv.Itoa(w.ap.port)
 		}
-		d.fd.SetSite(frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log})
+		site := frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log}
+		if w.ap != nil && w.ap.sb != nil {
+			site.Dial = sandboxDial(w.ap)
+		} else if w.ap == nil {
+			site.Dial = d.fd.Dialer(w.name) // a stopped app keeps how it was reached
+		}
+		d.fd.SetSite(site)
 		switch {
 		case w.ap == nil:
 			// The app stopped and left the agent: its site stays served as stopped (503), as
@@ -356,17 +362,31 @@ func (a *Agent) setState(name string, st frontdoor.State) {
 	}
 }
 
-// awaitReady marks ap Running once its port accepts connections, polling until ctx is done (the
-// process exited or is stopping).
+// sandboxDial connects inside ap's sandbox (its network namespace), where the app listens.
+func sandboxDial(ap *app) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	ns := ap.sb.Netns
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.Do(func() error {
+			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// awaitReady marks ap Running once its port accepts connections (inside its sandbox when it has
+// one), polling until ctx is done (the process exited or is stopping).
 func (a *Agent) awaitReady(ctx context.Context, ap *app) {
 	if a.door == nil {
 		return
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ap.port)
+	dial := (&net.Dialer{Timeout: time.Second}).DialContext
+	if ap.sb != nil {
+		dial = sandboxDial(ap)
+	}
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
-		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := a.dialApp(dctx, "tcp", addr)
-		cancel()
+		c, err := dial(ctx, "tcp", addr)
 		if err == nil {
 			c.Close()
 			a.setState(ap.cfg.Name, frontdoor.Running)
@@ -421,34 +441,4 @@ func (a *Agent) closeDoor(ctx context.Context, graceful bool) {
 		delete(d.logs, name)
 	}
 	d.mu.Unlock()
-}
-
-// dialApp connects to an app's port: inside its sandbox's network namespace when it runs in
-// one (its 127.0.0.1 is its own), else on the host's loopback.
-func (a *Agent) dialApp(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	if _, p, err := net.SplitHostPort(addr); err == nil {
-		port, _ := strconv.Atoi(p)
-		if ap := a.appOnPort(port); ap != nil && ap.sb != nil {
-			var c net.Conn
-			err := ap.sb.Netns.Do(func() (err error) {
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		}
-	}
-	return d.DialContext(ctx, network, addr)
-}
-
-// appOnPort is the app that listens on port (PORT), or nil.
-func (a *Agent) appOnPort(port int) *app {
-	a.apps.mu.RLock()
-	defer a.apps.mu.RUnlock()
-	for _, ap := range a.apps.byName {
-		if ap.port == port && port != 0 {
-			return ap
-		}
-	}
-	return nil
 }

@@ -67,9 +67,10 @@ and the endpoint listens on a free port unless --listen names one: set listen: f
 
 Settings come from the YAML file of --config (keys: server, ca_file, join_token_file, state_dir,
 node_name, listen, imds.listen, apps, sandbox, sandbox_dns, miss_rate, miss_concurrency, hit_rate,
-token_cache.max_tokens, token_cache.max_bytes, front_door: the sites' HTTPS front door and Easy Auth,
-see docs/frontdoor.md); flags override it. Apps run in sandboxes where Azure's addresses are Lanyard
-(sandbox: auto, the default, where the host allows it: Linux, root, iproute2; see docs/sandbox.md).
+token_cache.max_tokens, token_cache.max_bytes, front_door); flags override it. Apps run in sandboxes
+where Azure's addresses are Lanyard (sandbox: auto, the default, where the host allows it: Linux, root,
+iproute2; see docs/sandbox.md). front_door gives the sites of the node's apps an HTTPS front door
+with App Service Authentication (docs/frontdoor.md).
 The state directory defaults to /var/lib/lanyard-agent for root, else
 $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 		Example: `  # on the server host

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // Seed 002 end to end: function app msi-func (system-assigned identity) calls function app
@@ -666,5 +667,58 @@ func TestFrontDoorExpiredToken(t *testing.T) {
 	}
 	if s.calls(t) != before {
 		t.Error("aad-func was called with an expired token")
+	}
+}
+
+// TestFrontDoorSandboxedApp: an app in a sandbox (its own network namespace) listens on its
+// $PORT there; the front door reaches it inside the sandbox.
+func TestFrontDoorSandboxedApp(t *testing.T) {
+	if err := sandbox.Check(); err != nil {
+		t.Skipf("this host does not allow sandboxes: %v", err)
+	}
+	node := requireNode(t, nodeIdentityDir, "@azure/identity")
+	api, _ := filepath.Abs("testdata/frontdoor/api.js")
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	sub, err := env.Admin.DefaultSubscription(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := "/subscriptions/" + sub.SubscriptionID + "/resourceGroups/sbx"
+	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/boxed", vWeb, map[string]any{
+		"location": "local", "kind": "app", "properties": map[string]any{"lanyard": map[string]string{"node": "sbx-door"}},
+	}, &site)
+	ag := env.StartAgent(t, "sbx-door", agent.Config{Sandbox: agent.SandboxOn, FrontDoor: agent.FrontDoorConfig{Listen: "127.0.0.1:0"}})
+	if _, err := ag.StartApp(ctx2(t), agent.AppConfig{Site: site.ID, Command: []string{node, api}}); err != nil {
+		t.Fatal(err)
+	}
+	door := strings.TrimPrefix(ag.FrontDoorURL(), "https://")
+	_, port, _ := net.SplitHostPort(door)
+	client := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: env.CAPool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, door)
+		},
+	}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get("https://boxed.sites.localhost:" + port + "/")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if a := decodeAnswer(t, string(body)); !strings.HasPrefix(a.Hostname, "boxed.") {
+					t.Errorf("the sandboxed app saw %+v", a)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the sandboxed app: %d %s", resp.StatusCode, body)
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

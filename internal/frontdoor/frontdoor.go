@@ -47,6 +47,9 @@ type Site struct {
 	Auth *Auth
 	// AccessLog receives one line per request; nil: none.
 	AccessLog io.Writer
+	// Dial, when set, connects to Backend (the app runs in a network namespace of its own, a
+	// sandbox); nil: Backend is dialled on the host's network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Defaults (App Service's where it has one).
@@ -69,9 +72,6 @@ type Config struct {
 	Registerer     prometheus.Registerer // the per-site metrics go here; nil: not registered
 	// RequestID makes a request id (X-ARR-LOG-ID); default: 16 random bytes, hex.
 	RequestID func() string
-	// Dial connects to a site's Backend; default a net.Dialer. The agent dials an app that runs in
-	// a sandbox inside its network namespace.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // FrontDoor routes requests by host name to the sites' apps. It is an http.Handler.
@@ -158,6 +158,16 @@ func (f *FrontDoor) stateOf(name string) *atomic.Int32 {
 	}
 	v, _ := f.states.LoadOrStore(name, new(atomic.Int32))
 	return v.(*atomic.Int32)
+}
+
+// Dialer returns the Dial of site name (nil when it has none or is not served).
+func (f *FrontDoor) Dialer(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	for _, e := range *f.hosts.Load() {
+		if e.Name == name {
+			return e.Dial
+		}
+	}
+	return nil
 }
 
 // Backend returns the backend address of site name, or "".

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -62,12 +63,16 @@ func stripUntrusted(h http.Header) {
 // headers: App Service's 230 s is the time an app has to start answering, not a bound on a
 // stream or a WebSocket.
 func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
-	dial := f.cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:           dial,
+		// A site whose app is in a sandbox is dialled inside it (its Dial); the request's values
+		// reach the dial (the transport keeps them, without the request's cancellation).
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if info, ok := ctx.Value(ctxKey{}).(*reqInfo); ok && info.site.Dial != nil {
+				return info.site.Dial(ctx, network, info.site.Backend)
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
 		MaxIdleConns:          4096,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
@@ -83,7 +88,8 @@ func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
 		FlushInterval: 0,
 		ErrorHandler:  f.proxyError,
 		BufferPool:    bufferPool{},
-		ErrorLog:      nil,
+		// What the proxy logs itself (a body copy that failed midway) goes to the agent's log.
+		ErrorLog: slog.NewLogLogger(f.cfg.Log.Handler(), slog.LevelDebug),
 	}
 }
 
@@ -94,6 +100,13 @@ func (f *FrontDoor) rewrite(pr *httputil.ProxyRequest) {
 	out := pr.Out
 	out.URL.Scheme = "http"
 	out.URL.Host = info.site.Backend
+	if info.site.Dial != nil {
+		// The transport pools connections by address: a sandboxed app's 127.0.0.1:PORT is not
+		// the host's, nor another sandbox's, so its connections are pooled under a name of its
+		// own (never resolved: Dial connects).
+		_, port, _ := net.SplitHostPort(info.site.Backend)
+		out.URL.Host = net.JoinHostPort(info.site.Name+".netns.invalid", port)
+	}
 	out.Host = pr.In.Host // the app sees the host name the client asked for, as on App Service
 	h := out.Header
 	ip, port, _ := net.SplitHostPort(pr.In.RemoteAddr)

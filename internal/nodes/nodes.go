@@ -66,8 +66,6 @@ type Store interface {
 	// GetResourceIdentities reads a resource by its lower-cased ARM id (errs.NotFound), with its
 	// user-assigned identities but not its access policies, in one statement.
 	GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error)
-	// GetResource reads a resource by its lower-cased ARM id (errs.NotFound).
-	GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error)
 	// GetSiteConfig reads a site's config document (errs.NotFound when it was never written).
 	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
 }

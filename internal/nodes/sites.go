@@ -53,7 +53,7 @@ func (s *Service) site(ctx context.Context, n Node, app string) (agentapi.Site, 
 	}
 	// A missing site and one placed elsewhere get the same answer, as the token endpoint gives:
 	// a node cannot learn which sites of its tenant exist.
-	r, err := s.Store.GetResource(ctx, n.TenantID, id.Key())
+	r, err := s.Store.GetResourceIdentities(ctx, n.TenantID, id.Key())
 	switch {
 	case errs.Is(err, errs.NotFound) || err == nil && !resources.PlacedOn(r, n.Name):
 		out.Error = "the site is not placed on this node"
