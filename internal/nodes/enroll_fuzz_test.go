@@ -31,7 +31,9 @@ var errStop = errors.New("the fuzz stops at the machine")
 // token but the one valid token is refused with the one vague answer; a valid token with a
 // request that does not parse is Invalid; nothing is signed before the machine exists.
 func FuzzEnroll(f *testing.F) {
-	s := &Service{Store: joinStore{}, Machines: func(context.Context, string, string) (resources.Resource, error) { return resources.Resource{}, errStop }}
+	s := &Service{Store: joinStore{}, Machines: func(context.Context, string, string) (resources.Resource, error) {
+		return resources.Resource{}, errStop
+	}}
 	for _, tok := range []string{"lyj_valid", "lyj_used", "lyj_", "", "lyj_valid\x00", "LYJ_valid"} {
 		f.Add(tok, "node1", []byte{0x30, 0x03, 0x02, 0x01, 0x00})
 	}
