@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 // "-" are set by code (the CLI, `lanyard dev`, tests). Zero values mean the defaults below.
 type Config struct {
 	ServerURL     string `yaml:"server"`          // the control plane, https://host[:port]
+	// Servers are more servers of the same control plane (one store, one CA), https://host[:port]
+	// each. The agent spreads its calls over Server and these, and over the addresses of a name
+	// that has several, and moves on from one that does not answer.
+	Servers []string `yaml:"servers"`
 	CAFile        string `yaml:"ca_file"`         // PEM of Lanyard's CA (`lanyard ca export`)
 	JoinTokenFile string `yaml:"join_token_file"` // read only when the state dir holds no valid enrollment
 	StateDir      string `yaml:"state_dir"`       // key, certificate, CA bundle and app logs; created 0700
@@ -102,6 +107,11 @@ func (c Config) withDefaults() Config {
 		c.Rand = rand.Reader
 	}
 	c.ServerURL = strings.TrimSuffix(strings.TrimSpace(c.ServerURL), "/")
+	servers := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		servers[i] = strings.TrimSuffix(strings.TrimSpace(s), "/")
+	}
+	c.Servers = servers
 	apps := make([]AppConfig, len(c.Apps))
 	for i, a := range c.Apps {
 		apps[i] = a.withDefaults()
@@ -121,12 +131,25 @@ func (a AppConfig) withDefaults() AppConfig {
 // wrong in terms of the configuration's keys.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	u, err := url.Parse(c.ServerURL)
-	switch {
-	case c.ServerURL == "":
+	checkURL := func(key, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return errs.E(errs.Invalid, "%s: %q is not an https URL of the control plane (https://host:port)", key, v)
+		}
+		return nil
+	}
+	if c.ServerURL == "" {
 		return errs.E(errs.Invalid, "server: the control plane's URL is required (https://host:port)")
-	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return errs.E(errs.Invalid, "server: %q is not an https URL of the control plane (https://host:port)", c.ServerURL)
+	}
+	if err := checkURL("server", c.ServerURL); err != nil {
+		return err
+	}
+	for i, v := range c.Servers {
+		if err := checkURL(fmt.Sprintf("servers[%d]", i), v); err != nil {
+			return err
+		}
+	}
+	switch {
 	case c.CAFile == "":
 		return errs.E(errs.Invalid, "ca_file: the control plane's CA certificate is required (`lanyard ca export`)")
 	case c.StateDir == "":
@@ -155,6 +178,17 @@ func (c Config) Validate() error {
 		seen[a.Name] = true
 	}
 	return nil
+}
+
+// servers is every server URL of the control plane, Server first, each once.
+func (c Config) servers() []string {
+	out := []string{c.ServerURL}
+	for _, s := range c.Servers {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // validate checks an app (with defaults applied); needCommand is false for StartApp, which may

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,53 +249,18 @@ func TestRoleChangeAcrossServers(t *testing.T) {
 	rs := startReplicas(t, 2, lanyardtest.PostgresDSN(t))
 	a, b := rs[0], rs[1]
 	ctx := context.Background()
-	sub, err := a.env.Admin.DefaultSubscription(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	group := client.ResourceGroupPath(sub.SubscriptionID, "apps")
-	if err := a.env.Admin.ARM(ctx, http.MethodPut, group, client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var site struct {
-		ID       string `json:"id"`
-		Identity struct {
-			PrincipalID string `json:"principalId"`
-		} `json:"identity"`
-	}
-	if err := a.env.Admin.ARM(ctx, http.MethodPut, group+"/providers/Microsoft.Web/sites/app-a", client.APIVersionSites, map[string]any{
-		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "node1"}},
-	}, &site); err != nil {
-		t.Fatal(err)
-	}
-	var app struct {
-		AppID string `json:"appId"`
-	}
-	const roleID = "6a1f4a59-3b8d-4c3e-9d0f-0d6f1f6b3a01"
-	if err := a.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/applications", map[string]any{
-		"displayName": "api", "identifierUris": []string{"api://replicas"},
-		"appRoles": []map[string]any{{"id": roleID, "value": "Jobs.Run", "displayName": "Run jobs", "description": "Run jobs",
-			"allowedMemberTypes": []string{"Application"}, "isEnabled": true}},
-	}, &app); err != nil {
-		t.Fatal(err)
-	}
-	var api struct {
-		ID string `json:"id"`
-	}
-	if err := a.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": app.AppID}, &api); err != nil {
-		t.Fatal(err)
-	}
+	site, api := nodeFixture(t, a, 1)
+	const roleID = fixtureRoleID
 	ag := b.env.StartAgent(t, "node1", agent.Config{ServerURL: b.base})
 	actx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	env, err := ag.StartApp(actx, agent.AppConfig{Site: site.ID})
+	env, err := ag.StartApp(actx, agent.AppConfig{Site: site.id})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hasRole := func() bool {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, env["IDENTITY_ENDPOINT"]+"?api-version=2019-08-01&resource=api://replicas", nil)
+		req, _ := http.NewRequest(http.MethodGet, env["IDENTITY_ENDPOINT"]+"?api-version=2019-08-01&resource=api://replicas-0", nil)
 		req.Header.Set("X-IDENTITY-HEADER", env["IDENTITY_HEADER"])
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -338,12 +304,12 @@ func TestRoleChangeAcrossServers(t *testing.T) {
 		var ra struct {
 			ID string `json:"id"`
 		}
-		if err := a.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/servicePrincipals/"+api.ID+"/appRoleAssignedTo",
-			map[string]any{"principalId": site.Identity.PrincipalID, "resourceId": api.ID, "appRoleId": roleID}, &ra); err != nil {
+		if err := a.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/servicePrincipals/"+api[0]+"/appRoleAssignedTo",
+			map[string]any{"principalId": site.principalID, "resourceId": api[0], "appRoleId": roleID}, &ra); err != nil {
 			t.Fatal(err)
 		}
 		lat = append(lat, wait(true))
-		if err := a.env.Admin.Graph(ctx, http.MethodDelete, "/v1.0/servicePrincipals/"+api.ID+"/appRoleAssignedTo/"+ra.ID, nil, nil); err != nil {
+		if err := a.env.Admin.Graph(ctx, http.MethodDelete, "/v1.0/servicePrincipals/"+api[0]+"/appRoleAssignedTo/"+ra.ID, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		lat = append(lat, wait(false))
@@ -356,4 +322,59 @@ func TestRoleChangeAcrossServers(t *testing.T) {
 	if max := lat[len(lat)-1]; max >= 2500*time.Millisecond {
 		t.Errorf("the slowest change took %v: not notified", max)
 	}
+}
+
+// fixtureRoleID is the app role "Jobs.Run" of nodeFixture's APIs.
+const fixtureRoleID = "6a1f4a59-3b8d-4c3e-9d0f-0d6f1f6b3a01"
+
+// fixtureSite is the site nodeFixture places on node1.
+type fixtureSite struct{ id, principalID string }
+
+// nodeFixture makes, through r, a site with a system-assigned identity placed on the node
+// "node1" and apis APIs (api://replicas-0, -1, ...) with the app role Jobs.Run; it returns the
+// site and the APIs' service principal ids.
+func nodeFixture(t *testing.T, r replica, apis int) (fixtureSite, []string) {
+	t.Helper()
+	ctx := context.Background()
+	sub, err := r.env.Admin.DefaultSubscription(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := client.ResourceGroupPath(sub.SubscriptionID, "apps")
+	if err := r.env.Admin.ARM(ctx, http.MethodPut, group, client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var site struct {
+		ID       string `json:"id"`
+		Identity struct {
+			PrincipalID string `json:"principalId"`
+		} `json:"identity"`
+	}
+	if err := r.env.Admin.ARM(ctx, http.MethodPut, group+"/providers/Microsoft.Web/sites/app-a", client.APIVersionSites, map[string]any{
+		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": "node1"}},
+	}, &site); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range apis {
+		var app struct {
+			AppID string `json:"appId"`
+		}
+		if err := r.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/applications", map[string]any{
+			"displayName": "api", "identifierUris": []string{"api://replicas-" + strconv.Itoa(i)},
+			"appRoles": []map[string]any{{"id": fixtureRoleID, "value": "Jobs.Run", "displayName": "Run jobs", "description": "Run jobs",
+				"allowedMemberTypes": []string{"Application"}, "isEnabled": true}},
+		}, &app); err != nil {
+			t.Fatal(err)
+		}
+		var sp struct {
+			ID string `json:"id"`
+		}
+		if err := r.env.Admin.Graph(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": app.AppID}, &sp); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, sp.ID)
+	}
+	return fixtureSite{id: site.ID, principalID: site.Identity.PrincipalID}, ids
 }
