@@ -19,15 +19,16 @@ import (
 // Config is the agent's configuration. The YAML keys are in the field tags; the fields tagged
 // "-" are set by code (the CLI, `lanyard dev`, tests). Zero values mean the defaults below.
 type Config struct {
-	ServerURL string `yaml:"server"` // the control plane, https://host[:port]
+	ServerURL     string `yaml:"server"`          // the control plane, https://host[:port]
+	CAFile        string `yaml:"ca_file"`         // PEM of Lanyard's CA (`lanyard ca export`)
+	JoinTokenFile string `yaml:"join_token_file"` // read only when the state dir holds no valid enrollment
+	StateDir      string `yaml:"state_dir"`       // key, certificate, CA bundle and app logs; created 0700
+	NodeName      string `yaml:"node_name"`       // sent at enrollment; default: the host name
+
 	// Servers are more servers of the same control plane (one store, one CA), https://host[:port]
 	// each. The agent spreads its calls over Server and these, and over the addresses of a name
 	// that has several, and moves on from one that does not answer.
-	Servers       []string `yaml:"servers"`
-	CAFile        string   `yaml:"ca_file"`         // PEM of Lanyard's CA (`lanyard ca export`)
-	JoinTokenFile string   `yaml:"join_token_file"` // read only when the state dir holds no valid enrollment
-	StateDir      string   `yaml:"state_dir"`       // key, certificate, CA bundle and app logs; created 0700
-	NodeName      string   `yaml:"node_name"`       // sent at enrollment; default: the host name
+	Servers []string `yaml:"servers"`
 
 	// Listen is the loopback address of the endpoints, /metrics and /healthz; default
 	// 127.0.0.1:0 (a free port, see (*Agent).URL).
