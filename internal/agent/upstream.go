@@ -54,6 +54,9 @@ const endpointCooldown = 5 * time.Second
 // resolveTimeout bounds the lookup of a URL's addresses at start.
 const resolveTimeout = 3 * time.Second
 
+// lookupHost resolves a server's name (tests replace it).
+var lookupHost = net.DefaultResolver.LookupHost
+
 // newUpstream returns a client of the servers at bases trusting roots; cert returns the client
 // certificate to present (nil before enrollment).
 func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certificate) *upstream {
@@ -111,7 +114,7 @@ func pinnedAddrs(u *url.URL) []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
-	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	ips, err := lookupHost(ctx, host)
 	if err != nil || len(ips) < 2 {
 		return []string{""}
 	}
