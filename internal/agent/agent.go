@@ -100,8 +100,8 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		stopTimeout: stopTimeout,
 	}
 	a.life, a.stopLife = context.WithCancel(context.WithoutCancel(ctx))
-	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout)
-	a.met = newMetrics(func() float64 { return float64(a.cache.len()) })
+	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout, cfg.TokenCache.MaxTokens, cfg.TokenCache.MaxBytes)
+	a.met = newMetrics(a.cache)
 	a.cache.observe = a.met.observeMint
 	if err := a.writeBundle(caPEM); err != nil {
 		return nil, err

@@ -53,6 +53,8 @@ type Config struct {
 	// a new header at each start of the agent and each restart of their process.
 	Remember bool `yaml:"-"`
 
+	TokenCache TokenCacheConfig `yaml:"token_cache"`
+
 	MintTimeout time.Duration    `yaml:"-"` // one call to the server's token endpoint; default 10s
 	Log         *slog.Logger     `yaml:"-"` // default slog.Default()
 	Now         func() time.Time `yaml:"-"` // default time.Now
@@ -66,6 +68,14 @@ type IMDSConfig struct {
 	// (lanyard0) and takes away on exit (Linux, needs CAP_NET_ADMIN). Empty: the endpoint is
 	// served on Listen only.
 	Listen string `yaml:"listen"`
+}
+
+// TokenCacheConfig bounds the agent's token cache. Past either bound the least useful token is
+// evicted (expired ones first, then the least recently used of a sample); a request for it later
+// is a miss like any other. The defaults keep the agent under 64 MB of memory (docs/performance.md).
+type TokenCacheConfig struct {
+	MaxTokens int   `yaml:"max_tokens"` // default 20,000
+	MaxBytes  int64 `yaml:"max_bytes"`  // tokens, keys and bookkeeping; default 32 MiB
 }
 
 // AppConfig is an app the agent runs with the identity of a site.
@@ -85,6 +95,8 @@ const (
 	DefaultMissConcurrency = 5
 	DefaultHitRate         = 1000
 	DefaultMintTimeout     = 10 * time.Second
+	DefaultMaxTokens       = 20_000
+	DefaultMaxTokenBytes   = 32 << 20
 )
 
 var (
@@ -108,6 +120,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Sandbox == "" {
 		c.Sandbox = SandboxAuto
+	}
+	if c.TokenCache.MaxTokens == 0 {
+		c.TokenCache.MaxTokens = DefaultMaxTokens
+	}
+	if c.TokenCache.MaxBytes == 0 {
+		c.TokenCache.MaxBytes = DefaultMaxTokenBytes
 	}
 	if c.MintTimeout == 0 {
 		c.MintTimeout = DefaultMintTimeout
@@ -161,6 +179,10 @@ func (c Config) Validate() error {
 		return errs.E(errs.Invalid, "node_name: %q is not a valid node name (letters, digits, '.', '_', '-'; at most 63)", c.NodeName)
 	case c.MissRate < 0 || c.HitRate < 0 || c.MissConcurrency < 0:
 		return errs.E(errs.Invalid, "miss_rate, miss_concurrency and hit_rate must be positive")
+	case c.TokenCache.MaxTokens < 0:
+		return errs.E(errs.Invalid, "token_cache.max_tokens must be positive")
+	case c.TokenCache.MaxBytes < 4<<10:
+		return errs.E(errs.Invalid, "token_cache.max_bytes: %d is too small to hold a token (at least 4096)", c.TokenCache.MaxBytes)
 	}
 	if err := checkSandboxMode("sandbox", c.Sandbox); err != nil {
 		return err

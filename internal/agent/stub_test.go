@@ -274,11 +274,11 @@ func (s *stub) token(w http.ResponseWriter, r *http.Request) {
 		if c.app != req.App {
 			continue
 		}
-		v := req.Selector.Value
+		v := strings.TrimSpace(req.Selector.Value) // compared as the server does (nodes' pick)
 		if req.Selector.Kind == agentapi.SelectorSystem && c.system ||
 			req.Selector.Kind == agentapi.SelectorClientID && strings.EqualFold(v, c.clientID) ||
 			req.Selector.Kind == agentapi.SelectorObjectID && strings.EqualFold(v, c.oid) ||
-			req.Selector.Kind == agentapi.SelectorResourceID && strings.EqualFold(v, c.resID) {
+			req.Selector.Kind == agentapi.SelectorResourceID && c.resID != "" && strings.EqualFold(strings.TrimRight(v, "/"), c.resID) {
 			id = &s.identities[i]
 			break
 		}

@@ -66,9 +66,10 @@ and the endpoint listens on a free port unless --listen names one: set listen: f
 ` + "`lanyard dev env`" + ` across restarts, so that a shell given them keeps working.)
 
 Settings come from the YAML file of --config (keys: server, ca_file, join_token_file, state_dir,
-node_name, listen, imds.listen, apps, sandbox, sandbox_dns, miss_rate, miss_concurrency, hit_rate); flags
-override it. Apps run in sandboxes where Azure's addresses are Lanyard (sandbox: auto, the default,
-where the host allows it: Linux, root, iproute2; see docs/sandbox.md).
+node_name, listen, imds.listen, apps, sandbox, sandbox_dns, miss_rate, miss_concurrency, hit_rate,
+token_cache.max_tokens, token_cache.max_bytes); flags override it. Apps run in sandboxes where
+Azure's addresses are Lanyard (sandbox: auto, the default, where the host allows it: Linux, root,
+iproute2; see docs/sandbox.md).
 The state directory defaults to /var/lib/lanyard-agent for root, else
 $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 		Example: `  # on the server host
