@@ -62,6 +62,9 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn or error
 	Format string `yaml:"format"` // text or json
 	File   string `yaml:"file"`   // append the log to this file (created 0600) instead of stderr
+	// Access logs every request at info (method, path, route, status, size, duration); by
+	// default these lines are at debug, so that the hot paths write none per request.
+	Access bool `yaml:"access"`
 }
 
 // The token lifetime bounds.

@@ -109,7 +109,7 @@ func (s *Server) open(ctx context.Context) error {
 	if n > 0 {
 		return fmt.Errorf("the key-encryption key %s does not match the data: %d sealed value(s) in the store are under another key (wrong kek_file or LANYARD_KEK, or an unfinished 'lanyard server rotate-kek': run it again)", s.KEK, n)
 	}
-	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now}
+	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now, Level: auditLogLevel}
 	if s.CA, err = pki.LoadOrCreateCA(ctx, s.DB, s.KEK, s.now, s.rand); err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
 	}
@@ -209,7 +209,7 @@ func (s *Server) mount(keys admin.Keys) {
 		mux.ServeHTTP(w, r)
 	})
 	graphShape, armShape := httpx.Graph(s.now), s.managementShape()
-	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: func(r *http.Request) httpx.Shape {
+	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: func(r *http.Request) httpx.Shape {
 		if s.isVaultHost(r) {
 			return httpx.KeyVault
 		}
@@ -222,7 +222,7 @@ func (s *Server) mount(keys admin.Keys) {
 		return httpx.Plain
 	}}
 	s.handler = mw.Wrap(front)
-	s.admin = authn.AdminSocket(uint32(os.Getuid()), s.handler)
+	s.admin = authn.AdminSocket(uint32(os.Getuid()), withProfiling(s.handler))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
