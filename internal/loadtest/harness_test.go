@@ -109,6 +109,9 @@ func TestLoad(t *testing.T) {
 		{name: "cold mint RS256 (agent+server)", client: plain, url: cold(rs, resRS), header: metadata, pids: []int{rs.server.pid(), rs.agent.pid()}},
 		{name: "cold mint ES256 (agent+server)", client: plain, url: cold(es, resES), header: metadata, pids: []int{es.server.pid(), es.agent.pid()}},
 	}
+	if only := os.Getenv("LANYARD_LOAD_ONLY"); only != "" {
+		targets = slices.DeleteFunc(targets, func(tg target) bool { return !strings.Contains(tg.name, only) })
+	}
 	clients := []int{1, 16}
 	type key struct {
 		target string
@@ -136,6 +139,19 @@ func TestLoad(t *testing.T) {
 					m0, h0 = stk.agentMetric("lanyard_agent_token_cache_misses_total"), stk.agentMetric("lanyard_agent_token_cache_hits_total")
 				}
 				log0, store0 := fileSize(filepath.Join(rs.dir, "server.log")), storeSize()
+				var prof chan []byte
+				if dir := os.Getenv("LANYARD_LOAD_PROFILE"); dir != "" && c == 16 && round == 0 {
+					prof = make(chan []byte, 1)
+					srv := rs
+					if stk != nil {
+						srv = stk
+					}
+					go func() { prof <- srv.profile(dur) }()
+					defer func() {
+						name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
+						_ = os.WriteFile(name, <-prof, 0o644)
+					}()
+				}
 				r := drive(t, tg, c, dur)
 				if strings.HasPrefix(tg.name, "vault") {
 					vaultReads += r.n

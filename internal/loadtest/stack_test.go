@@ -415,3 +415,12 @@ func fileSize(path string) int64 {
 	}
 	return fi.Size()
 }
+
+// profile takes a CPU profile of the server for d through its admin socket.
+func (s *stack) profile(d time.Duration) []byte {
+	resp, err := s.admin.Send(context.Background(), http.MethodGet, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), nil, nil)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return resp.Body
+}
