@@ -125,9 +125,28 @@ func unixOrNull(t time.Time) any {
 
 // GetSecret returns a secret's state and one version (the latest when version is "").
 func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
+	_, s, v, err := db.getSecret(ctx, false, vaultKey, name, version)
+	return s, v, err
+}
+
+// GetSecretWithGeneration is GetSecret and VaultGeneration in one statement, so read at one
+// moment: a read of a secret from a vault the server keeps costs one statement.
+func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
+	return db.getSecret(ctx, true, vaultKey, name, version)
+}
+
+func (db *DB) getSecret(ctx context.Context, withGen bool, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
 	// One query: the version asked for (or the latest), the secret's state, and the latest
-	// version's id for the state when another version was asked for.
-	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version FROM vault_secrets AS s
+	// version's id for the state when another version was asked for; and, withGen, the vault
+	// generation (a scalar subquery: the same statement, so the same snapshot).
+	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version`
+	var gen int64
+	extra := []any{nil}
+	if withGen {
+		q += `, (` + vaultGenerationQuery + `)`
+		extra = append(extra, &gen)
+	}
+	q += ` FROM vault_secrets AS s
 		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
 	args := []any{vaultKey, strings.ToLower(name)}
 	if version == "" {
@@ -138,18 +157,19 @@ func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (va
 	}
 	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
 	var latest string
-	s, err := scanSecret(db.hotPool().queryRow(ctx, q, args...), vaultKey, true, &latest)
+	extra[0] = &latest
+	s, err := scanSecret(db.hotPool().queryRow(ctx, q, args...), vaultKey, true, extra...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
+		return 0, vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
 	if err != nil {
-		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
+		return 0, vault.Secret{}, vault.Version{}, fail(err, "read secret")
 	}
 	v := s.Latest
 	if latest != v.Version {
 		s.Latest = vault.Version{VaultKey: vaultKey, Name: v.Name, Version: latest}
 	}
-	return s, v, nil
+	return gen, s, v, nil
 }
 
 // PutSecretVersion adds v as its secret's latest version.
