@@ -58,7 +58,9 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // default 3s), LANYARD_LOAD_ROUNDS (interleaved rounds, default 3), LANYARD_LOAD_RESOURCES
 // (registered resources the cold mints cycle through, default 256), LANYARD_LOAD_RSS=1 (also
 // the agent's RSS with 10,000 and 20,000 cached tokens: registers 20,000 resources, a minute
-// or two more).
+// or two more), LANYARD_LOAD_ONLY (targets whose names contain one of these |-separated words),
+// LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs),
+// LANYARD_LOAD_OUT (a file for the table).
 func TestLoad(t *testing.T) {
 	if os.Getenv("LANYARD_LOAD") == "" {
 		t.Skip("the load harness runs only with LANYARD_LOAD=1 (it takes minutes and wants the machine to itself)")
@@ -110,7 +112,9 @@ func TestLoad(t *testing.T) {
 		{name: "cold mint ES256 (agent+server)", client: plain, url: cold(es, resES), header: metadata, pids: []int{es.server.pid(), es.agent.pid()}},
 	}
 	if only := os.Getenv("LANYARD_LOAD_ONLY"); only != "" {
-		targets = slices.DeleteFunc(targets, func(tg target) bool { return !strings.Contains(tg.name, only) })
+		targets = slices.DeleteFunc(targets, func(tg target) bool {
+			return !slices.ContainsFunc(strings.Split(only, "|"), func(o string) bool { return strings.Contains(tg.name, o) })
+		})
 	}
 	clients := []int{1, 16}
 	type key struct {

@@ -116,8 +116,8 @@ type target struct {
 // result is one run of a target.
 type result struct {
 	n, errors int64
-	rate      float64       // answered requests per second
-	p50, p99  time.Duration // latency
+	rate      float64         // answered requests per second
+	p50, p99  time.Duration   // latency
 	cpu       time.Duration   // CPU of the target's processes per request
 	cpuEach   []time.Duration // the same, process by process
 }
