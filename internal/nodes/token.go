@@ -80,7 +80,7 @@ func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) 
 		}
 		ownerKey = id.Key()
 	}
-	owner, err := s.Store.GetResource(ctx, n.TenantID, ownerKey)
+	owner, err := s.Store.GetResourceIdentities(ctx, n.TenantID, ownerKey)
 	switch {
 	case errs.Is(err, errs.NotFound) && req.App != "":
 		s.record(ctx, actor, "node.token", clip(req.App), audit.Denied, "no such app")

@@ -192,6 +192,17 @@ func testResIdentities(t *testing.T, db *store.DB) {
 		t.Fatalf("site as read back = %+v", got)
 	}
 	sameTime(t, "site Created", got.Created, t0)
+	// The same with its identities only, in one statement (a token's hot path).
+	ids, err := db.GetResourceIdentities(ctx, resTenant, got.Key())
+	must(t, err, "GetResourceIdentities")
+	if ids.ID != got.ID || !ids.SystemAssigned || ids.PrincipalID != ssp.ID || !slices.Equal(ids.UserAssigned, want) || string(ids.Properties) != string(got.Properties) {
+		t.Errorf("GetResourceIdentities = %+v, want %+v", ids, got)
+	}
+	if u, err := db.GetResourceIdentities(ctx, resTenant, strings.ToLower(uami.ID)); err != nil || len(u.UserAssigned) != 0 || u.PrincipalID != usp.ID {
+		t.Errorf("GetResourceIdentities of the identity itself = %+v, %v", u, err)
+	}
+	_, err = db.GetResourceIdentities(ctx, resTenant, got.Key()+"x")
+	wantKind(t, err, errs.NotFound, "GetResourceIdentities of no resource")
 	// Turning the system-assigned identity off deletes its principal in the same change.
 	off := got
 	off.SystemAssigned, off.PrincipalID, off.ClientID = false, "", ""
