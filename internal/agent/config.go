@@ -74,8 +74,8 @@ type IMDSConfig struct {
 // evicted (expired ones first, then the least recently used of a sample); a request for it later
 // is a miss like any other. The defaults keep the agent under 64 MB of memory (docs/performance.md).
 type TokenCacheConfig struct {
-	MaxTokens int   `yaml:"max_tokens"` // default 20,000
-	MaxBytes  int64 `yaml:"max_bytes"`  // tokens, keys and bookkeeping; default 32 MiB
+	MaxTokens int   `yaml:"max_tokens"` // default 10,000
+	MaxBytes  int64 `yaml:"max_bytes"`  // tokens, keys and bookkeeping; default 16 MiB
 }
 
 // AppConfig is an app the agent runs with the identity of a site.
@@ -95,8 +95,8 @@ const (
 	DefaultMissConcurrency = 5
 	DefaultHitRate         = 1000
 	DefaultMintTimeout     = 10 * time.Second
-	DefaultMaxTokens       = 20_000
-	DefaultMaxTokenBytes   = 32 << 20
+	DefaultMaxTokens       = 10_000
+	DefaultMaxTokenBytes   = 16 << 20
 )
 
 var (
