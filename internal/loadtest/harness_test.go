@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -158,6 +159,9 @@ func TestLoad(t *testing.T) {
 					defer func() {
 						name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
 						_ = os.WriteFile(name, <-prof, 0o644)
+						if resp, err := srv.admin.Send(context.Background(), http.MethodGet, "/debug/pprof/allocs", nil, nil); err == nil {
+							_ = os.WriteFile(strings.TrimSuffix(name, ".pprof")+"-allocs.pprof", resp.Body, 0o644)
+						}
 					}()
 				}
 				r := drive(t, tg, c, dur)

@@ -135,30 +135,45 @@ func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, versi
 	return db.getSecret(ctx, true, vaultKey, name, version)
 }
 
-func (db *DB) getSecret(ctx context.Context, withGen bool, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
-	// One query: the version asked for (or the latest), the secret's state, and the latest
-	// version's id for the state when another version was asked for; and, withGen, the vault
-	// generation (a scalar subquery: the same statement, so the same snapshot).
-	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version`
-	var gen int64
-	extra := []any{nil}
-	if withGen {
-		q += `, (` + vaultGenerationQuery + `)`
-		extra = append(extra, &gen)
-	}
-	q += ` FROM vault_secrets AS s
+// secretQueries are getSecret's statements, built once: [withGen][by version]. One query: the
+// version asked for (or the latest), the secret's state, and the latest version's id for the
+// state when another version was asked for; and, withGen, the vault generation (a scalar
+// subquery: the same statement, so the same snapshot).
+var secretQueries = func() (q [2][2]string) {
+	for g := range 2 {
+		for byVersion := range 2 {
+			s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version`
+			if g == 1 {
+				s += `, (` + vaultGenerationQuery + `)`
+			}
+			s += ` FROM vault_secrets AS s
 		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
-	args := []any{vaultKey, strings.ToLower(name)}
-	if version == "" {
-		q += `v.version = s.latest_version`
-	} else {
-		q += `v.version = ?`
-		args = []any{version, vaultKey, strings.ToLower(name)}
+			if byVersion == 1 {
+				s += `v.version = ?`
+			} else {
+				s += `v.version = s.latest_version`
+			}
+			q[g][byVersion] = s + ` WHERE s.vault_key = ? AND s.name_key = ?`
+		}
 	}
-	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
+	return q
+}()
+
+func (db *DB) getSecret(ctx context.Context, withGen bool, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
+	var gen int64
 	var latest string
-	extra[0] = &latest
-	s, err := scanSecret(db.hotPool().queryRow(ctx, q, args...), vaultKey, true, extra...)
+	extra := []any{&latest}
+	g := 0
+	if withGen {
+		g, extra = 1, append(extra, &gen)
+	}
+	var row *sql.Row
+	if version == "" {
+		row = db.hotPool().queryRow(ctx, secretQueries[g][0], vaultKey, strings.ToLower(name))
+	} else {
+		row = db.hotPool().queryRow(ctx, secretQueries[g][1], version, vaultKey, strings.ToLower(name))
+	}
+	s, err := scanSecret(row, vaultKey, true, extra...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
