@@ -38,6 +38,7 @@ A key-encryption key is required: kek_file (32 random bytes, mode 0600) or LANYA
 			if err != nil {
 				return err
 			}
+			server.TuneGC()
 			return runServer(cmd.Context(), cfg, cmd, nil)
 		},
 	}
