@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -61,7 +62,8 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // the agent's RSS with 10,000 and 20,000 cached tokens: registers 20,000 resources, a minute
 // or two more), LANYARD_LOAD_ONLY (targets whose names contain one of these |-separated words),
 // LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs),
-// LANYARD_LOAD_OUT (a file for the table).
+// LANYARD_LOAD_OUT (a file for the table), LANYARD_LOAD_LOG_LEVEL (the servers' log level, for the
+// log bytes per read at another level than the default).
 func TestLoad(t *testing.T) {
 	if os.Getenv("LANYARD_LOAD") == "" {
 		t.Skip("the load harness runs only with LANYARD_LOAD=1 (it takes minutes and wants the machine to itself)")
@@ -220,8 +222,8 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	if vaultReads > 0 {
-		fmt.Fprintf(&b, "\nVault reads: %d; server log %.1f MB and store (database + WAL) %.1f MB per million reads (default log level).\n",
-			vaultReads, float64(logBytes)/float64(vaultReads), float64(storeBytes)/float64(vaultReads))
+		fmt.Fprintf(&b, "\nVault reads: %d; server log %.1f MB and store (database + WAL) %.1f MB per million reads (log level %q).\n",
+			vaultReads, float64(logBytes)/float64(vaultReads), float64(storeBytes)/float64(vaultReads), cmp.Or(os.Getenv("LANYARD_LOAD_LOG_LEVEL"), "info"))
 	}
 	fmt.Fprintf(&b, "Agent RSS (one cached token allowed): %.1f MB (RS256), %.1f MB (ES256).\n", float64(rs.agent.rss())/(1<<20), float64(es.agent.rss())/(1<<20))
 	if os.Getenv("LANYARD_LOAD_RSS") != "" {

@@ -238,6 +238,9 @@ func (s *stack) startServer(o stackOptions) {
 	if o.store != "" {
 		args = append(args, "--store", o.store)
 	}
+	if lvl := os.Getenv("LANYARD_LOAD_LOG_LEVEL"); lvl != "" {
+		args = append(args, "--log-level", lvl)
+	}
 	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
