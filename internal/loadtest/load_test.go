@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"bufio"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -223,29 +223,28 @@ func signer(alg string) func() error {
 	}
 }
 
-// rawSigning measures sign: the rate with one goroutine per core for d, and the CPU of one
-// signature (one goroutine alone).
+// rawSigning measures sign: the CPU one signature takes (user + system time of this process over
+// signatures made one after another while the load generator is idle, so that other processes on
+// the machine do not inflate it), and the rate every core of the machine would sign at,
+// NumCPU / that CPU: the floor of a cold mint.
 func rawSigning(sign func() error, d time.Duration) (rate float64, each time.Duration) {
-	var n atomic.Int64
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.NumCPU() {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if sign() == nil {
-					n.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	rate = float64(n.Load()) / time.Since(start).Seconds()
-	const k = 100
-	t0 := time.Now()
-	for range k {
+	var n int
+	c0 := selfCPU()
+	for start := time.Now(); time.Since(start) < d; n++ {
 		_ = sign()
 	}
-	return rate, time.Since(t0) / k
+	each = (selfCPU() - c0) / time.Duration(n)
+	if each <= 0 {
+		each = time.Nanosecond
+	}
+	return float64(runtime.NumCPU()) / each.Seconds(), each
+}
+
+// selfCPU is the user and system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
