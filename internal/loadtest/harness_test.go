@@ -201,7 +201,7 @@ func TestLoad(t *testing.T) {
 			for i, r := range rr {
 				rates, p50, p99, cpu = append(rates, r.rate), append(p50, r.p50), append(p99, r.p99), append(cpu, r.cpu)
 				switch {
-				case baseline[tg.name] != "":
+				case baseline[tg.name] != "" && len(results[key{baseline[tg.name], c}]) > i:
 					ratios = append(ratios, r.rate/results[key{baseline[tg.name], c}][i].rate)
 				case strings.Contains(tg.name, "RS256"):
 					ratios = append(ratios, r.rate/rsRates[i])
