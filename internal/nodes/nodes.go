@@ -65,4 +65,8 @@ type Store interface {
 	// GetResourceIdentities reads a resource by its lower-cased ARM id (errs.NotFound), with its
 	// user-assigned identities but not its access policies, in one statement.
 	GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error)
+	// GetNodeAndResource is GetNode and GetResourceIdentities (in the node's tenant; key "" for
+	// the node's machine) in one statement: errs.NotFound when there is no such node, found
+	// false when the node exists and the resource does not.
+	GetNodeAndResource(ctx context.Context, id, key string) (n Node, r resources.Resource, found bool, err error)
 }

@@ -142,7 +142,7 @@ func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, versi
 	} else {
 		row = db.hotPool().queryRow(ctx, secretWithGenQueries[1], vaultKey, strings.ToLower(name), version)
 	}
-	s, err := scanSecret(leftJoined{row}, vaultKey, true, &latest, &gen)
+	s, err := scanSecret(leftJoined{r: row, check: 1}, vaultKey, true, &latest, &gen) // column 1: the version's id
 	v := s.Latest
 	if err := secretResult(err, &s, vaultKey, name, version, latest); err != nil {
 		return gen, vault.Secret{}, vault.Version{}, err
@@ -168,10 +168,13 @@ var secretWithGenQueries = func() (q [2]string) {
 	return q
 }()
 
-// leftJoined scans a row of secretWithGenQueries: the secret's columns may all be NULL (no such
-// secret or version); then every other column is still scanned (the generation) and the error is
-// sql.ErrNoRows.
-type leftJoined struct{ r rowScanner }
+// leftJoined scans a row of a LEFT JOIN whose right side's columns may all be NULL (no such
+// secret, version or resource): NULLs become zero values, every column is still scanned (the
+// generation, the node) and the error is sql.ErrNoRows when the check column is NULL.
+type leftJoined struct {
+	r     rowScanner
+	check int // the column that is NULL when the left join found nothing
+}
 
 func (l leftJoined) Scan(dest ...any) error {
 	tmp := make([]any, len(dest))
@@ -200,8 +203,7 @@ func (l leftJoined) Scan(dest ...any) error {
 			*p = tmp[i].(*sql.NullInt64).Int64
 		}
 	}
-	// The second column is the version's id: NULL when the secret or the version is missing.
-	if v, ok := tmp[1].(*sql.NullString); !ok || !v.Valid {
+	if v, ok := tmp[l.check].(*sql.NullString); !ok || !v.Valid {
 		return sql.ErrNoRows
 	}
 	return nil
