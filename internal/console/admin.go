@@ -71,7 +71,9 @@ type auditFilter struct {
 }
 
 func (f auditFilter) match(e audit.Event) bool {
-	has := func(v, sub string) bool { return sub == "" || strings.Contains(strings.ToLower(v), strings.ToLower(sub)) }
+	has := func(v, sub string) bool {
+		return sub == "" || strings.Contains(strings.ToLower(v), strings.ToLower(sub))
+	}
 	return has(e.Actor, f.Actor) && has(e.Action, f.Action) && has(e.Target, f.Target) && (f.Result == "" || e.Result == f.Result) &&
 		(f.From.IsZero() || !e.Time.Before(f.From)) && (f.To.IsZero() || e.Time.Before(f.To))
 }

@@ -54,7 +54,9 @@ type position struct {
 	off int64
 }
 
-func (p position) String() string { return strconv.FormatUint(p.ino, 10) + ":" + strconv.FormatInt(p.off, 10) }
+func (p position) String() string {
+	return strconv.FormatUint(p.ino, 10) + ":" + strconv.FormatInt(p.off, 10)
+}
 
 func parsePosition(s string) (position, bool) {
 	a, b, ok := strings.Cut(s, ":")

@@ -51,7 +51,7 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":   func(a, b int) int { return a + b },
 	"list":  func(v ...string) []string { return v },
 	"deref": func(b *bool) bool { return b != nil && *b },
 	"last": func(s string) string {

@@ -98,7 +98,9 @@ func (c *Console) createSite(w http.ResponseWriter, r *http.Request, s *current)
 	return seeOther(w, r, sitePage(group, name), "created")
 }
 
-func sitePage(group, name string) string { return Prefix + "sites/" + pathEsc(group) + "/" + pathEsc(name) }
+func sitePage(group, name string) string {
+	return Prefix + "sites/" + pathEsc(group) + "/" + pathEsc(name)
+}
 
 // getSite reads the site of the request's path.
 func (c *Console) getSite(ctx context.Context, api *client.Client, r *http.Request) (client.Resource, string, error) {

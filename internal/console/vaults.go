@@ -90,7 +90,9 @@ func (c *Console) createVault(w http.ResponseWriter, r *http.Request, s *current
 	return seeOther(w, r, vaultPage(group, name), "created")
 }
 
-func vaultPage(group, name string) string { return Prefix + "vaults/" + pathEsc(group) + "/" + pathEsc(name) }
+func vaultPage(group, name string) string {
+	return Prefix + "vaults/" + pathEsc(group) + "/" + pathEsc(name)
+}
 
 // getVault reads the vault of the request's path.
 func (c *Console) getVault(ctx context.Context, api *client.Client, r *http.Request) (client.Resource, vaultProps, error) {
@@ -301,4 +303,3 @@ func (c *Console) deletePolicy(w http.ResponseWriter, r *http.Request, s *curren
 	}
 	return seeOther(w, r, vaultPage(groupOf(v.ID), v.Name)+"/access-policies", "deleted")
 }
-

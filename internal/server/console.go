@@ -23,7 +23,9 @@ func (s *Server) openConsole() error {
 }
 
 // isConsolePath reports whether a path is the console's (or "/", which sends browsers to it).
-func isConsolePath(p string) bool { return p == "/" || strings.HasPrefix(p, console.Prefix) || p == "/console" }
+func isConsolePath(p string) bool {
+	return p == "/" || strings.HasPrefix(p, console.Prefix) || p == "/console"
+}
 
 // consoleFront serves the console's paths on the HTTPS listener: "/" and "/console" redirect to
 // the console.

@@ -67,7 +67,7 @@ type Server struct {
 	Console   *console.Console  // the web console (console.go)
 	Activity  *console.Activity // what the console's dashboard shows
 	Default   tenant.Tenant     // the default tenant
-	Created   bool          // the default tenant was created by this Open (first start)
+	Created   bool              // the default tenant was created by this Open (first start)
 
 	metrics *metrics
 	handler http.Handler // the HTTPS API
