@@ -67,7 +67,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
 					caFile := filepath.Join(cfg.DataDir, "ca.pem")
 					stateDir := devAgentDir(cfg.DataDir) // the console's Log stream reads the dev agent's app logs
-					srv.Console.AppLogs = func(name string) (string, bool) { return agent.LogPath(stateDir, name), true }
+					srv.Console.SetAppLogs(func(name string) (string, bool) { return agent.LogPath(stateDir, name), true }, 0)
 					if err := os.WriteFile(caFile, srv.CA.CertPEM(), 0o644); err != nil {
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}

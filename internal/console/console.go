@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanyardhq/lanyard/client"
@@ -58,12 +59,8 @@ type Console struct {
 	DefaultTenant func() string
 	// LinkTTL and SessionTTL default to DefaultLinkTTL and DefaultSessionTTL.
 	LinkTTL, SessionTTL time.Duration
-	// AppLogs, when set, returns the file where the agent on this host keeps an app's output, and
-	// whether this host runs it (lanyard dev; see Log stream in docs/console.md).
-	AppLogs func(site string) (path string, ok bool)
-	// StreamMax bounds one log stream connection (DefaultStreamMax when 0); the browser then
-	// reconnects and resumes.
-	StreamMax time.Duration
+	// logs is where the Log stream reads apps' output (SetAppLogs).
+	logs atomic.Pointer[logSource]
 	// Activity, when set, feeds the dashboard.
 	Activity *Activity
 
@@ -374,7 +371,7 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", CSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin") // no Referer leaves the console; same-origin forms keep their Origin
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -41,11 +41,25 @@ func (c *Console) logStream(w http.ResponseWriter, r *http.Request, s *current) 
 		Data: map[string]any{"Site": site, "Group": groupOf(site.ID), "Local": local}})
 }
 
+// logSource is where the Log stream reads apps' output.
+type logSource struct {
+	path      func(site string) (string, bool)
+	streamMax time.Duration
+}
+
+// SetAppLogs tells the Log stream where the agent on this host keeps an app's output (path
+// returns the file, and whether this host runs the app), and how long one event stream stays
+// open before the browser reconnects (DefaultStreamMax when 0). Safe to call while serving.
+func (c *Console) SetAppLogs(path func(site string) (string, bool), streamMax time.Duration) {
+	c.logs.Store(&logSource{path: path, streamMax: streamMax})
+}
+
 func (c *Console) appLog(name string) (string, bool) {
-	if c.AppLogs == nil {
+	src := c.logs.Load()
+	if src == nil || src.path == nil {
 		return "", false
 	}
-	return c.AppLogs(name)
+	return src.path(name)
 }
 
 // position is where a stream is in an app's log: a file (by inode) and an offset in it.
@@ -105,9 +119,9 @@ func (c *Console) logEvents(w http.ResponseWriter, r *http.Request, s *current) 
 	if !resumed {
 		pos = startPosition(path)
 	}
-	max := c.StreamMax
-	if max <= 0 {
-		max = DefaultStreamMax
+	max := DefaultStreamMax
+	if src := c.logs.Load(); src != nil && src.streamMax > 0 {
+		max = src.streamMax
 	}
 	deadline := time.NewTimer(max)
 	defer deadline.Stop()
