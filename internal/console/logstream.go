@@ -104,16 +104,15 @@ func (c *Console) logEvents(w http.ResponseWriter, r *http.Request, s *current) 
 	if !ok {
 		return errs.E(errs.NotFound, "this app's output is not on this host")
 	}
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		return errs.E(errs.Internal, "streaming unsupported")
-	}
+	rc := http.NewResponseController(w) // reaches the connection through the middleware's writer
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 500\n\n")
-	fl.Flush()
+	fmt.Fprint(w, "retry: 250\n\n")
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
 
 	pos, resumed := parsePosition(r.Header.Get("Last-Event-ID"))
 	if !resumed {
@@ -132,7 +131,9 @@ func (c *Console) logEvents(w http.ResponseWriter, r *http.Request, s *current) 
 		if pos, err = c.sendNew(w, path, pos); err != nil {
 			return nil // the client is gone, or the file cannot be read: end the stream
 		}
-		fl.Flush()
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
 		select {
 		case <-r.Context().Done():
 			return nil
