@@ -80,6 +80,8 @@ var forbidden = map[string][]string{
 	"resources": {"store", "server", "cli", "vault", "agent"},
 	"arm":       {"store", "server", "cli", "directory", "rbac", "resources", "token", "tenant"},
 	"agent":     {"store", "server", "cli", "directory", "rbac", "resources", "tenant"},
+	// the console is a client of the public APIs: no domain, no store, no back door
+	"console": {"store", "server", "cli", "directory", "rbac", "resources", "vault", "nodes", "tenant", "token", "admin", "agent"},
 	// the shared plumbing never imports a domain
 	"errs":  {"store", "server", "cli", "tenant", "token", "audit", "httpx", "authn"},
 	"httpx": {"store", "server", "cli", "tenant", "token", "audit", "authn"},
