@@ -74,7 +74,9 @@ func (b *browser) do(method, path string, form url.Values, header http.Header) (
 	return resp, string(raw)
 }
 
-func (b *browser) get(path string) (*http.Response, string) { return b.do(http.MethodGet, path, nil, nil) }
+func (b *browser) get(path string) (*http.Response, string) {
+	return b.do(http.MethodGet, path, nil, nil)
+}
 
 // csrf returns the CSRF token of the page at path.
 func (b *browser) csrf(path string) string {
@@ -221,7 +223,9 @@ func TestCSRF(t *testing.T) {
 		t.Fatalf("with the token: %d, created %v", resp.StatusCode, exists("g-ok"))
 	}
 	// Audited with the session as actor, by the API that made the change.
-	var out struct{ Value []struct{ Actor, Action, Target string } }
+	var out struct {
+		Value []struct{ Actor, Action, Target string }
+	}
 	if err := env.Admin.Do(context.Background(), http.MethodGet, "/admin/v1/audit?limit=1000", nil, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +313,9 @@ func TestShowSecretValue(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "v&lt;al&gt;ue-42") {
 		t.Fatalf("show: %d, value escaped on the page: %v", resp.StatusCode, strings.Contains(body, "v&lt;al&gt;ue-42"))
 	}
-	var out struct{ Value []struct{ Actor, Action, Target string } }
+	var out struct {
+		Value []struct{ Actor, Action, Target string }
+	}
 	if err := env.Admin.Do(ctx, http.MethodGet, "/admin/v1/audit?limit=1000", nil, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +337,67 @@ func TestShowSecretValue(t *testing.T) {
 	}
 	if _, err := env.Admin.Vault(host).GetSecret(ctx, "pw", ""); !client.IsNotFound(err) {
 		t.Errorf("after purge: %v, want 404", err)
+	}
+}
+
+// TestIAMPages: role assignments are paged by the API ($top, $skipToken); an assignment from a
+// parent scope is marked inherited.
+func TestIAMPages(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, _ := env.Admin.DefaultSubscription(ctx)
+	s := sub.SubscriptionID
+	rg := client.ResourceGroupPath(s, "rg")
+	if err := env.Admin.ARM(ctx, http.MethodPut, rg, client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var defs []client.AzureRoleDefinition
+	if err := env.Admin.ARM(ctx, http.MethodGet, client.SubscriptionPath(s)+"/providers/"+client.TypeRoleDefinitions, client.APIVersionAuthorization, nil, &defs); err != nil {
+		t.Fatal(err)
+	}
+	reader := ""
+	for _, d := range defs {
+		if d.Properties.RoleName == "Reader" {
+			reader = d.ID
+		}
+	}
+	assign := func(scope string, i int) {
+		var mi struct {
+			Properties struct{ PrincipalID string } `json:"properties"`
+		}
+		name := "mi" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if err := env.Admin.ARM(ctx, http.MethodPut, client.ResourcePath(s, "rg", client.TypeIdentities, name), client.APIVersionIdentities, map[string]string{"location": "local"}, &mi); err != nil {
+			t.Fatal(err)
+		}
+		id := "00000000-0000-4000-8000-0000000000" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+		id = id[:34] + "%02d"
+		id = strings.Replace(id, "%02d", string(rune('0'+i/10))+string(rune('0'+i%10)), 1)
+		if err := env.Admin.ARM(ctx, http.MethodPut, scope+"/providers/"+client.TypeRoleAssignments+"/"+id, client.APIVersionAuthorization,
+			map[string]any{"properties": map[string]string{"roleDefinitionId": reader, "principalId": mi.Properties.PrincipalID}}, nil); err != nil {
+			t.Fatalf("assign %d: %v", i, err)
+		}
+	}
+	assign(client.SubscriptionPath(s), 0)
+	for i := 1; i <= 30; i++ {
+		assign(rg, i)
+	}
+	b := signIn(t, env)
+	_, p1 := b.get("/console/iam?scope=" + url.QueryEscape(rg))
+	if n := strings.Count(p1, "<td>Reader</td>"); n != 25 {
+		t.Errorf("page 1 has %d rows, want 25", n)
+	}
+	if !strings.Contains(p1, "Inherited") {
+		t.Error("the subscription's assignment is not marked inherited")
+	}
+	next := between(p1, "skip=", `"`)
+	if next == "" {
+		t.Fatal("no next page")
+	}
+	_, p2 := b.get("/console/iam?scope=" + url.QueryEscape(rg) + "&skip=" + next)
+	if n := strings.Count(p2, "<td>Reader</td>"); n != 6 {
+		t.Errorf("page 2 has %d rows, want 6", n)
+	}
+	if strings.Contains(p2, "skip=") {
+		t.Error("page 2 links to a page 3")
 	}
 }

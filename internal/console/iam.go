@@ -66,49 +66,41 @@ func (c *Console) iam(w http.ResponseWriter, r *http.Request, s *current) error 
 	if !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") || strings.ContainsAny(scope, "?#") {
 		return errs.E(errs.Invalid, "scope must be an ARM id under /subscriptions/")
 	}
-	var all []client.AzureRoleAssignment
-	if err := api.ARM(r.Context(), http.MethodGet, scope+"/providers/"+client.TypeRoleAssignments+"?$filter=atScope()", client.APIVersionAuthorization, nil, &all); err != nil {
-		return err
-	}
+	// One page of the assignments at or above this scope, paged by the API ($top, $skipToken).
 	names, defs, err := roleNames(r.Context(), api, sub)
 	if err != nil {
 		return err
 	}
-	var rows []roleRow
-	for _, a := range all {
-		if !within(scope, a.Properties.Scope) { // at or above this scope only
-			continue
-		}
-		rows = append(rows, roleRow{ID: a.ID, Scope: a.Properties.Scope, Role: roleName(names, a.Properties.RoleDefinitionID),
+	path := scope + "/providers/" + client.TypeRoleAssignments + "?$filter=" + url.QueryEscape("atScope()") + "&$top=" + strconv.Itoa(pageSize) +
+		"&api-version=" + client.APIVersionAuthorization
+	skip := r.URL.Query().Get("skip")
+	if skip != "" {
+		path += "&$skipToken=" + url.QueryEscape(skip)
+	}
+	var list struct {
+		Value    []client.AzureRoleAssignment `json:"value"`
+		NextLink string                       `json:"nextLink"`
+	}
+	if err := api.Do(r.Context(), http.MethodGet, path, nil, &list); err != nil {
+		return err
+	}
+	shown := make([]roleRow, 0, len(list.Value))
+	for _, a := range list.Value {
+		shown = append(shown, roleRow{ID: a.ID, Scope: a.Properties.Scope, Role: roleName(names, a.Properties.RoleDefinitionID),
 			PrincipalID: a.Properties.PrincipalID, PrincipalType: a.Properties.PrincipalType,
 			Inherited: !strings.EqualFold(strings.TrimRight(a.Properties.Scope, "/"), strings.TrimRight(scope, "/"))})
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].Role != rows[j].Role {
-			return rows[i].Role < rows[j].Role
-		}
-		return rows[i].PrincipalID < rows[j].PrincipalID
-	})
-	// One page of rows; only its principals are looked up.
-	start, _ := strconv.Atoi(r.URL.Query().Get("from"))
-	if start < 0 || start > len(rows) {
-		start = 0
-	}
-	end := min(start+pageSize, len(rows))
-	shown := rows[start:end]
 	for i := range shown {
 		var sp client.ServicePrincipal
 		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(shown[i].PrincipalID), &sp); err == nil {
 			shown[i].PrincipalName = sp.DisplayName
 		}
 	}
-	data := map[string]any{"Scope": scope, "Rows": shown, "Defs": defs, "Total": len(rows), "From": start + 1, "To": end,
-		"Q": r.URL.Query().Get("q")}
-	if end < len(rows) {
-		data["Next"] = strconv.Itoa(end)
-	}
-	if start > 0 {
-		data["Prev"] = strconv.Itoa(max(0, start-pageSize))
+	data := map[string]any{"Scope": scope, "Rows": shown, "Defs": defs, "Q": r.URL.Query().Get("q"), "First": skip == ""}
+	if list.NextLink != "" {
+		if u, err := url.Parse(list.NextLink); err == nil {
+			data["Next"] = u.Query().Get("$skipToken")
+		}
 	}
 	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" {
 		found, err := searchPrincipals(r.Context(), api, q)
