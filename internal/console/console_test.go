@@ -401,3 +401,35 @@ func TestIAMPages(t *testing.T) {
 		t.Error("page 2 links to a page 3")
 	}
 }
+
+// TestDashboardCounts: a token minted and a refused request show on the dashboard.
+func TestDashboardCounts(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, _ := env.Admin.DefaultSubscription(ctx)
+	if err := env.Admin.ARM(ctx, http.MethodPut, client.ResourceGroupPath(sub.SubscriptionID, "rg"), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mi struct {
+		Properties struct{ PrincipalID string } `json:"properties"`
+	}
+	if err := env.Admin.ARM(ctx, http.MethodPut, client.ResourcePath(sub.SubscriptionID, "rg", client.TypeIdentities, "dash"), client.APIVersionIdentities, map[string]string{"location": "local"}, &mi); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.MintToken(ctx, mi.Properties.PrincipalID, "https://graph.microsoft.com", ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := env.HTTP.Get(env.URL + "/v1.0/servicePrincipals") // no token: 401
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	b := signIn(t, env)
+	_, page := b.get("/console/")
+	if !strings.Contains(page, `id="n-tokens">1<`) || !strings.Contains(page, `id="n-refused">1<`) {
+		t.Errorf("dashboard counts wrong:\n%s", between(page, `class="grid"`, "</div>\n</div>"))
+	}
+	if !strings.Contains(page, "dash") || !strings.Contains(page, "https://graph.microsoft.com") {
+		t.Error("the identity and resource of the token are not on the dashboard")
+	}
+}
