@@ -374,7 +374,6 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin") // no Referer leaves the console; same-origin forms keep their Origin
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Strict-Transport-Security", "max-age=31536000")
 		if !strings.HasPrefix(r.URL.Path, "/console/static/") {
 			h.Set("Cache-Control", "no-store")
 		}
