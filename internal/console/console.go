@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,9 @@ type Console struct {
 	Activity *Activity
 
 	pages map[string]*template.Template
+
+	verifyMu sync.Mutex
+	verified *verification // the audit chain's last verification (admin.go)
 }
 
 // Init parses the templates and fills in defaults; call it once before serving.

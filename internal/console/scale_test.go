@@ -111,10 +111,11 @@ func TestScaleListPages(t *testing.T) {
 		{"Enterprise applications, page 2", "/console/enterprise-apps?next=" + next, ""},
 		{"Enterprise applications, search", "/console/enterprise-apps?q=app-0999", "/v1.0/servicePrincipals?$top=25&$filter=" + url.QueryEscape("startswith(displayName,'app-0999')")},
 		{"App registrations, page 1", "/console/app-registrations", "/v1.0/applications?$top=25"},
-		{"Access control (IAM), subscription", "/console/iam", "/subscriptions/" + s + "/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()&api-version=2022-04-01"},
+		{"Access control (IAM), subscription", "/console/iam", "/subscriptions/" + s + "/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()&$top=25&api-version=2022-04-01"},
 		{"Secrets, page 1", "/console/vaults/rg/kvscale/secrets", ""},
 		{"Secrets, page 2", "/console/vaults/rg/kvscale/secrets?next=" + secNext, ""},
-		{"Audit log (filtered)", "/console/audit?action=vault", ""},
+		{"Audit log", "/console/audit", "/admin/v1/audit?limit=100"},
+		{"Audit log, filtered", "/console/audit?action=vault.secret", ""},
 		{"Dashboard", "/console/", ""},
 	}
 	const runs = 200
