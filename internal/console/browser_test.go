@@ -382,3 +382,20 @@ func TestBrowserLogStream(t *testing.T) {
 	f.run(node, "logstream", map[string]any{"group": "rgl", "site": "weblog", "file": file, "lines": 30, "gapMs": 120, "preexisting": 2, "minReconnects": 2}, &out)
 	t.Logf("slowest line: %d ms; reconnects: %d", out.WorstMs, out.Reconnects)
 }
+
+// TestBrowserIAM adds a role assignment at a resource group with the keyboard; a resource of the
+// group shows it as inherited, and so does the identity's reach page.
+func TestBrowserIAM(t *testing.T) {
+	node := requireBrowser(t)
+	f := start(t)
+	f.group("rgiam")
+	f.site("rgiam", "webiam", "app", false)
+	f.arm(http.MethodPut, client.ResourcePath(f.sub, "rgiam", client.TypeIdentities, "miiam"), client.APIVersionIdentities, map[string]string{"location": "local"}, nil)
+	f.run(node, "iam", map[string]string{"group": "rgiam", "site": "webiam", "mi": "miiam"}, nil)
+	var list []client.AzureRoleAssignment
+	f.arm(http.MethodGet, client.ResourceGroupPath(f.sub, "rgiam")+"/providers/"+client.TypeRoleAssignments+"?$filter=atScope()", client.APIVersionAuthorization, nil, &list)
+	if len(list) != 1 || !strings.HasSuffix(strings.ToLower(list[0].Properties.Scope), "/resourcegroups/rgiam") {
+		t.Errorf("assignments at the group: %+v", list)
+	}
+	f.expectAudit(t, "console:", "rbac.roleAssignment.create")
+}

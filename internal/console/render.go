@@ -28,7 +28,6 @@ type crumb struct{ Label, Href string }
 // other, except none: no helper returns template.HTML.
 var funcs = template.FuncMap{
 	"pathEsc":  url.PathEscape,
-	"queryEsc": url.QueryEscape,
 	"join":     strings.Join,
 	"lower":    strings.ToLower,
 	"when": func(t time.Time) string {

@@ -288,6 +288,34 @@ const flows = {
     return { appId };
   },
 
+  // Access control (IAM): add a role assignment at a resource group with the role and member
+  // pickers; it shows as inherited on a resource of the group and on the identity's reach page.
+  async iam() {
+    await signIn();
+    await press(page, page.getByRole('link', { name: 'Resource groups', exact: true }));
+    await press(page, page.getByRole('link', { name: P.group, exact: true }));
+    await press(page, page.locator('#main').getByRole('link', { name: 'Access control (IAM)', exact: true }));
+    await check(page, 'iam-group');
+    await type(page, page.locator('#m-q'), P.mi);
+    await press(page, page.getByRole('button', { name: 'Search' }));
+    await pick(page, page.locator('#role'), 'Key Vault Secrets User');
+    await choose(page, page.locator('input[name=principal]').first());
+    await check(page, 'iam-add');
+    await press(page, page.getByRole('button', { name: 'Review + assign' }));
+    await page.waitForURL(/ok=added/);
+    await expectText(page, page.locator('tbody tr', { hasText: 'Key Vault Secrets User' }), 'This resource');
+    await check(page, 'iam-added');
+    await page.goto(`${BASE}/console/sites/${P.group}/${P.site}`);
+    await press(page, page.locator('#main').getByRole('link', { name: 'Access control (IAM)', exact: true }));
+    await expectText(page, page.locator('tbody tr', { hasText: 'Key Vault Secrets User' }), 'Inherited');
+    await check(page, 'iam-inherited');
+    await press(page, page.locator('tbody tr', { hasText: 'Key Vault Secrets User' }).getByRole('link').first());
+    await expectText(page, page.locator('main'), 'Key Vault Secrets User');
+    await expectText(page, page.locator('main'), `/resourceGroups/${P.group}`);
+    await check(page, 'reach');
+    return {};
+  },
+
   // Every list page, for axe and the header rules, and the escaping of hostile names.
   async pages() {
     await signIn();
