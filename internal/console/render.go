@@ -27,9 +27,9 @@ type crumb struct{ Label, Href string }
 // funcs are the templates' helpers. Every value they return is escaped by html/template like any
 // other, except none: no helper returns template.HTML.
 var funcs = template.FuncMap{
-	"pathEsc":  url.PathEscape,
-	"join":     strings.Join,
-	"lower":    strings.ToLower,
+	"pathEsc": url.PathEscape,
+	"join":    strings.Join,
+	"lower":   strings.ToLower,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
