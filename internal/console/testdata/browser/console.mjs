@@ -323,6 +323,15 @@ const flows = {
       await page.goto(BASE + p);
       await check(page, name);
     }
+    // A small laptop's width: no page scrolls sideways.
+    await page.setViewportSize({ width: 1024, height: 700 });
+    for (const [name, p] of Object.entries(P.pages)) {
+      await page.goto(BASE + p);
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (wide > 0) problems.push(`${name} scrolls sideways by ${wide}px at 1024px`);
+    }
+    await check(page, 'narrow-iam');
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${BASE}/console/app-registrations?q=${encodeURIComponent(P.evil.slice(0, 8))}`);
     await expectText(page, page.locator('tbody'), P.evil);
     if (await page.locator('tbody img, tbody script').count()) fail('a display name became markup');
