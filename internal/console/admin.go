@@ -114,40 +114,63 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *current) erro
 	if f.To, err = parseTimeParam(f.ToS); err != nil {
 		return err
 	}
-	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	if after < 0 {
-		after = 0
-	}
-	var rows []audit.Event
-	scanned, cursor, batch := 0, after, 100
-	for len(rows) < pageSize && scanned < auditScanLimit {
-		evs, err := listAudit(r.Context(), api, cursor, batch)
-		batch = 1000 // a filter that matches little reads on in larger steps
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			cursor = -1
-			break
-		}
-		for _, e := range evs {
-			cursor = e.Seq
-			scanned++
-			if f.match(e) {
-				rows = append(rows, e)
-				if len(rows) == pageSize {
-					break
-				}
-			}
-		}
-	}
 	verify, err := c.chainStatus(r.Context(), api, false)
 	if err != nil {
 		return err
 	}
+	// Newest first: the page shows the last pageSize matches before `before` (the end of the log
+	// when not given), looking back over at most auditScanLimit events (pageSize without a filter).
+	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
+	if before < 0 {
+		before = 0
+	}
+	span := int64(auditScanLimit)
+	if f == (auditFilter{}) {
+		span = pageSize
+	}
+	last := verify.Events // the log's length when last verified; newer events are read too
+	if before > 0 {
+		last = before - 1
+	}
+	start := max(0, last-span)
+	var rows []audit.Event // the matches, oldest first, at most pageSize (the newest ones)
+	cursor, scanned := start, 0
+	for scanned < 2*auditScanLimit {
+		evs, err := listAudit(r.Context(), api, cursor, 1000)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		done := false
+		scanned += len(evs)
+		for _, e := range evs {
+			if before > 0 && e.Seq >= before {
+				done = true
+				break
+			}
+			cursor = e.Seq
+			if f.match(e) {
+				rows = append(rows, e)
+				if len(rows) > pageSize {
+					rows = rows[1:]
+				}
+			}
+		}
+		if done || (before > 0 && cursor >= before-1) {
+			break
+		}
+	}
+	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+		rows[i], rows[j] = rows[j], rows[i]
+	}
 	data := map[string]any{"Rows": rows, "F": f, "Verify": verify}
-	if cursor > 0 && len(rows) == pageSize {
-		data["Next"] = strconv.FormatInt(cursor, 10)
+	switch {
+	case len(rows) == pageSize && rows[len(rows)-1].Seq > 1:
+		data["Older"] = strconv.FormatInt(rows[len(rows)-1].Seq, 10) // continue below the oldest shown
+	case start > 0:
+		data["Older"] = strconv.FormatInt(start+1, 10) // nothing more in this window: look further back
 	}
 	return c.render(w, r, "audit.html", &page{Title: "Audit log", Nav: "audit", Data: data})
 }

@@ -433,3 +433,43 @@ func TestDashboardCounts(t *testing.T) {
 		t.Error("the identity and resource of the token are not on the dashboard")
 	}
 }
+
+// TestAuditPage: newest first, 25 a page, older pages, filters, the chain's status.
+func TestAuditPage(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, _ := env.Admin.DefaultSubscription(ctx)
+	for i := range 30 {
+		name := "grp" + string(rune('a'+i/10)) + string(rune('0'+i%10))
+		if err := env.Admin.ARM(ctx, http.MethodPut, client.ResourceGroupPath(sub.SubscriptionID, name), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := signIn(t, env)
+	_, p1 := b.get("/console/audit")
+	if !strings.Contains(p1, "intact") {
+		t.Error("no chain status")
+	}
+	if n := strings.Count(p1, "<tr><td>"); n != 25 {
+		t.Errorf("page 1 has %d events, want 25", n)
+	}
+	// The newest event is the sign-in, first; the group grpc9 (the last made) comes before grpc8.
+	if i, j, k := strings.Index(p1, "console.session.create"), strings.Index(p1, "resourceGroups/grpc9"), strings.Index(p1, "resourceGroups/grpc8"); i < 0 || j < i || k < j {
+		t.Errorf("not newest first: %d %d %d", i, j, k)
+	}
+	older := between(p1, "before=", `"`)
+	if older == "" {
+		t.Fatal("no link to older events")
+	}
+	_, p2 := b.get("/console/audit?before=" + older)
+	if strings.Contains(p2, "resourceGroups/grpc9") || !strings.Contains(p2, "signing-key.create") {
+		t.Error("the older page repeats newer events or misses the first ones")
+	}
+	_, pf := b.get("/console/audit?target=grpa")
+	if n := strings.Count(pf, "<tr><td>"); n != 10 || strings.Contains(pf, "grpb") {
+		t.Errorf("filtered: %d events, want the 10 of grpa*", n)
+	}
+	if resp, _ := b.get("/console/audit?from=yesterday"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad time: %d, want 400", resp.StatusCode)
+	}
+}
