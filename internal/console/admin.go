@@ -118,59 +118,62 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *current) erro
 	if err != nil {
 		return err
 	}
-	// Newest first: the page shows the last pageSize matches before `before` (the end of the log
-	// when not given), looking back over at most auditScanLimit events (pageSize without a filter).
+	// Newest first: the page shows the newest pageSize matches before `before` (the end of the log
+	// when not given), reading backwards in chunks and looking back over at most auditScanLimit
+	// events.
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	if before < 0 {
 		before = 0
 	}
-	span := int64(auditScanLimit)
+	chunk := int64(1000)
 	if f == (auditFilter{}) {
-		span = pageSize
+		chunk = pageSize
 	}
-	last := verify.Events // the log's length when last verified; newer events are read too
-	if before > 0 {
-		last = before - 1
-	}
-	start := max(0, last-span)
-	var rows []audit.Event // the matches, oldest first, at most pageSize (the newest ones)
-	cursor, scanned := start, 0
-	for scanned < 2*auditScanLimit {
-		evs, err := listAudit(r.Context(), api, cursor, 1000)
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			break
-		}
-		done := false
-		scanned += len(evs)
-		for _, e := range evs {
-			if before > 0 && e.Seq >= before {
-				done = true
+	var rows []audit.Event // newest first
+	hi := before - 1       // the newest event to look at
+	if before == 0 {
+		// Events newer than the last verification, read forwards.
+		hi = verify.Events
+		var newer []audit.Event
+		for cursor, n := verify.Events, 0; n < auditScanLimit; {
+			evs, err := listAudit(r.Context(), api, cursor, 1000)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
 				break
 			}
-			cursor = e.Seq
-			if f.match(e) {
-				rows = append(rows, e)
-				if len(rows) > pageSize {
-					rows = rows[1:]
+			for _, e := range evs {
+				cursor, n = e.Seq, n+1
+				if f.match(e) {
+					newer = append(newer, e)
 				}
 			}
 		}
-		if done || (before > 0 && cursor >= before-1) {
-			break
+		for i := len(newer) - 1; i >= 0 && len(rows) < pageSize; i-- {
+			rows = append(rows, newer[i])
 		}
 	}
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
+	lo := hi
+	for lo > 0 && len(rows) < pageSize && hi-lo < auditScanLimit {
+		from := max(0, lo-chunk)
+		evs, err := listAudit(r.Context(), api, from, int(lo-from))
+		if err != nil {
+			return err
+		}
+		for i := len(evs) - 1; i >= 0 && len(rows) < pageSize; i-- {
+			if evs[i].Seq <= lo && f.match(evs[i]) {
+				rows = append(rows, evs[i])
+			}
+		}
+		lo = from
 	}
 	data := map[string]any{"Rows": rows, "F": f, "Verify": verify}
 	switch {
 	case len(rows) == pageSize && rows[len(rows)-1].Seq > 1:
 		data["Older"] = strconv.FormatInt(rows[len(rows)-1].Seq, 10) // continue below the oldest shown
-	case start > 0:
-		data["Older"] = strconv.FormatInt(start+1, 10) // nothing more in this window: look further back
+	case lo > 0:
+		data["Older"] = strconv.FormatInt(lo+1, 10) // nothing more in this window: look further back
 	}
 	return c.render(w, r, "audit.html", &page{Title: "Audit log", Nav: "audit", Data: data})
 }
