@@ -274,6 +274,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.procs.Add(1)
 		go func() {
 			defer a.procs.Done()
+			defer a.closeSandbox(ap)
+			// The configured apps get their sandbox now that the agent listens (its own ports
+			// are kept out of it); one that must have one and cannot is not started.
+			if err := a.sandboxApp(a.life, ap); err != nil {
+				a.log.Error("app not started", slog.String("app", ap.cfg.Name), slog.Any("error", err))
+				a.note(ap, "not started: "+err.Error())
+				return
+			}
 			a.supervise(a.life, ap)
 		}()
 	}

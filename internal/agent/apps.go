@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -54,9 +55,9 @@ const (
 type app struct {
 	cfg  AppConfig
 	lim  *limiter
-	log  *appLog          // nil when the agent runs no process for it
-	sb   *sandbox.Sandbox // nil when the app runs without a sandbox
-	port int              // the port the app listens on (PORT), when the agent has a front door
+	log  *appLog                         // nil when the agent runs no process for it
+	sb   atomic.Pointer[sandbox.Sandbox] // nil when the app runs without a sandbox; set once, read by the front door
+	port int                             // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte
@@ -216,17 +217,12 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	if on, err := a.sandboxMode(cfg); err != nil || on {
-		if err == nil {
-			ap.sb, err = a.openSandbox(ctx, ap)
+	if err := a.sandboxApp(ctx, ap); err != nil {
+		a.apps.remove(ap)
+		if ap.log != nil {
+			ap.log.Close()
 		}
-		if err != nil {
-			a.apps.remove(ap)
-			if ap.log != nil {
-				ap.log.Close()
-			}
-			return nil, err
-		}
+		return nil, err
 	}
 	if a.door != nil {
 		// Learn the site's host name and Easy Auth now, so that its environment names them and

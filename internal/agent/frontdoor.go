@@ -259,7 +259,7 @@ func (a *Agent) syncSites(ctx context.Context) error {
 			backend = "127.0.0.1:" + strconv.Itoa(w.ap.port)
 		}
 		site := frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log}
-		if w.ap != nil && w.ap.sb != nil {
+		if w.ap != nil && w.ap.sb.Load() != nil {
 			site.Dial = sandboxDial(w.ap)
 		} else if w.ap == nil {
 			site.Dial = d.fd.Dialer(w.name) // a stopped app keeps how it was reached
@@ -365,7 +365,7 @@ func (a *Agent) setState(name string, st frontdoor.State) {
 
 // sandboxDial connects inside ap's sandbox (its network namespace), where the app listens.
 func sandboxDial(ap *app) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	ns := ap.sb.Netns
+	ns := ap.sb.Load().Netns
 	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 		err = ns.Do(func() error {
 			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
@@ -383,7 +383,7 @@ func (a *Agent) awaitReady(ctx context.Context, ap *app) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ap.port)
 	dial := (&net.Dialer{Timeout: time.Second}).DialContext
-	if ap.sb != nil {
+	if ap.sb.Load() != nil {
 		dial = sandboxDial(ap)
 	}
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {

@@ -60,6 +60,21 @@ func (a *Agent) sandboxMode(cfg AppConfig) (bool, error) {
 	return true, nil
 }
 
+// sandboxApp gives ap its sandbox when it is to have one (sandboxMode); an error when it must
+// and cannot.
+func (a *Agent) sandboxApp(ctx context.Context, ap *app) error {
+	on, err := a.sandboxMode(ap.cfg)
+	if err != nil || !on {
+		return err
+	}
+	sb, err := a.openSandbox(ctx, ap)
+	if err != nil {
+		return err
+	}
+	ap.sb.Store(sb)
+	return nil
+}
+
 // openSandbox makes ap's sandbox.
 func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, error) {
 	sb := &a.sboxes
@@ -154,7 +169,7 @@ func (a *Agent) vaultDomain(ctx context.Context) (string, error) {
 // sandboxEnv points a sandboxed app's identity endpoint at the sandbox's metadata address and
 // its CA variables at the sandbox's bundle.
 func (a *Agent) sandboxEnv(ap *app, env Env) {
-	if ap == nil || ap.sb == nil {
+	if ap == nil || ap.sb.Load() == nil {
 		return
 	}
 	endpoint := "http://" + sandbox.IMDSAddr.String() + PathAppService
@@ -167,28 +182,34 @@ func (a *Agent) sandboxEnv(ap *app, env Env) {
 
 // command is the command that runs ap's process: in its sandbox when it has one.
 func (a *Agent) command(ap *app) (*exec.Cmd, error) {
-	if ap.sb == nil {
+	sb := ap.sb.Load()
+	if sb == nil {
 		return exec.Command(ap.cfg.Command[0], ap.cfg.Command[1:]...), nil
 	}
-	return ap.sb.Command(ap.cfg.Command)
+	return sb.Command(ap.cfg.Command)
 }
 
 // SandboxOf returns the sandbox of the app name, for a caller that runs the app's process itself
 // (`lanyard app run`): its namespace and the files it covers; ok is false when it has none.
 func (a *Agent) SandboxOf(name string) (ns string, binds []sandbox.Bind, ok bool) {
 	ap := a.apps.get(name)
-	if ap == nil || ap.sb == nil {
+	if ap == nil {
 		return "", nil, false
 	}
-	return ap.sb.Netns.Path, ap.sb.Binds(), true
+	sb := ap.sb.Load()
+	if sb == nil {
+		return "", nil, false
+	}
+	return sb.Netns.Path, sb.Binds(), true
 }
 
 // closeSandbox removes ap's sandbox, if it has one.
 func (a *Agent) closeSandbox(ap *app) {
-	if ap.sb == nil {
+	sb := ap.sb.Swap(nil)
+	if sb == nil {
 		return
 	}
-	if err := ap.sb.Close(); err != nil {
+	if err := sb.Close(); err != nil {
 		a.log.Warn("removing a sandbox", slog.String("app", ap.cfg.Name), slog.Any("error", err))
 	}
 }
