@@ -492,7 +492,9 @@ func TestJoinTokenPage(t *testing.T) {
 	if _, again := b.get("/console/nodes"); strings.Contains(again, "join-command") {
 		t.Error("the token is shown again on a later page")
 	}
-	var out struct{ Value []struct{ Actor, Action, Target string } }
+	var out struct {
+		Value []struct{ Actor, Action, Target string }
+	}
 	if err := env.Admin.Do(context.Background(), http.MethodGet, "/admin/v1/audit?limit=1000", nil, &out); err != nil {
 		t.Fatal(err)
 	}
