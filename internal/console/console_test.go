@@ -473,3 +473,35 @@ func TestAuditPage(t *testing.T) {
 		t.Errorf("a bad time: %d, want 400", resp.StatusCode)
 	}
 }
+
+// TestJoinTokenPage: the join token is shown once, in the answer to the POST, with the exact
+// commands for the new node; the server keeps only its hash, and the console session is the actor.
+func TestJoinTokenPage(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	b := signIn(t, env)
+	tok := b.csrf("/console/nodes")
+	resp, body := b.do(http.MethodPost, "/console/nodes/join-tokens", url.Values{"csrf": {tok}, "name": {"node7"}, "ttl": {"1h"}}, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("join token: %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	cmd := between(body, `<pre id="join-command">`, "</pre>")
+	if !strings.Contains(cmd, "lanyard agent --server &#39;"+env.URL+"&#39; --ca-file ca.pem --join-token-file &#39;node7.token&#39;") ||
+		!strings.Contains(cmd, "umask 077; printf") {
+		t.Errorf("command:\n%s", cmd)
+	}
+	if _, again := b.get("/console/nodes"); strings.Contains(again, "join-command") {
+		t.Error("the token is shown again on a later page")
+	}
+	var out struct {
+		Value []struct{ Actor, Action, Target string }
+	}
+	if err := env.Admin.Do(context.Background(), http.MethodGet, "/admin/v1/audit?limit=1000", nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range out.Value {
+		if e.Action == "node.join-token.create" && strings.HasPrefix(e.Actor, "console:") && e.Target == "node/node7" {
+			return
+		}
+	}
+	t.Error("no node.join-token.create event by the console session")
+}
