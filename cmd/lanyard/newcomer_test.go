@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/lanyardhq/lanyard/client"
 )
 
 // The newcomer's path, with the real binary on PATH as a user would have it: `lanyard dev` started
@@ -23,30 +20,9 @@ import (
 // newcomer does, and waits until its banner is out.
 func newcomerDev(t *testing.T, project string, port int) *devProc {
 	t.Helper()
-	dir := filepath.Join(project, ".lanyard")
-	p := &devProc{dir: dir, port: port, out: &syncBuffer{}, waited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "dev", "--port", fmt.Sprint(port))
-	p.cmd.Dir = project
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.waited <- p.cmd.Wait() }()
-	p.admin = client.AdminSocket(filepath.Join(dir, "admin.sock"))
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if _, err := p.admin.ListTenants(context.Background()); err == nil && strings.Contains(p.out.String(), "curl --cacert") {
-			return p
-		}
-		select {
-		case err := <-p.waited:
-			t.Fatalf("lanyard dev exited early: %v\n%s", err, p.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.cmd.Process.Kill()
-			t.Fatalf("lanyard dev did not become ready:\n%s", p.out.String())
-		}
-	}
+	cmd := exec.Command(bin, "dev", "--port", fmt.Sprint(port))
+	cmd.Dir = project
+	return startDevCmd(t, cmd, filepath.Join(project, ".lanyard"), port)
 }
 
 // shell runs a bash script in dir with the lanyard binary first on PATH, and returns its stdout;

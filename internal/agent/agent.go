@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, log: cfg.Log, now: cfg.Now, roots: roots, state: state,
-		up:          newUpstream(cfg.ServerURL, roots, state.certificate),
+		up:          newUpstream(cfg.servers(), roots, state.certificate),
 		nodeLim:     newLimiter(cfg),
 		apps:        newAppSet(cfg.Rand),
 		synced:      make(chan struct{}),

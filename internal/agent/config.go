@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,11 @@ type Config struct {
 	JoinTokenFile string `yaml:"join_token_file"` // read only when the state dir holds no valid enrollment
 	StateDir      string `yaml:"state_dir"`       // key, certificate, CA bundle and app logs; created 0700
 	NodeName      string `yaml:"node_name"`       // sent at enrollment; default: the host name
+
+	// Servers are more servers of the same control plane (one store, one CA), https://host[:port]
+	// each. The agent spreads its calls over Server and these, and over the addresses of a name
+	// that has several, and moves on from one that does not answer.
+	Servers []string `yaml:"servers"`
 
 	// Listen is the loopback address of the endpoints, /metrics and /healthz; default
 	// 127.0.0.1:0 (a free port, see (*Agent).URL).
@@ -150,6 +156,11 @@ func (c Config) withDefaults() Config {
 			c.StateDir = abs
 		}
 	}
+	servers := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		servers[i] = strings.TrimSuffix(strings.TrimSpace(s), "/")
+	}
+	c.Servers = servers
 	apps := make([]AppConfig, len(c.Apps))
 	for i, a := range c.Apps {
 		apps[i] = a.withDefaults()
@@ -169,12 +180,25 @@ func (a AppConfig) withDefaults() AppConfig {
 // wrong in terms of the configuration's keys.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	u, err := url.Parse(c.ServerURL)
-	switch {
-	case c.ServerURL == "":
+	checkURL := func(key, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return errs.E(errs.Invalid, "%s: %q is not an https URL of the control plane (https://host:port)", key, v)
+		}
+		return nil
+	}
+	if c.ServerURL == "" {
 		return errs.E(errs.Invalid, "server: the control plane's URL is required (https://host:port)")
-	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return errs.E(errs.Invalid, "server: %q is not an https URL of the control plane (https://host:port)", c.ServerURL)
+	}
+	if err := checkURL("server", c.ServerURL); err != nil {
+		return err
+	}
+	for i, v := range c.Servers {
+		if err := checkURL(fmt.Sprintf("servers[%d]", i), v); err != nil {
+			return err
+		}
+	}
+	switch {
 	case c.CAFile == "":
 		return errs.E(errs.Invalid, "ca_file: the control plane's CA certificate is required (`lanyard ca export`)")
 	case c.StateDir == "":
@@ -224,6 +248,17 @@ func (c Config) Validate() error {
 		seen[a.Name] = true
 	}
 	return nil
+}
+
+// servers is every server URL of the control plane, Server first, each once.
+func (c Config) servers() []string {
+	out := []string{c.ServerURL}
+	for _, s := range c.Servers {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // validate checks an app (with defaults applied); needCommand is false for StartApp, which may

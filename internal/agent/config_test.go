@@ -158,3 +158,27 @@ func FuzzTokenQuery(f *testing.F) {
 		_ = url.Values(q).Encode()
 	})
 }
+
+// The servers key: each an https URL, named by its index when it is not; the list the upstream
+// gets is Server first, each URL once.
+func TestConfigServers(t *testing.T) {
+	c := Config{ServerURL: "https://a.example:8443/", Servers: []string{" https://b.example:8443/", "https://a.example:8443", "https://c.example"},
+		CAFile: "ca.pem", StateDir: "/s"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.withDefaults().servers(), " "); got != "https://a.example:8443 https://b.example:8443 https://c.example" {
+		t.Errorf("servers %q", got)
+	}
+	c.Servers = append(c.Servers, "http://d.example")
+	if err := c.Validate(); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "servers[3]") {
+		t.Errorf("an http server: %v", err)
+	}
+	// An IP literal is dialed as it is, not pinned.
+	for _, raw := range []string{"https://127.0.0.1:8443", "https://[::1]"} {
+		u, _ := url.Parse(raw)
+		if got := pinnedAddrs(u); len(got) != 1 || got[0] != "" {
+			t.Errorf("%s pinned to %q", raw, got)
+		}
+	}
+}

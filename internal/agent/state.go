@@ -212,7 +212,7 @@ func enroll(ctx context.Context, cfg Config, roots *x509.CertPool) (*nodeState, 
 	if err != nil {
 		return nil, err
 	}
-	up := newUpstream(cfg.ServerURL, roots, func() *tls.Certificate { return nil })
+	up := newUpstream(cfg.servers(), roots, func() *tls.Certificate { return nil })
 	resp, err := up.enroll(ctx, agentapi.EnrollRequest{JoinToken: joinToken, CSR: csr, NodeName: name})
 	var ue *upstreamError
 	switch {

@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
@@ -23,47 +26,146 @@ const maxUpstreamBody = 1 << 20
 
 // upstream is the client of the server's agent API. Enrollment goes without a client
 // certificate; everything else presents the node's current one.
+//
+// The control plane may be several servers (one store, one CA): the configured URLs, and the
+// addresses each URL's host name resolves to when the agent starts, are its endpoints. Calls go
+// round-robin over the endpoints that answer; one that fails to answer (connection refused or
+// reset, a timeout, 502/503/504) is set aside for a while and the call goes on to the next, so
+// that a server going away costs no request that another server could answer.
 type upstream struct {
-	base  string
-	plain *http.Client // enroll only
-	mtls  *http.Client
+	eps  []*endpoint
+	next atomic.Uint64 // round-robin position
 }
 
-// newUpstream returns a client of base trusting roots; cert returns the client certificate to
-// present (nil before enrollment).
-func newUpstream(base string, roots *x509.CertPool, cert func() *tls.Certificate) *upstream {
-	transport := func(get func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *http.Transport {
-		return &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, GetClientCertificate: get},
-			ForceAttemptHTTP2:     true,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 0, // the events long poll holds the answer; contexts bound each call
-		}
-	}
+// endpoint is one server: a URL, and the address it is pinned to (when the URL's name has
+// several), with clients of its own.
+type endpoint struct {
+	base      string // https://host[:port], as configured (the TLS name)
+	addr      string // ip:port to dial instead of resolving the host; "" to resolve
+	plain     *http.Client
+	mtls      *http.Client
+	downUntil atomic.Int64 // unix nanoseconds: set aside until then
+}
+
+// endpointCooldown is how long an endpoint that failed to answer is passed over (it is still
+// tried when every endpoint is set aside).
+const endpointCooldown = 5 * time.Second
+
+// resolveTimeout bounds the lookup of a URL's addresses at start.
+const resolveTimeout = 3 * time.Second
+
+// lookupHost resolves a server's name (tests replace it).
+var lookupHost = net.DefaultResolver.LookupHost
+
+// newUpstream returns a client of the servers at bases trusting roots; cert returns the client
+// certificate to present (nil before enrollment).
+func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certificate) *upstream {
 	withCert := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		if c := cert(); c != nil {
 			return c, nil
 		}
 		return &tls.Certificate{}, nil
 	}
-	return &upstream{
-		base:  base,
-		plain: &http.Client{Transport: transport(nil), Timeout: 30 * time.Second},
-		mtls:  &http.Client{Transport: transport(withCert)},
+	u := &upstream{}
+	for _, base := range bases {
+		addrs := []string{""}
+		if pu, err := url.Parse(base); err == nil {
+			addrs = pinnedAddrs(pu)
+		}
+		for _, addr := range addrs {
+			transport := func(get func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *http.Transport {
+				t := &http.Transport{
+					Proxy:                 http.ProxyFromEnvironment,
+					TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, GetClientCertificate: get},
+					ForceAttemptHTTP2:     true,
+					MaxIdleConnsPerHost:   16,
+					IdleConnTimeout:       90 * time.Second,
+					TLSHandshakeTimeout:   10 * time.Second,
+					ResponseHeaderTimeout: 0, // the events long poll holds the answer; contexts bound each call
+				}
+				if addr != "" {
+					d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+					t.Proxy = nil
+					t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+						return d.DialContext(ctx, network, addr)
+					}
+				}
+				return t
+			}
+			u.eps = append(u.eps, &endpoint{
+				base: base, addr: addr,
+				plain: &http.Client{Transport: transport(nil), Timeout: 30 * time.Second},
+				mtls:  &http.Client{Transport: transport(withCert)},
+			})
+		}
 	}
+	return u
+}
+
+// pinnedAddrs returns the addresses to pin u's endpoints to: one per address its host name has,
+// when it has several; else [""] (dial by name, as usual).
+func pinnedAddrs(u *url.URL) []string {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return []string{""}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	ips, err := lookupHost(ctx, host)
+	if err != nil || len(ips) < 2 {
+		return []string{""}
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = net.JoinHostPort(ip, port)
+	}
+	return out
+}
+
+// String names the endpoint in logs.
+func (e *endpoint) String() string {
+	if e.addr != "" {
+		return e.base + " (" + e.addr + ")"
+	}
+	return e.base
+}
+
+// order returns the endpoints to try for one call: those not set aside, starting at the next
+// in turn, then those set aside (every endpoint is tried once).
+func (u *upstream) order() []*endpoint {
+	n := len(u.eps)
+	start := int(u.next.Add(1) % uint64(n))
+	now := time.Now().UnixNano()
+	out := make([]*endpoint, 0, n)
+	var aside []*endpoint
+	for i := range n {
+		e := u.eps[(start+i)%n]
+		if e.downUntil.Load() > now {
+			aside = append(aside, e)
+		} else {
+			out = append(out, e)
+		}
+	}
+	return append(out, aside...)
 }
 
 // reconnect drops idle connections, so that the next calls present a renewed certificate.
-func (u *upstream) reconnect() { u.mtls.CloseIdleConnections() }
+func (u *upstream) reconnect() {
+	for _, e := range u.eps {
+		e.mtls.CloseIdleConnections()
+	}
+}
 
 // close closes the connections to the control plane that no request uses, as an agent that
 // stops should: a server shutting down waits for its HTTP/2 clients to hang up (up to a second).
 func (u *upstream) close() {
-	u.plain.CloseIdleConnections()
-	u.mtls.CloseIdleConnections()
+	for _, e := range u.eps {
+		e.plain.CloseIdleConnections()
+		e.mtls.CloseIdleConnections()
+	}
 }
 
 // upstreamError is an error answer of the server.
@@ -85,21 +187,67 @@ func (e *unreachableError) Error() string {
 }
 func (e *unreachableError) Unwrap() error { return e.err }
 
-// call sends in as JSON (nil: no body) and decodes a 2xx answer into out.
-func (u *upstream) call(ctx context.Context, c *http.Client, method, path string, in, out any) error {
-	var body io.Reader
+// call sends in as JSON (nil: no body) and decodes a 2xx answer into out. It tries the endpoints
+// in turn (order) until one answers; an answer that is not 502, 503 or 504 is the answer. A call
+// that must not be sent twice (retry false: enrollment, which consumes the join token) goes on to
+// the next endpoint only when the connection could not be made.
+func (u *upstream) call(ctx context.Context, mtls bool, method, path string, in, out any, retry bool) error {
+	var raw []byte
 	if in != nil {
-		raw, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(in); err != nil {
 			return err
 		}
+	}
+	var last error
+	for _, e := range u.order() {
+		c := e.plain
+		if mtls {
+			c = e.mtls
+		}
+		err := e.call(ctx, c, method, path, raw, in != nil, out)
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			if err == nil {
+				e.downUntil.Store(0)
+			}
+			return err
+		}
+		e.downUntil.Store(time.Now().Add(endpointCooldown).UnixNano())
+		last = err
+		if !retry && !dialFailed(err) {
+			return err
+		}
+	}
+	return last
+}
+
+// unanswered reports whether err means the endpoint did not answer the call: another may.
+func unanswered(err error) bool {
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		return ue.Status == http.StatusBadGateway || ue.Status == http.StatusServiceUnavailable || ue.Status == http.StatusGatewayTimeout
+	}
+	var unreachable *unreachableError
+	return errors.As(err, &unreachable)
+}
+
+// dialFailed reports whether err is a failure to connect: the request never left.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// call is one attempt on one endpoint.
+func (e *endpoint) call(ctx context.Context, c *http.Client, method, path string, raw []byte, hasBody bool, out any) error {
+	var body io.Reader
+	if hasBody {
 		body = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, e.base+path, body)
 	if err != nil {
 		return err
 	}
-	if in != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -108,14 +256,14 @@ func (u *upstream) call(ctx context.Context, c *http.Client, method, path string
 		return &unreachableError{err: err}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	rawResp, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
 	if err != nil {
 		return &unreachableError{err: err}
 	}
 	if resp.StatusCode/100 != 2 {
 		ue := &upstreamError{Status: resp.StatusCode}
 		var eb agentapi.ErrorBody
-		if json.Unmarshal(raw, &eb) == nil {
+		if json.Unmarshal(rawResp, &eb) == nil {
 			ue.Code, ue.Message = eb.Error.Code, eb.Error.Message
 		}
 		if ue.Message == "" {
@@ -123,7 +271,7 @@ func (u *upstream) call(ctx context.Context, c *http.Client, method, path string
 		}
 		return ue
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
+	if err := json.Unmarshal(rawResp, out); err != nil {
 		return fmt.Errorf("decoding the answer of %s %s: %w", method, path, err)
 	}
 	return nil
@@ -131,13 +279,13 @@ func (u *upstream) call(ctx context.Context, c *http.Client, method, path string
 
 func (u *upstream) enroll(ctx context.Context, req agentapi.EnrollRequest) (agentapi.EnrollResponse, error) {
 	var out agentapi.EnrollResponse
-	err := u.call(ctx, u.plain, http.MethodPost, agentapi.PathEnroll, req, &out)
+	err := u.call(ctx, false, http.MethodPost, agentapi.PathEnroll, req, &out, false)
 	return out, err
 }
 
 func (u *upstream) renew(ctx context.Context, csr []byte) (agentapi.RenewResponse, error) {
 	var out agentapi.RenewResponse
-	err := u.call(ctx, u.mtls, http.MethodPost, agentapi.PathRenew, agentapi.RenewRequest{CSR: csr}, &out)
+	err := u.call(ctx, true, http.MethodPost, agentapi.PathRenew, agentapi.RenewRequest{CSR: csr}, &out, true)
 	return out, err
 }
 
@@ -150,7 +298,7 @@ func (u *upstream) events(ctx context.Context, after int64, wait time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, wait+20*time.Second)
 	defer cancel()
 	var out agentapi.EventsResponse
-	err := u.call(ctx, u.mtls, http.MethodGet, agentapi.PathEvents+"?"+q.Encode(), nil, &out)
+	err := u.call(ctx, true, http.MethodGet, agentapi.PathEvents+"?"+q.Encode(), nil, &out, true)
 	return out, err
 }
 
@@ -159,15 +307,23 @@ func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agenta
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var out agentapi.SitesResponse
-	err := u.call(ctx, u.mtls, http.MethodPost, agentapi.PathSites, req, &out)
+	err := u.call(ctx, true, http.MethodPost, agentapi.PathSites, req, &out, true)
 	return out, err
+}
+
+// public returns a client of the server's public documents (no client certificate) and the
+// base URL it reaches: the first endpoint's (the front door's JWKS, the sandboxes' cloud
+// metadata; reads that are retried later when they fail).
+func (u *upstream) public() (*http.Client, string) {
+	e := u.order()[0]
+	return e.plain, e.base
 }
 
 // token asks the server to mint. Its errors are *errs.Error whose Code is the OAuth2 error code
 // the identity endpoints answer with.
 func (u *upstream) token(ctx context.Context, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
 	var out agentapi.TokenResponse
-	err := u.call(ctx, u.mtls, http.MethodPost, agentapi.PathToken, req, &out)
+	err := u.call(ctx, true, http.MethodPost, agentapi.PathToken, req, &out, true)
 	if err == nil && (out.AccessToken == "" || out.ExpiresOn == 0 || out.ObjectID == "") {
 		err = errors.New("the control plane's token answer lacks accessToken, expiresOn or objectId")
 	}

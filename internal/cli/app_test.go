@@ -134,6 +134,10 @@ func TestDevAppRun(t *testing.T) {
 		if got := must(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "sh", "-c", script); got != "http://169.254.169.254/msi/token\n200" {
 			t.Fatalf("app run in a sandbox: %q", got)
 		}
+		// dev shell: the same sandbox, the user's command; Azure's names resolve to the relay.
+		if got := must(t, sock, "dev", "shell", "--name", "boxed", "--", "sh", "-c", "getent hosts graph.microsoft.com | cut -d' ' -f1"); got != "169.254.169.253\n" {
+			t.Fatalf("dev shell: %q", got)
+		}
 	} else if _, errs, code := run(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "true"); code == 0 || !strings.Contains(errs, "--sandbox=off") {
 		t.Fatalf("--sandbox on where the host allows none: exit %d %q", code, errs)
 	}

@@ -28,6 +28,7 @@ type sandboxNode struct {
 	dns *testResolver
 	b   armRes // a second site on the node, with a user-assigned identity of its own
 	bUA armRes
+	ctx context.Context // the apps' life: the whole test's, not a subtest's
 }
 
 func startSandboxNode(t *testing.T) *sandboxNode {
@@ -37,7 +38,9 @@ func startSandboxNode(t *testing.T) *sandboxNode {
 	}
 	dns := startTestResolver(t)
 	n := startNodeWith(t, "sbx-node", agent.Config{Sandbox: agent.SandboxOn, SandboxDNS: []string{dns.addr}})
-	s := &sandboxNode{node: n, dns: dns}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s := &sandboxNode{node: n, dns: dns, ctx: ctx}
 	armDo(t, n.env, http.MethodPut, n.group+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/b-only", vMSI, map[string]any{"location": "local"}, &s.bUA)
 	armDo(t, n.env, http.MethodPut, n.group+"/providers/Microsoft.Web/sites/app-b", vWeb, map[string]any{
 		"location": "local", "kind": "app",
@@ -51,8 +54,7 @@ func startSandboxNode(t *testing.T) *sandboxNode {
 // process runs it through sandbox.Command) and returns its stdout; stderr goes to the test log.
 func (s *sandboxNode) run(t *testing.T, site string, env []string, argv ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	ctx := s.ctx
 	appEnv, err := s.agent.StartApp(ctx, agent.AppConfig{Site: site})
 	if err != nil && !strings.Contains(err.Error(), "already running") {
 		t.Fatal(err)
@@ -72,16 +74,19 @@ func (s *sandboxNode) run(t *testing.T, site string, env []string, argv ...strin
 		t.Fatal(err)
 	}
 	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...), appEnv.List()...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	runCtx, stop := context.WithTimeout(ctx, 2*time.Minute)
-	defer stop()
-	go func() { <-runCtx.Done(); _ = cmd.Process.Kill() }()
-	out, err := cmd.Output()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	err = cmd.Wait()
+	timer.Stop()
+	out := stdout.String()
 	if stderr.Len() > 0 {
 		t.Logf("%s stderr:\n%s", filepath.Base(argv[0]), stderr.String())
 	}
-	return string(out), err
+	return out, err
 }
 
 // testResolver is a DNS server standing for the host's resolvers: it records every question and
@@ -297,5 +302,35 @@ func TestSandboxIsolation(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != c.want {
 			t.Errorf("%s: %v %q, want %q", c.name, err, out, c.want)
 		}
+	}
+}
+
+// TestSandboxSupervisedApp: an app of the agent's own (a command it runs and restarts, as
+// `apps:` configures) runs in its sandbox too: its 169.254.169.254 answers with its identity and
+// graph.microsoft.com resolves to the relay.
+func TestSandboxSupervisedApp(t *testing.T) {
+	s := startSandboxNode(t)
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	script := `getent hosts graph.microsoft.com | cut -d' ' -f1 > ` + out + `.tmp
+curl -s -o /dev/null -w '%{http_code}' -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/" >> ` + out + `.tmp
+mv ` + out + `.tmp ` + out + `; sleep 60`
+	if _, err := s.agent.StartApp(ctx, agent.AppConfig{Site: s.b.ID, Command: []string{"sh", "-c", script}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		raw, err := os.ReadFile(out)
+		if err == nil {
+			if got := strings.TrimSpace(string(raw)); got != sandbox.RelayAddr.String()+"\n200" {
+				t.Fatalf("the supervised app saw %q, want the relay's address and a 200", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the supervised app wrote nothing in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -21,8 +21,8 @@ type Agent struct {
 }
 
 // StartAgent enrolls a node called name with a fresh join token and runs its agent for the
-// duration of t. cfg may set apps, listeners and throttling; the server, CA, join token, state
-// directory and node name are filled in.
+// duration of t. cfg may set apps, listeners, throttling and the server's URL (default the Env's);
+// the CA, join token, state directory and node name are filled in.
 func (e *Env) StartAgent(t testing.TB, name string, cfg agent.Config) *Agent {
 	t.Helper()
 	ctx := context.Background()
@@ -39,7 +39,10 @@ func (e *Env) StartAgent(t testing.TB, name string, cfg agent.Config) *Agent {
 	if err := os.WriteFile(tokFile, []byte(jt.Token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg.ServerURL, cfg.CAFile, cfg.JoinTokenFile, cfg.NodeName = e.URL, caFile, tokFile, name
+	if cfg.ServerURL == "" {
+		cfg.ServerURL = e.URL
+	}
+	cfg.CAFile, cfg.JoinTokenFile, cfg.NodeName = caFile, tokFile, name
 	if cfg.Sandbox == "" {
 		cfg.Sandbox = agent.SandboxOff // a test that wants sandboxes says so
 	}

@@ -65,7 +65,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if retention <= 0 {
 		retention = DefaultEventRetention
 	}
-	tick := time.NewTicker(PollEvery)
+	every := s.PollInterval
+	if every <= 0 {
+		every = PollEvery
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	defer s.watch.stop()
 	var lastPrune time.Time
@@ -85,8 +89,23 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-s.wakeChan():
 		}
 	}
+}
+
+// Changed tells Run that new events may have been written (the store announced it): Run reads
+// the newest event's seq at once and wakes the long polls, instead of at its next poll.
+func (s *Service) Changed() {
+	select {
+	case s.wakeChan() <- struct{}{}:
+	default: // a wake is pending already
+	}
+}
+
+func (s *Service) wakeChan() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
 }
 
 // Events answers the long poll of node n: the events of its tenant after seq after (none given:

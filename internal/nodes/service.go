@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/audit"
@@ -56,8 +57,14 @@ type Service struct {
 	SiteDomain string
 	// EventRetention is how long events are kept for agents that were away; default 1 h.
 	EventRetention time.Duration
+	// PollInterval is how often Run reads the newest event's seq; default PollEvery. A server
+	// whose store announces changes (PostgreSQL) calls Changed on each and polls only as a
+	// fallback.
+	PollInterval time.Duration
 
-	watch watcher
+	watch    watcher
+	wakeOnce sync.Once
+	wake     chan struct{}
 }
 
 // The defaults and limits.

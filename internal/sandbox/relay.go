@@ -149,10 +149,9 @@ func (rl *Relay) modifyResponse(resp *http.Response) error {
 	default:
 		return nil // the token service's documents keep Lanyard's issuer: tokens carry it
 	}
-	repl := strings.NewReplacer(pairs...)
 	for _, h := range []string{"Location", "Azure-AsyncOperation"} {
 		if v := resp.Header.Get(h); v != "" {
-			resp.Header.Set(h, repl.Replace(v))
+			resp.Header.Set(h, strings.NewReplacer(pairs...).Replace(v))
 		}
 	}
 	if api == Vault {
@@ -172,7 +171,11 @@ func (rl *Relay) modifyResponse(resp *http.Response) error {
 		return err
 	}
 	if len(body) <= maxRewrite {
-		body = []byte(repl.Replace(string(body)))
+		for i := 0; i < len(pairs); i += 2 {
+			if bytes.Contains(body, []byte(pairs[i])) { // most answers name no URL: no copy
+				body = bytes.ReplaceAll(body, []byte(pairs[i]), []byte(pairs[i+1]))
+			}
+		}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))

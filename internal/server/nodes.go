@@ -24,6 +24,9 @@ func (s *Server) openNodes() {
 		Store: s.DB, Signer: s.CA, Machines: s.ensureMachine, Mint: minter{s}.MintFor, Audit: s.Audit, Log: s.log,
 		Now: s.now, Rand: s.rand, DefaultTenant: func() string { return s.Default.ID }, SiteDomain: siteDomain,
 	}
+	if s.DB.Notifies() {
+		s.Nodes.PollInterval = notifiedPoll // changes.go
+	}
 }
 
 // enrollment is the principal the server acts as when it makes a node's machine resource.

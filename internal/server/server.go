@@ -316,6 +316,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error { return s.Nodes.Run(ctx) })
 	g.Go(func() error { return s.Refusals.Run(ctx) })
+	g.Go(func() error { return s.watchChanges(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
 		s.ready.Store(false)

@@ -21,6 +21,9 @@ import (
 // servers sharing one PostgreSQL database.
 type DB struct {
 	sql *sql.DB
+	// pgcfg is the PostgreSQL connection's configuration, for the LISTEN connection of
+	// WatchChanges (notify.go); nil for SQLite.
+	pgcfg *pgx.ConnConfig
 
 	d *dialect
 	// hot holds the statements of hotPool, prepared once: the reads of the token, RBAC and vault
@@ -151,7 +154,7 @@ func openPostgres(dsn string) (*DB, error) {
 	sdb := stdlib.OpenDB(*cfg)
 	sdb.SetMaxIdleConns(8)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{sql: sdb, d: postgresDialect}, nil
+	return &DB{sql: sdb, d: postgresDialect, pgcfg: cfg}, nil
 }
 
 // Close closes every connection.

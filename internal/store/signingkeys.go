@@ -90,6 +90,11 @@ func (db *DB) UpdateSigningKeys(ctx context.Context, fn func(keys []token.KeyRec
 				return errs.E(errs.NotFound, "signing key %s not found", id)
 			}
 		}
+		if db.pgcfg != nil && (ch.Insert != nil || len(ch.Retire) > 0) {
+			if _, err := c.exec(ctx, notifyQuery, ChangeSigningKeys); err != nil {
+				return fail(err, "announce the signing keys' change")
+			}
+		}
 		return nil
 	})
 }

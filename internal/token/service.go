@@ -148,6 +148,9 @@ type Service struct {
 	lookMu   sync.Mutex // one look again at a time (lookAgain)
 	lastLook time.Time
 
+	wakeOnce sync.Once
+	wake     chan struct{} // KeysChanged
+
 	verified verifiedCache // tokens whose signature and claims checked out (verify.go)
 }
 
@@ -186,11 +189,26 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 			s.tick(ctx)
 		case <-w.C:
-			if err := s.ReloadIfChanged(ctx); err != nil && ctx.Err() == nil {
-				s.log().LogAttrs(ctx, slog.LevelError, "signing key reload failed", slog.String("error", err.Error()))
-			}
+		case <-s.wakeChan():
+		}
+		if err := s.ReloadIfChanged(ctx); err != nil && ctx.Err() == nil {
+			s.log().LogAttrs(ctx, slog.LevelError, "signing key reload failed", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// KeysChanged tells Run that the stored keys may have changed (the store announced it): Run
+// reads their version at once instead of at its next watch.
+func (s *Service) KeysChanged() {
+	select {
+	case s.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) wakeChan() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
 }
 
 // ReloadIfChanged reloads the keys if their stored version moved since the last Reload.

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/nodes"
 	"github.com/lanyardhq/lanyard/internal/resources"
 	"github.com/lanyardhq/lanyard/internal/store"
+	"github.com/lanyardhq/lanyard/internal/token"
 )
 
 // RunNodes is the nodes domain's part of the suite: join tokens, enrollment, and the events the
@@ -22,6 +25,7 @@ func RunNodes(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Enroll", testNodesEnroll},
 		{"Events", testNodesEvents},
 		{"EnrollConcurrent", testNodesEnrollConcurrent},
+		{"ChangeNotifications", testChangeNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,5 +175,73 @@ func testNodesEnrollConcurrent(t *testing.T, db *store.DB) {
 	}
 	if won != 1 {
 		t.Errorf("%d enrollments with one join token, want 1", won)
+	}
+}
+
+// testChangeNotifications: on PostgreSQL, WatchChanges announces that it (re)connected, then every
+// committed node event and signing-key change (once per transaction, not per row); nothing for
+// a transaction that is rolled back. SQLite announces nothing and says so.
+func testChangeNotifications(t *testing.T, db *store.DB) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() { done <- db.WatchChanges(wctx, nil, func(kind string) { got <- kind }) }()
+	if !db.Notifies() {
+		if err := <-done; !errors.Is(err, store.ErrNoNotifications) {
+			t.Fatalf("WatchChanges on a store that does not notify: %v", err)
+		}
+		return
+	}
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case k := <-got:
+			return k
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no notification %s", what)
+		}
+		return ""
+	}
+	if k := next("on connecting"); k != store.ChangeAny {
+		t.Fatalf("first notification %q, want %q", k, store.ChangeAny)
+	}
+	_, sp := nodeFixture(t, db)
+	for quiet := false; !quiet; { // the fixture's own notifications, if any
+		select {
+		case <-got:
+		case <-time.After(300 * time.Millisecond):
+			quiet = true
+		}
+	}
+	api := directory.ServicePrincipal{TenantID: resTenant, ID: "6e000000-0000-4000-8000-0000000000bb", AppID: "6f000000-0000-4000-8000-0000000000bb",
+		Type: directory.TypeApplication, DisplayName: "api", AccountEnabled: true, Created: t0}
+	_, err := db.CreateServicePrincipal(ctx, api, nil)
+	must(t, err, "CreateServicePrincipal")
+	_, err = db.CreateAppRoleAssignment(ctx, directory.AppRoleAssignment{TenantID: resTenant, ID: strings.Repeat("b", 43),
+		AppRoleID: directory.DefaultAccessRole, PrincipalID: sp.ID, ResourceID: api.ID, Created: t0})
+	must(t, err, "CreateAppRoleAssignment")
+	if k := next("for a role assignment"); k != store.ChangeNodeEvents {
+		t.Fatalf("a role assignment announced %q, want %q", k, store.ChangeNodeEvents)
+	}
+	k1 := newKey("notify-k1", t0)
+	must(t, update(db, token.KeyChange{Insert: &k1}), "insert a key")
+	if k := next("for a signing key"); k != store.ChangeSigningKeys {
+		t.Fatalf("a signing key announced %q, want %q", k, store.ChangeSigningKeys)
+	}
+	// A failed change announces nothing; an empty one neither.
+	k2 := newKey("notify-k1", t0) // a duplicate: Conflict, rolled back
+	if err := update(db, token.KeyChange{Insert: &k2}); err == nil {
+		t.Fatal("a duplicate key was inserted")
+	}
+	must(t, update(db, token.KeyChange{}), "an empty change")
+	select {
+	case k := <-got:
+		t.Fatalf("a rolled-back or empty change announced %q", k)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("WatchChanges after its context ended: %v", err)
 	}
 }
