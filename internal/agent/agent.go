@@ -383,6 +383,11 @@ func (a *Agent) followEvents(ctx context.Context, after int64) error {
 			a.met.events.WithLabelValues("reset").Inc()
 		}
 		for _, ev := range resp.Events {
+			if ev.Kind == agentapi.EventSiteChanged {
+				a.kickSites()
+				a.met.events.WithLabelValues(ev.Kind).Inc()
+				continue
+			}
 			if ev.Kind == agentapi.EventIdentityChanged && ev.PrincipalID != "" {
 				n := a.cache.drop(ev.PrincipalID)
 				a.met.events.WithLabelValues(ev.Kind).Inc()

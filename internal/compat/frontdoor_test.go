@@ -456,11 +456,18 @@ func TestFrontDoorSeed002Go(t *testing.T) {
 			"allowedPrincipals":   map[string]any{"identities": []string{s.msi.Identity.PrincipalID}},
 		}
 	}), nil)
-	if err := s.agent.SyncSites(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if code, _, body := s.get(t, tok, "/api/whoami"); code != http.StatusOK {
-		t.Errorf("allowed application and identity: %d %s", code, body)
+	// No SyncSites this time: the server's site-changed event makes the agent read the settings
+	// again at once (well before its 15-second period).
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		code, _, body := s.get(t, tok, "/api/whoami")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("allowed application and identity, after the event: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// Plain HTTP is refused while requireHttps is on (the front door has no plain listener
 	// here, so this checks the certificate instead: it names the site).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
 )
 
@@ -45,6 +46,12 @@ func (db *DB) PutSiteConfig(ctx context.Context, tenantID, siteKey, name string,
 			siteKey, name, string(body), micros(at))
 		if err != nil {
 			return fail(err, "put site config")
+		}
+		// Tell the tenant's agents in the same transaction (the events of migration 0005):
+		// the agent running the site reads its settings again at once.
+		if _, err := c.exec(ctx, `INSERT INTO node_events (tenant_id, kind, principal_id, created_at) VALUES (?, ?, '', ?)`,
+			tenantID, agentapi.EventSiteChanged, at.Unix()); err != nil {
+			return fail(err, "put site config: event")
 		}
 		return nil
 	})

@@ -128,6 +128,10 @@ type ErrorBody struct {
 // role assignment changed, the identity was detached or deleted): drop them.
 const EventIdentityChanged = "identity-changed"
 
+// EventSiteChanged says that a site's settings the front door enforces (authsettingsV2) changed
+// in the event's tenant: an agent with a front door reads its sites' settings again.
+const EventSiteChanged = "site-changed"
+
 // Event is one change the agent must act on.
 type Event struct {
 	Seq         int64  `json:"seq"`
