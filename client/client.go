@@ -38,6 +38,11 @@ func AdminSocket(path string) *Client {
 	return &Client{BaseURL: "http://admin", HTTP: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }
 
+// SkipAuthorizationHeader, on a request to the admin socket, asks the server to answer it as it
+// answers a caller with no credentials: `lanyard rest --skip-authorization-header`, as az rest
+// sends no token with that flag. It can only take authority away.
+const SkipAuthorizationHeader = "X-Lanyard-Skip-Authorization"
+
 // Error is an error answer from the server.
 type Error struct {
 	Status  int

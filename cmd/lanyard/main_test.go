@@ -32,6 +32,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "lanyard")
+	// `lanyard dev` records itself in the per-user runtime directory: the tests' own, so that they
+	// neither replace nor find the record of a `lanyard dev` the developer runs.
+	run := filepath.Join(dir, "run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_RUNTIME_DIR", run)
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
@@ -89,8 +97,14 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startDev starts `lanyard dev` on dir and waits until its admin socket answers.
 func startDev(t testing.TB, dir string, port int) *devProc {
 	t.Helper()
-	p := &devProc{dir: dir, port: port, out: &syncBuffer{}, waited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "dev", "--data-dir", dir, "--port", fmt.Sprint(port))
+	return startDevCmd(t, exec.Command(bin, "dev", "--data-dir", dir, "--port", fmt.Sprint(port)), dir, port)
+}
+
+// startDevCmd starts cmd, a `lanyard dev` whose data directory is dir, and waits until its admin
+// socket answers and its banner is out.
+func startDevCmd(t testing.TB, cmd *exec.Cmd, dir string, port int) *devProc {
+	t.Helper()
+	p := &devProc{dir: dir, port: port, out: &syncBuffer{}, waited: make(chan error, 1), cmd: cmd}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -55,6 +55,10 @@ type Agent struct {
 	nodeLim *limiter
 	apps    *appSet
 	met     *metrics
+	sboxes  sandboxes // what the apps' sandboxes share
+	door    *door     // nil without a front door
+
+	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
 
 	ln, imdsLn net.Listener
 	srv        *http.Server
@@ -97,20 +101,34 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		stopTimeout: stopTimeout,
 	}
 	a.life, a.stopLife = context.WithCancel(context.WithoutCancel(ctx))
-	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout)
-	a.met = newMetrics(func() float64 { return float64(a.cache.len()) })
+	a.cache = newCache(cfg.Now, a.up.token, cfg.MintTimeout, cfg.TokenCache.MaxTokens, cfg.TokenCache.MaxBytes)
+	a.met = newMetrics(a.cache)
 	a.cache.observe = a.met.observeMint
 	if err := a.writeBundle(caPEM); err != nil {
 		return nil, err
 	}
+	if cfg.FrontDoor.enabled() {
+		if err := a.newDoor(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Remember {
+		a.remember = loadRemembered(cfg.StateDir, cfg.Log)
+		a.apps.remember = a.remember
+	}
 	for _, ac := range cfg.Apps {
 		if _, err := a.addApp(ac); err != nil {
+			a.Close()
 			return nil, err
 		}
 	}
 	if err := a.listen(ctx); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if a.remember != nil {
+		a.restoreApps()
+		a.saveRemembered()
 	}
 	a.log.Info("agent ready", slog.String("node", state.enr.NodeName), slog.String("machine", state.enr.MachineResourceID),
 		slog.String("endpoint", a.URL()+PathAppService), slog.Time("certificate_expires", state.certificate().Leaf.NotAfter))
@@ -146,7 +164,11 @@ func (a *Agent) listen(ctx context.Context) error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	var err error
-	if a.ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+	if a.remember != nil {
+		listen = a.remember.listen
+	}
+	if a.ln, err = listen(a.cfg.Listen); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "listening on "+a.cfg.Listen+": "+err.Error())
 	}
 	a.srv = newServer(mux, a.log)
@@ -226,6 +248,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	cancel()
 	serve(a.srv, a.ln)
 	serve(a.imdsSrv, a.imdsLn)
+	for _, fn := range a.doorServers() {
+		g.Go(func() error {
+			if err := fn(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	if a.door != nil {
+		// The sites' settings before the apps start, so that their environment names their host
+		// name and Easy Auth; a control plane that does not answer in time does not hold them up.
+		sctx, cancel := context.WithTimeout(gctx, eventsInitTimeout)
+		if err := a.syncSites(sctx); err != nil {
+			a.log.Warn("front door: the sites' settings cannot be read yet", slog.String("error", err.Error()))
+		}
+		cancel()
+		g.Go(func() error { return a.sitesLoop(gctx) })
+	}
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.followEvents(gctx, after) })
 	g.Go(func() error { return a.cache.refreshLoop(gctx, refreshPeriod) })
@@ -243,6 +283,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.procs.Wait()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		a.closeDoor(sctx, true)
 		for _, srv := range []*http.Server{a.srv, a.imdsSrv} {
 			if srv != nil {
 				_ = srv.Shutdown(sctx)
@@ -258,6 +299,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Close() {
 	a.stopLife()
 	a.procs.Wait()
+	a.closeDoor(context.Background(), false)
 	for _, srv := range []*http.Server{a.srv, a.imdsSrv} {
 		if srv != nil {
 			_ = srv.Close()

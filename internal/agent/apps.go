@@ -9,17 +9,20 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/frontdoor"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // Env is the environment the agent gives an app (its identity endpoint and header, and the CA
-// bundle), by variable name.
+// bundle, an absolute path, under each variable a runtime reads: SSL_CERT_FILE for Go, OpenSSL and
+// Python's ssl, NODE_EXTRA_CA_CERTS for Node, REQUESTS_CA_BUNDLE for Python requests and az,
+// CURL_CA_BUNDLE for curl), by variable name.
 type Env map[string]string
 
 // List returns the variables as sorted NAME=value strings, as exec.Cmd.Env takes them.
@@ -49,9 +52,11 @@ const (
 
 // app is an app the agent serves: a site's identity, with or without a process it runs.
 type app struct {
-	cfg AppConfig
-	lim *limiter
-	log *appLog // nil when the agent runs no process for it
+	cfg  AppConfig
+	lim  *limiter
+	log  *appLog          // nil when the agent runs no process for it
+	sb   *sandbox.Sandbox // nil when the app runs without a sandbox
+	port int              // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte
@@ -60,10 +65,11 @@ type app struct {
 
 // appSet holds the apps by name and by the hash of their header.
 type appSet struct {
-	rand   io.Reader
-	mu     sync.RWMutex
-	byName map[string]*app
-	byHash map[[sha256.Size]byte]*app
+	rand     io.Reader
+	remember *remembered // nil unless Config.Remember
+	mu       sync.RWMutex
+	byName   map[string]*app
+	byHash   map[[sha256.Size]byte]*app
 }
 
 func newAppSet(rand io.Reader) *appSet {
@@ -79,9 +85,13 @@ func (s *appSet) newHeader() ([]byte, error) {
 	return []byte(hex.EncodeToString(raw[:])), nil
 }
 
-// add registers ap with a new header.
+// add registers ap with a new header, or with the one remembered from the last run for an app
+// registered without a command (Config.Remember).
 func (s *appSet) add(ap *app) error {
 	h, err := s.newHeader()
+	if len(ap.cfg.Command) == 0 {
+		h, err = s.headerFor(s.remember, ap.cfg.Name, ap.cfg.Site)
+	}
 	if err != nil {
 		return err
 	}
@@ -141,13 +151,24 @@ func (s *appSet) byHeader(h string) *app {
 	return ap
 }
 
-// env is the identity environment of ap now.
+// CABundle is the path of the CA bundle the agent gives its apps: the system's roots and
+// Lanyard's CA.
+func (a *Agent) CABundle() string { return a.bundle }
+
+// env is the identity environment of ap now: in its sandbox when it has one.
 func (a *Agent) env(ap *app) Env {
+	env := a.hostEnv(ap)
+	a.sandboxEnv(ap, env)
+	return env
+}
+
+// hostEnv is the identity environment of ap for a process outside any sandbox.
+func (a *Agent) hostEnv(ap *app) Env {
 	a.apps.mu.RLock()
 	header := string(ap.header)
 	a.apps.mu.RUnlock()
 	endpoint := a.URL() + PathAppService
-	return Env{
+	env := Env{
 		"IDENTITY_ENDPOINT":            endpoint,
 		"IDENTITY_HEADER":              header,
 		"MSI_ENDPOINT":                 endpoint,
@@ -156,7 +177,10 @@ func (a *Agent) env(ap *app) Env {
 		"SSL_CERT_FILE":                a.bundle,
 		"NODE_EXTRA_CA_CERTS":          a.bundle,
 		"REQUESTS_CA_BUNDLE":           a.bundle,
+		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
+	a.doorEnv(ap, env)
+	return env
 }
 
 // processEnv is the whole environment of ap's process: the agent's own (less the variables that
@@ -192,6 +216,27 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if on, err := a.sandboxMode(cfg); err != nil || on {
+		if err == nil {
+			ap.sb, err = a.openSandbox(ctx, ap)
+		}
+		if err != nil {
+			a.apps.remove(ap)
+			if ap.log != nil {
+				ap.log.Close()
+			}
+			return nil, err
+		}
+	}
+	if a.door != nil {
+		// Learn the site's host name and Easy Auth now, so that its environment names them and
+		// its front door serves it from the start; a slow control plane does not hold it up.
+		sctx, cancel := context.WithTimeout(ctx, eventsInitTimeout)
+		if err := a.syncSites(sctx); err != nil {
+			a.log.Warn("front door: the sites' settings cannot be read yet", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
 	env := a.env(ap)
 	ctx, cancel := context.WithCancel(ctx)
 	stopWithAgent := context.AfterFunc(a.life, cancel)
@@ -206,6 +251,9 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 			<-ctx.Done()
 		}
 		a.apps.remove(ap)
+		a.closeSandbox(ap)
+		a.setState(ap.cfg.Name, frontdoor.Stopped)
+		a.kickSites()
 	}()
 	return env, nil
 }
@@ -213,9 +261,17 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 // addApp registers an app (and opens its log when it has a process).
 func (a *Agent) addApp(cfg AppConfig) (*app, error) {
 	ap := &app{cfg: cfg, lim: newLimiter(a.cfg)}
+	if a.door != nil {
+		p, err := pickPort(cfg.Env)
+		if err != nil {
+			return nil, err
+		}
+		ap.port = p
+	}
 	if err := a.apps.add(ap); err != nil {
 		return nil, err
 	}
+	a.kickSites()
 	if len(cfg.Command) > 0 {
 		l, err := openAppLog(LogPath(a.cfg.StateDir, cfg.Name), maxAppLog)
 		if err != nil {
@@ -254,11 +310,14 @@ func (a *Agent) supervise(ctx context.Context, ap *app) {
 			a.met.restarts.WithLabelValues(name).Inc()
 		}
 		start := time.Now()
+		a.setState(name, frontdoor.Starting)
 		err := a.runOnce(ctx, ap)
 		if ctx.Err() != nil {
+			a.setState(name, frontdoor.Stopped)
 			a.note(ap, "stopped")
 			return
 		}
+		a.setState(name, frontdoor.Starting) // restarting
 		if time.Since(start) >= healthyAfter {
 			delay = a.restartMin
 		}
@@ -287,7 +346,10 @@ func (a *Agent) note(ap *app, msg string) {
 // runOnce runs ap's command to its end, or stops it (SIGTERM to its process group, SIGKILL
 // after stopTimeout) when ctx is done.
 func (a *Agent) runOnce(ctx context.Context, ap *app) error {
-	cmd := exec.Command(ap.cfg.Command[0], ap.cfg.Command[1:]...)
+	cmd, err := a.command(ap)
+	if err != nil {
+		return err
+	}
 	cmd.Dir = ap.cfg.Dir
 	cmd.Env = a.processEnv(ap)
 	cmd.Stdout, cmd.Stderr = ap.log, ap.log
@@ -299,6 +361,9 @@ func (a *Agent) runOnce(ctx context.Context, ap *app) error {
 	a.log.Info("app started", slog.String("app", ap.cfg.Name), slog.Int("pid", cmd.Process.Pid))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	ready, notReady := context.WithCancel(ctx)
+	defer notReady()
+	go a.awaitReady(ready, ap)
 	select {
 	case err := <-done:
 		signalGroup(cmd, killSignal) // what the process left behind in its group

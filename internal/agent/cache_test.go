@@ -131,7 +131,7 @@ func (m *memMint) mint(ctx context.Context, req agentapi.TokenRequest) (agentapi
 
 func TestDropDuringMintIsNotCached(t *testing.T) {
 	m := &memMint{hold: make(chan struct{}), life: time.Hour, now: time.Now}
-	c := newCache(time.Now, m.mint, time.Minute)
+	c := newCache(time.Now, m.mint, time.Minute, DefaultMaxTokens, DefaultMaxTokenBytes)
 	sys := agentapi.Selector{Kind: agentapi.SelectorSystem}
 	done := make(chan error)
 	go func() {
@@ -159,7 +159,7 @@ func TestDropDuringMintIsNotCached(t *testing.T) {
 func TestMaintainRefreshesRecentlyUsed(t *testing.T) {
 	clk := &clock{frozen: time.Unix(1_900_000_000, 0)}
 	m := &memMint{life: time.Hour, now: clk.Now}
-	c := newCache(clk.Now, m.mint, time.Minute)
+	c := newCache(clk.Now, m.mint, time.Minute, DefaultMaxTokens, DefaultMaxTokenBytes)
 	sel := agentapi.Selector{Kind: agentapi.SelectorSystem}
 	ctx := context.Background()
 	used, _, _ := c.get(ctx, "app", sel, "used", nil)
@@ -292,7 +292,7 @@ func TestMemoryTenThousandTokens(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	c := newCache(time.Now, m.mint, time.Minute)
+	c := newCache(time.Now, m.mint, time.Minute, DefaultMaxTokens, DefaultMaxTokenBytes)
 	sel := agentapi.Selector{Kind: agentapi.SelectorSystem}
 	for i := range 10_000 {
 		if _, _, err := c.get(context.Background(), "/subscriptions/s/resourceGroups/g/providers/Microsoft.Web/sites/app"+fmt.Sprint(i%50),

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,11 +38,32 @@ type Config struct {
 
 	Apps []AppConfig `yaml:"apps"`
 
+	// FrontDoor is the inbound HTTP of the apps' sites (https://{site}.{siteDomain}); none
+	// unless a listener is set.
+	FrontDoor FrontDoorConfig `yaml:"front_door"`
+
 	// Throttling per app (the node's own identities count as one app). Misses are requests that
 	// go to the server; every request counts against HitRate.
 	MissRate        float64 `yaml:"miss_rate"`        // per second; default 20 (Azure's managed-identity limit)
 	MissConcurrency int     `yaml:"miss_concurrency"` // default 5
 	HitRate         float64 `yaml:"hit_rate"`         // per second; default 1000
+
+	// Sandbox runs apps in a sandbox where Azure's addresses are Lanyard (package sandbox):
+	// auto (the default: where the host allows it), on (an app that cannot have one does not
+	// start) or off.
+	Sandbox string `yaml:"sandbox"`
+	// SandboxDNS are the resolvers (host:port) the sandboxes' resolver asks about names that are
+	// not Azure's; default: the host's (/etc/resolv.conf).
+	SandboxDNS []string `yaml:"sandbox_dns"`
+
+	// Remember keeps, across restarts on the same StateDir, the endpoint's port (when Listen is
+	// the default, any free port) and the header of every app registered on the control socket,
+	// in StateDir/remembered.json (mode 0600), so that a shell or a process given them before a
+	// restart keeps getting tokens. `lanyard dev` sets it; `lanyard agent` does not: its apps get
+	// a new header at each start of the agent and each restart of their process.
+	Remember bool `yaml:"-"`
+
+	TokenCache TokenCacheConfig `yaml:"token_cache"`
 
 	MintTimeout time.Duration    `yaml:"-"` // one call to the server's token endpoint; default 10s
 	Log         *slog.Logger     `yaml:"-"` // default slog.Default()
@@ -58,6 +80,14 @@ type IMDSConfig struct {
 	Listen string `yaml:"listen"`
 }
 
+// TokenCacheConfig bounds the agent's token cache. Past either bound the least useful token is
+// evicted (expired ones first, then the least recently used of a sample); a request for it later
+// is a miss like any other. The defaults keep the agent under 64 MB of memory (docs/performance.md).
+type TokenCacheConfig struct {
+	MaxTokens int   `yaml:"max_tokens"` // default 10,000
+	MaxBytes  int64 `yaml:"max_bytes"`  // tokens, keys and bookkeeping; default 16 MiB
+}
+
 // AppConfig is an app the agent runs with the identity of a site.
 type AppConfig struct {
 	Site    string            `yaml:"site"`    // the site's ARM id: /subscriptions/…/providers/Microsoft.Web/sites/NAME
@@ -65,6 +95,7 @@ type AppConfig struct {
 	Command []string          `yaml:"command"` // argv; empty only for StartApp callers that run the process themselves
 	Dir     string            `yaml:"dir"`     // working directory; default the agent's
 	Env     map[string]string `yaml:"env"`     // added to the agent's environment; the identity variables win
+	Sandbox string            `yaml:"sandbox"` // auto, on or off; default the agent's
 }
 
 // The defaults.
@@ -74,6 +105,8 @@ const (
 	DefaultMissConcurrency = 5
 	DefaultHitRate         = 1000
 	DefaultMintTimeout     = 10 * time.Second
+	DefaultMaxTokens       = 10_000
+	DefaultMaxTokenBytes   = 16 << 20
 )
 
 var (
@@ -95,6 +128,15 @@ func (c Config) withDefaults() Config {
 	if c.HitRate == 0 {
 		c.HitRate = DefaultHitRate
 	}
+	if c.Sandbox == "" {
+		c.Sandbox = SandboxAuto
+	}
+	if c.TokenCache.MaxTokens == 0 {
+		c.TokenCache.MaxTokens = DefaultMaxTokens
+	}
+	if c.TokenCache.MaxBytes == 0 {
+		c.TokenCache.MaxBytes = DefaultMaxTokenBytes
+	}
 	if c.MintTimeout == 0 {
 		c.MintTimeout = DefaultMintTimeout
 	}
@@ -113,6 +155,12 @@ func (c Config) withDefaults() Config {
 		servers[i] = strings.TrimSuffix(strings.TrimSpace(s), "/")
 	}
 	c.Servers = servers
+	// Absolute, so that the paths handed to apps (the CA bundle) work from any directory.
+	if c.StateDir != "" {
+		if abs, err := filepath.Abs(c.StateDir); err == nil {
+			c.StateDir = abs
+		}
+	}
 	apps := make([]AppConfig, len(c.Apps))
 	for i, a := range c.Apps {
 		apps[i] = a.withDefaults()
@@ -159,6 +207,18 @@ func (c Config) Validate() error {
 		return errs.E(errs.Invalid, "node_name: %q is not a valid node name (letters, digits, '.', '_', '-'; at most 63)", c.NodeName)
 	case c.MissRate < 0 || c.HitRate < 0 || c.MissConcurrency < 0:
 		return errs.E(errs.Invalid, "miss_rate, miss_concurrency and hit_rate must be positive")
+	case c.TokenCache.MaxTokens < 0:
+		return errs.E(errs.Invalid, "token_cache.max_tokens must be positive")
+	case c.TokenCache.MaxBytes < 4<<10:
+		return errs.E(errs.Invalid, "token_cache.max_bytes: %d is too small to hold a token (at least 4096)", c.TokenCache.MaxBytes)
+	}
+	if err := checkSandboxMode("sandbox", c.Sandbox); err != nil {
+		return err
+	}
+	for _, d := range c.SandboxDNS {
+		if _, _, err := net.SplitHostPort(d); err != nil {
+			return errs.E(errs.Invalid, "sandbox_dns: %q is not host:port", d)
+		}
 	}
 	if err := checkListen("listen", c.Listen, false); err != nil {
 		return err
@@ -167,6 +227,15 @@ func (c Config) Validate() error {
 		if err := checkListen("imds.listen", c.IMDS.Listen, true); err != nil {
 			return err
 		}
+	}
+	for key, addr := range map[string]string{"front_door.listen": c.FrontDoor.Listen, "front_door.listen_http": c.FrontDoor.ListenHTTP} {
+		// Any address: the front door is what the node's clients reach.
+		if _, port, err := net.SplitHostPort(addr); addr != "" && (err != nil || port == "") {
+			return errs.E(errs.Invalid, "%s: %q is not host:port", key, addr)
+		}
+	}
+	if c.FrontDoor.RequestTimeout < 0 || c.FrontDoor.MaxBodyBytes < 0 {
+		return errs.E(errs.Invalid, "front_door.request_timeout and front_door.max_body_bytes must be positive")
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Apps {
@@ -201,6 +270,11 @@ func (a AppConfig) validate(needCommand bool) error {
 	if !appNameRE.MatchString(a.Name) {
 		return errs.E(errs.Invalid, "name: %q is not a valid app name (letters, digits, '.', '_', '-'; at most 80)", a.Name)
 	}
+	if a.Sandbox != "" {
+		if err := checkSandboxMode("sandbox", a.Sandbox); err != nil {
+			return err
+		}
+	}
 	if needCommand && len(a.Command) == 0 {
 		return errs.E(errs.Invalid, "command: app %s has no command to run", a.Name)
 	}
@@ -210,6 +284,15 @@ func (a AppConfig) validate(needCommand bool) error {
 		}
 	}
 	return nil
+}
+
+// checkSandboxMode accepts auto, on and off.
+func checkSandboxMode(key, v string) error {
+	switch v {
+	case SandboxAuto, SandboxOn, SandboxOff:
+		return nil
+	}
+	return errs.E(errs.Invalid, "%s: %q is not auto, on or off", key, v)
 }
 
 // checkListen accepts host:port on loopback and, when linkLocal, on 169.254.0.0/16.

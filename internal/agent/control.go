@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // ControlSocket is the name of the control socket in the state directory (`lanyard dev`).
@@ -21,14 +22,26 @@ const ControlSocket = "agent.sock"
 // RegisterRequest is the body of POST /apps on the control socket: an app whose process another
 // program runs (`lanyard app run`, `lanyard dev env`).
 type RegisterRequest struct {
-	Site string `json:"site"` // the site's ARM id
-	Name string `json:"name"` // default: the last segment of Site
+	Site    string `json:"site"`              // the site's ARM id
+	Name    string `json:"name"`              // default: the last segment of Site
+	Sandbox string `json:"sandbox,omitempty"` // auto, on or off; default the agent's
 }
 
 // RegisterResponse is the answer to POST /apps: the environment the app's process needs.
 type RegisterResponse struct {
-	Name string `json:"name"`
-	Env  Env    `json:"env"`
+	Name    string       `json:"name"`
+	Env     Env          `json:"env"`
+	Sandbox *SandboxInfo `json:"sandbox,omitempty"` // nil: the app runs without one
+	// HostEnv is the environment a process outside the sandbox needs (`lanyard dev env`): the
+	// agent's loopback endpoint and the host's CA bundle; Env when the app has no sandbox.
+	HostEnv Env `json:"hostEnv"`
+}
+
+// SandboxInfo is what a program that runs an app's process itself needs to run it in the app's
+// sandbox (sandbox.Command): its network namespace and the files it covers.
+type SandboxInfo struct {
+	Netns string         `json:"netns"`
+	Binds []sandbox.Bind `json:"binds"`
 }
 
 // ListenControl opens the control socket at path (mode 0600). A socket left behind by an agent
@@ -82,7 +95,7 @@ func (a *Agent) serveRegister(w http.ResponseWriter, r *http.Request) {
 		writeControlError(w, http.StatusBadRequest, "the body is not a JSON object {site, name}")
 		return
 	}
-	cfg := AppConfig{Site: req.Site, Name: req.Name}.withDefaults()
+	cfg := AppConfig{Site: req.Site, Name: req.Name, Sandbox: req.Sandbox}.withDefaults()
 	if err := cfg.validate(false); err != nil {
 		writeControlError(w, http.StatusBadRequest, errs.Message(err))
 		return
@@ -97,8 +110,15 @@ func (a *Agent) serveRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("app registered on the control socket", slog.String("app", cfg.Name), slog.String("site", cfg.Site))
+	out := RegisterResponse{Name: cfg.Name, Env: env, HostEnv: env}
+	if ns, binds, ok := a.SandboxOf(cfg.Name); ok {
+		out.Sandbox = &SandboxInfo{Netns: ns, Binds: binds}
+		if ap := a.apps.get(cfg.Name); ap != nil {
+			out.HostEnv = a.hostEnv(ap)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(RegisterResponse{Name: cfg.Name, Env: env})
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // register serves cfg's identity, or returns the environment of the app of that name when it is
@@ -112,6 +132,9 @@ func (a *Agent) register(cfg AppConfig) (Env, error) {
 			return a.env(ap), nil
 		}
 		env, err := a.StartApp(a.life, cfg)
+		if err == nil {
+			a.saveRemembered()
+		}
 		if err == nil || errs.KindOf(err) != errs.Conflict {
 			return env, err
 		}

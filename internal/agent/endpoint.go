@@ -105,6 +105,13 @@ func (a *Agent) serveAppService(w http.ResponseWriter, r *http.Request) {
 
 // serveIMDS answers GET /metadata/identity/oauth2/token for the node's own identities.
 func (a *Agent) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	a.serveIMDSAs(w, r, "", a.nodeLim)
+}
+
+// serveIMDSAs answers GET /metadata/identity/oauth2/token with the identities of the app of
+// site ("" for the node's own), throttled by lim: the node's endpoint, and in an app's sandbox
+// its 169.254.169.254.
+func (a *Agent) serveIMDSAs(w http.ResponseWriter, r *http.Request, site string, lim *limiter) {
 	ep := a.met.ep[epIMDS]
 	defer a.recoverPanic(w, r, ep)
 	if err := a.checkLocal(r); err != nil {
@@ -133,7 +140,7 @@ func (a *Agent) serveIMDS(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, ep, err)
 		return
 	}
-	a.serveToken(w, r, ep, "", a.nodeLim, sel, resource)
+	a.serveToken(w, r, ep, site, lim, sel, resource)
 }
 
 // checkLocal refuses what did not come straight from a process on this host: a request a proxy

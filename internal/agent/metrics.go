@@ -40,7 +40,7 @@ type epMetrics struct {
 	throttled *prometheus.CounterVec
 }
 
-func newMetrics(cachedTokens func() float64) *metrics {
+func newMetrics(c *cache) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -70,7 +70,13 @@ func newMetrics(cachedTokens func() float64) *metrics {
 	m.reg.MustRegister(m.requests, m.hits, m.misses, m.throttled, m.mint, m.events, m.restarts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lanyard_agent_cached_tokens", Help: "Tokens in the cache.",
-		}, cachedTokens),
+		}, func() float64 { return float64(c.len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lanyard_agent_token_cache_bytes", Help: "Bytes the cached tokens are counted as against token_cache.max_bytes.",
+		}, func() float64 { return float64(c.size()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lanyard_agent_token_cache_evictions_total", Help: "Cached tokens evicted to stay within token_cache.max_tokens and max_bytes.",
+		}, func() float64 { return float64(c.evictions.Load()) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, name := range []string{epAppService, epIMDS} {
 		m.ep[name] = &epMetrics{

@@ -274,11 +274,11 @@ func (s *stub) token(w http.ResponseWriter, r *http.Request) {
 		if c.app != req.App {
 			continue
 		}
-		v := req.Selector.Value
+		v := strings.TrimSpace(req.Selector.Value) // compared as the server does (nodes' pick)
 		if req.Selector.Kind == agentapi.SelectorSystem && c.system ||
 			req.Selector.Kind == agentapi.SelectorClientID && strings.EqualFold(v, c.clientID) ||
 			req.Selector.Kind == agentapi.SelectorObjectID && strings.EqualFold(v, c.oid) ||
-			req.Selector.Kind == agentapi.SelectorResourceID && strings.EqualFold(v, c.resID) {
+			req.Selector.Kind == agentapi.SelectorResourceID && c.resID != "" && strings.EqualFold(strings.TrimRight(v, "/"), c.resID) {
 			id = &s.identities[i]
 			break
 		}
@@ -380,6 +380,7 @@ func startAgent(t testing.TB, s *stub, mutate func(*Config)) *testAgent {
 	cfg := Config{
 		ServerURL: s.srv.URL, CAFile: s.caFile, JoinTokenFile: jtFile, StateDir: filepath.Join(t.TempDir(), "state"),
 		NodeName: "node1", Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Sandbox: SandboxOff, // the stub serves no cloud metadata; the sandbox is tested against a real server
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -35,6 +35,9 @@ const maxUpstreamBody = 1 << 20
 type upstream struct {
 	eps  []*endpoint
 	next atomic.Uint64 // round-robin position
+	// plain is the first server's client without a client certificate, for the public documents
+	// the front door and the sandbox read at cfg.ServerURL (discovery, JWKS, cloud metadata).
+	plain *http.Client
 }
 
 // endpoint is one server: a URL, and the address it is pinned to (when the URL's name has
@@ -99,6 +102,7 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 			})
 		}
 	}
+	u.plain = u.eps[0].plain
 	return u
 }
 
@@ -299,6 +303,15 @@ func (u *upstream) events(ctx context.Context, after int64, wait time.Duration) 
 	defer cancel()
 	var out agentapi.EventsResponse
 	err := u.call(ctx, true, http.MethodGet, agentapi.PathEvents+"?"+q.Encode(), nil, &out, true)
+	return out, err
+}
+
+// sites asks the server for the front door's view of the agent's sites.
+func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agentapi.SitesResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out agentapi.SitesResponse
+	err := u.call(ctx, true, http.MethodPost, agentapi.PathSites, req, &out, true)
 	return out, err
 }
 

@@ -29,6 +29,10 @@ type Recorder struct {
 	Store Store
 	Log   *slog.Logger
 	Now   func() time.Time
+	// Level is the level at which an event is mirrored to Log; nil: info for every event. The
+	// server logs successful reads at debug, so that the hot paths write no line per request
+	// at the default level (the event is in the store either way).
+	Level func(Event) slog.Level
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -68,8 +72,12 @@ func (r *Recorder) Record(ctx context.Context, ev Event) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("audit: record %s: %w", ev.Action, err)
 	}
-	if r.Log != nil {
-		r.Log.LogAttrs(ctx, slog.LevelInfo, "audit",
+	level := slog.LevelInfo
+	if r.Level != nil {
+		level = r.Level(out)
+	}
+	if r.Log != nil && r.Log.Enabled(ctx, level) {
+		r.Log.LogAttrs(ctx, level, "audit",
 			slog.Int64("seq", out.Seq), slog.String("actor", out.Actor), slog.String("action", out.Action),
 			slog.String("target", out.Target), slog.String("result", out.Result), slog.String("request_id", out.RequestID))
 	}

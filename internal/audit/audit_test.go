@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,4 +175,31 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("%d transactions for %d concurrent events: no group commit", cs.txs, callers)
 	}
 	t.Logf("%d concurrent events in %d transactions", callers, cs.txs)
+}
+
+// TestRecorderLogLevel: events are mirrored at the level Level gives, and not at all when the
+// log's level is above it; either way the event is in the store.
+func TestRecorderLogLevel(t *testing.T) {
+	db, _ := chain(t, 0)
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rec := &audit.Recorder{Store: db, Log: log, Now: time.Now, Level: func(ev audit.Event) slog.Level {
+		if ev.Action == "thing.read" {
+			return slog.LevelDebug
+		}
+		return slog.LevelInfo
+	}}
+	ctx := context.Background()
+	if _, err := rec.Record(ctx, audit.Event{Actor: "a", Action: "thing.read", Target: "quiet", Result: audit.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Record(ctx, audit.Event{Actor: "a", Action: "thing.change", Target: "loud", Result: audit.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Contains(out, "quiet") || !strings.Contains(out, "target=loud") {
+		t.Errorf("log %q: want the change only", out)
+	}
+	if evs, err := db.ListAudit(ctx, 0, 10); err != nil || len(evs) != 2 {
+		t.Errorf("%d events in the store (%v), want 2", len(evs), err)
+	}
 }

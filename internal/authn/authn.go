@@ -85,10 +85,21 @@ func PeerFrom(ctx context.Context) (Peer, bool) {
 	return p, ok
 }
 
+// SkipAuthorizationHeader: see AdminSocket (client.SkipAuthorizationHeader is the same name).
+const SkipAuthorizationHeader = "X-Lanyard-Skip-Authorization"
+
 // AdminSocket authenticates requests on the admin socket: a peer whose uid is 0 or serverUID is an
 // administrator; any other peer is anonymous (and so refused by every admin route).
+//
+// A request with the header SkipAuthorizationHeader is served as one with no credentials (the
+// admin's authority is not given): the CLI's answer to az rest's --skip-authorization-header.
 func AdminSocket(serverUID uint32, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(SkipAuthorizationHeader) != "" { // `lanyard rest --skip-authorization-header`
+			r.Header.Del(SkipAuthorizationHeader)
+			next.ServeHTTP(w, r)
+			return
+		}
 		if peer, ok := PeerFrom(r.Context()); ok && (peer.UID == 0 || peer.UID == serverUID) {
 			r = r.WithContext(WithPrincipal(r.Context(), Principal{Admin: true, Actor: fmt.Sprintf("admin-socket:uid=%d", peer.UID)}))
 		}

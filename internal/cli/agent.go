@@ -49,7 +49,7 @@ func loadAgentConfig(path string) (agent.Config, error) {
 }
 
 func newAgentCmd() *cobra.Command {
-	var configFile, server, joinTokenFile, caFile, stateDir, nodeName, listen, logLevel string
+	var configFile, server, joinTokenFile, caFile, stateDir, nodeName, listen, logLevel, sandboxMode string
 	cmd := &cobra.Command{
 		Use:   "agent --server URL --ca-file FILE [--join-token-file FILE] [--state-dir DIR] [--config agent.yaml]",
 		Short: "Run the node agent: host-local token endpoints for this machine and the apps it runs",
@@ -60,9 +60,17 @@ the state directory and do not read the join token again.
 
 It serves tokens to workloads on loopback: the App Service-style endpoint for the apps it runs (each
 gets IDENTITY_ENDPOINT and IDENTITY_HEADER) and the IMDS-style endpoint for the node's own identity.
+Each app gets a new IDENTITY_HEADER at every start of the agent and every restart of its process,
+and the endpoint listens on a free port unless --listen names one: set listen: for a fixed address.
+(The agent that ` + "`lanyard dev`" + ` runs differs: it keeps its port and the headers of ` + "`lanyard app run`" + ` and
+` + "`lanyard dev env`" + ` across restarts, so that a shell given them keeps working.)
 
 Settings come from the YAML file of --config (keys: server, ca_file, join_token_file, state_dir,
-node_name, listen, imds.listen, apps, miss_rate, miss_concurrency, hit_rate); flags override it.
+node_name, listen, imds.listen, apps, sandbox, sandbox_dns, miss_rate, miss_concurrency, hit_rate,
+token_cache.max_tokens, token_cache.max_bytes, front_door); flags override it. Apps run in sandboxes
+where Azure's addresses are Lanyard (sandbox: auto, the default, where the host allows it: Linux, root,
+iproute2; see docs/sandbox.md). front_door gives the sites of the node's apps an HTTPS front door
+with App Service Authentication (docs/frontdoor.md).
 The state directory defaults to /var/lib/lanyard-agent for root, else
 $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 		Example: `  # on the server host
@@ -91,6 +99,7 @@ $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 			set("state-dir", stateDir, &cfg.StateDir)
 			set("node-name", nodeName, &cfg.NodeName)
 			set("listen", listen, &cfg.Listen)
+			set("sandbox", sandboxMode, &cfg.Sandbox)
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultAgentStateDir()
 			}
@@ -113,6 +122,7 @@ $XDG_STATE_HOME/lanyard-agent (~/.local/state/lanyard-agent).`,
 	f.StringVar(&nodeName, "node-name", "", "the node's name at enrollment (default: the host name)")
 	f.StringVar(&listen, "listen", "", "loopback host:port of the token endpoints (default 127.0.0.1:0, a free port)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&sandboxMode, "sandbox", "", "run apps in sandboxes where Azure's addresses are Lanyard: auto (default: where the host allows it), on or off")
 	return cmd
 }
 

@@ -22,6 +22,8 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/arm"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // exitCode is an error that only sets the process's exit code: `app run` exits as its command did.
@@ -38,11 +40,12 @@ type devApp struct {
 	name, group string
 	ids         []string
 	agentSocket string // default: agent/agent.sock beside the admin socket
+	sandbox     string // auto, on or off; "" for the agent's default
 }
 
 func (d *devApp) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&d.name, "name", "n", "", "name of the app: a site of that name is created if missing (required)")
-	cmd.Flags().StringVarP(&d.group, "resource-group", "g", "apps", "resource group of the site (created if missing)")
+	cmd.Flags().StringVarP(&d.group, "resource-group", "g", "", `resource group of the site (created if missing); default: the group of the site NAME when there is one, else "apps"`)
 	cmd.Flags().StringSliceVar(&d.ids, "identities", nil, "user-assigned identities to attach too, by ARM id or by name in the group (the system-assigned one is always on)")
 	cmd.Flags().StringVar(&d.agentSocket, "agent-socket", "", "control socket of the dev agent (default: agent/agent.sock beside the admin socket)")
 	_ = cmd.MarkFlagRequired("name")
@@ -58,33 +61,40 @@ func (d *devApp) controlSocket(g *globals) string {
 
 // register makes sure the site exists with its system-assigned identity (and the identities of
 // --identities), places it on the dev node and registers it with the dev agent; it returns the
-// environment the app's process needs and the agent's state directory.
-func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (agent.Env, string, error) {
+// agent's answer (the environment the app's process needs, its sandbox) and the agent's state
+// directory.
+func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (agent.RegisterResponse, string, error) {
+	var none agent.RegisterResponse
 	if err := checkName(d.name); err != nil {
-		return nil, "", err
+		return none, "", err
 	}
-	if err := checkResourceGroup("resource-group", d.group); err != nil {
-		return nil, "", err
+	if d.group != "" {
+		if err := checkResourceGroup("resource-group", d.group); err != nil {
+			return none, "", err
+		}
 	}
 	want, err := parseIdentities(d.ids)
 	if err != nil {
-		return nil, "", err
+		return none, "", err
 	}
 	sock := d.controlSocket(a.g)
 	ctl := unixClient(sock)
 	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err != nil {
-		return nil, "", fmt.Errorf("no dev agent answers on %s: start `lanyard dev` first", sock)
+		return none, "", fmt.Errorf("no dev agent answers on %s (beside the admin socket chosen by %s): start `lanyard dev`, or name its data directory with LANYARD_DATA_DIR or its socket with --agent-socket", sock, a.g.chooseSocket().why)
 	} else {
 		c.Close()
 	}
 	c := a.g.client()
 	sub, err := a.sub(ctx, c)
 	if err != nil {
-		return nil, "", err
+		return none, "", err
+	}
+	if d.group, err = siteGroup(ctx, c, sub, d.name, d.group); err != nil {
+		return none, "", err
 	}
 	location, err := ensureGroup(ctx, c, sub, d.group)
 	if err != nil {
-		return nil, "", err
+		return none, "", err
 	}
 	path := client.ResourcePath(sub, d.group, client.TypeSites, d.name)
 	var site client.Resource
@@ -99,7 +109,7 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	case client.IsNotFound(err):
 		body = sitePut{Location: location, Kind: webAppKind.kind}
 	default:
-		return nil, "", err
+		return none, "", err
 	}
 	users := userIdentities(site.Identity)
 	for _, u := range want.users(sub, d.group) {
@@ -109,15 +119,15 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 	}
 	body.Identity = wantIdentity(true, users)
 	if body.Properties, err = withNode(body.Properties, devNode); err != nil {
-		return nil, "", err
+		return none, "", err
 	}
 	if err := c.ARM(ctx, http.MethodPut, path, client.APIVersionSites, body, nil); err != nil {
-		return nil, "", err
+		return none, "", err
 	}
-	reqBody, _ := json.Marshal(agent.RegisterRequest{Site: path, Name: d.name})
+	reqBody, _ := json.Marshal(agent.RegisterRequest{Site: path, Name: d.name, Sandbox: d.sandbox})
 	resp, err := ctl.Post("http://agent/apps", "application/json", bytes.NewReader(reqBody))
 	if err != nil {
-		return nil, "", fmt.Errorf("no dev agent answers on %s: start `lanyard dev` first (%v)", sock, err)
+		return none, "", fmt.Errorf("no dev agent answers on %s: start `lanyard dev` first (%v)", sock, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -126,13 +136,49 @@ func (d *devApp) register(ctx context.Context, a *armCmd, stderr io.Writer) (age
 			Error struct{ Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(raw, &e)
-		return nil, "", fmt.Errorf("the dev agent refused the app (%d): %s", resp.StatusCode, e.Error.Message)
+		return none, "", fmt.Errorf("the dev agent refused the app (%d): %s", resp.StatusCode, e.Error.Message)
 	}
 	var out agent.RegisterResponse
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, "", fmt.Errorf("the dev agent's answer: %w", err)
+		return none, "", fmt.Errorf("the dev agent's answer: %w", err)
 	}
-	return out.Env, filepath.Dir(sock), nil
+	return out, filepath.Dir(sock), nil
+}
+
+// defaultAppGroup is the resource group of the sites `app run` and `dev env` create.
+const defaultAppGroup = "apps"
+
+// siteGroup decides the resource group of the site name: the group asked for, unless a site of
+// that name exists in another group only (site names are unique in Azure, and the agent serves one
+// app of each name, so a second one would be a stray copy with an identity of its own); without
+// one, the group of the existing site, else defaultAppGroup.
+func siteGroup(ctx context.Context, c *client.Client, sub, name, asked string) (string, error) {
+	sites, err := listRaw(ctx, c, client.SubscriptionPath(sub)+"/providers/"+client.TypeSites, client.APIVersionSites)
+	if err != nil {
+		return "", err
+	}
+	var groups []string
+	for _, raw := range sites {
+		var s struct{ ID, Name string }
+		if json.Unmarshal(raw, &s) != nil || !strings.EqualFold(s.Name, name) {
+			continue
+		}
+		id, err := arm.Parse(s.ID)
+		if g := id.ResourceGroupName(); err == nil && g != "" && !containsFold(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	switch {
+	case asked != "" && (len(groups) == 0 || containsFold(groups, asked)):
+		return asked, nil
+	case asked != "":
+		return "", fmt.Errorf("a site named %s exists in the resource group %s, not in %s: use -g %s (site names are unique, as in Azure)", name, strings.Join(groups, ", "), asked, groups[0])
+	case len(groups) == 0:
+		return defaultAppGroup, nil
+	case len(groups) == 1:
+		return groups[0], nil
+	}
+	return "", fmt.Errorf("sites named %s exist in the resource groups %s: say which with -g", name, strings.Join(groups, ", "))
 }
 
 // siteNode is the node a site's properties place it on, or "".
@@ -187,8 +233,9 @@ func newAppRunCmd(a *armCmd) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --name NAME [--resource-group GROUP] [--identities ID...] -- COMMAND [ARG...]",
 		Short: "Run a command with an app's identity (the site is created and placed on the dev node if missing)",
-		Long: `Runs COMMAND as the app NAME, with the identity of the site NAME (a web app in --resource-group,
-"apps" by default): the group and the site are created if missing, the site's system-assigned
+		Long: `Runs COMMAND as the app NAME, with the identity of the site NAME (a web app in --resource-group;
+by default the group of the existing site of that name, else "apps"): the group and the site are
+created if missing, the site's system-assigned
 identity is turned on and --identities attached, it is placed on the node "local" and registered
 with the agent of ` + "`lanyard dev`" + ` (which must be running, on the same data directory).
 
@@ -210,21 +257,78 @@ with COMMAND's exit code (128+N when a signal N ended it).`,
 			if err := a.check(); err != nil {
 				return err
 			}
-			env, stateDir, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
+			if err := checkSandboxFlag(d.sandbox); err != nil {
+				return err
+			}
+			reg, stateDir, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			return runWithEnv(cmd, args, env, stateDir, d.name)
+			return runWithEnv(cmd, args, reg, stateDir, d.name)
 		},
 	}
 	d.addFlags(cmd)
+	cmd.Flags().StringVar(&d.sandbox, "sandbox", "", "run COMMAND in the app's sandbox (Azure's addresses are Lanyard): auto, on or off; default the agent's (auto: on where the host allows it)")
+	return cmd
+}
+
+// checkSandboxFlag checks --sandbox.
+func checkSandboxFlag(v string) error {
+	switch v {
+	case "", agent.SandboxAuto, agent.SandboxOn, agent.SandboxOff:
+		return nil
+	}
+	return fmt.Errorf("--sandbox must be auto, on or off, not %q", v)
+}
+
+// newDevShellCmd is "lanyard dev shell".
+func newDevShellCmd(g *globals) *cobra.Command {
+	var d devApp
+	cmd := &cobra.Command{
+		Use:   "shell --name NAME [--resource-group GROUP] [-- COMMAND [ARG...]]",
+		Short: "Open a shell (or run COMMAND) inside an app's sandbox, as the app sees the world",
+		Long: `Opens your shell ($SHELL, else /bin/sh), or runs COMMAND, inside the sandbox of the app NAME (registered
+with the agent of ` + "`lanyard dev`" + ` as ` + "`lanyard app run`" + ` does): graph.microsoft.com, management.azure.com,
+login.microsoftonline.com and NAME.vault.azure.net are Lanyard there, 169.254.169.254 answers with
+the app's own identities, and the app's identity variables are set; everything else is as on the host.
+A test runner or a REPL started there sees exactly what the app sees. It needs a host that allows
+sandboxes (Linux, root, iproute2): the error says what is missing.`,
+		Example: `  lanyard dev shell --name api
+  lanyard dev shell -n api -- curl -s -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://graph.microsoft.com/"
+  lanyard dev shell -n api -- npm test`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := &armCmd{g: g}
+			if err := a.check(); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				sh := os.Getenv("SHELL")
+				if sh == "" {
+					sh = "/bin/sh"
+				}
+				args = []string{sh}
+			}
+			d.sandbox = agent.SandboxOn
+			reg, stateDir, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if reg.Sandbox == nil {
+				return fmt.Errorf("the app %s runs without a sandbox (it was registered so before): restart lanyard dev, or use another --name", d.name)
+			}
+			return runWithEnv(cmd, args, reg, stateDir, d.name)
+		},
+	}
+	d.addFlags(cmd)
+	cmd.Flags().StringVar(&g.tenant, "tenant", "", "id of the tenant to act in (default: the default tenant)")
 	return cmd
 }
 
 // runWithEnv runs args with env over the current environment, passing stdin, stdout, stderr
 // and signals on, and returns its exit status as an exitCode. The output is also appended to
 // the app's log in the agent's state directory.
-func runWithEnv(cmd *cobra.Command, args []string, env agent.Env, stateDir, name string) error {
+func runWithEnv(cmd *cobra.Command, args []string, reg agent.RegisterResponse, stateDir, name string) error {
+	env := reg.Env
 	vars := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -236,6 +340,12 @@ func runWithEnv(cmd *cobra.Command, args []string, env agent.Env, stateDir, name
 		vars[k] = v
 	}
 	c := exec.Command(args[0], args[1:]...)
+	if sb := reg.Sandbox; sb != nil {
+		var err error
+		if c, err = sandbox.Command(&sandbox.Netns{Path: sb.Netns}, sb.Binds, args); err != nil {
+			return err
+		}
+	}
 	c.Env = agent.Env(vars).List()
 	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if lw, err := agent.OpenAppLog(stateDir, name); err == nil {
@@ -313,12 +423,12 @@ export lines. They hold the app's identity header: keep them out of files others
 			if err := a.check(); err != nil {
 				return err
 			}
-			env, _, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
+			reg, _, err := d.register(cmd.Context(), a, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			var b strings.Builder
-			for _, kv := range env.List() {
+			for _, kv := range reg.HostEnv.List() {
 				k, v, _ := strings.Cut(kv, "=")
 				fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
 			}
@@ -343,7 +453,7 @@ func (s *siteCmd) logCmd() *cobra.Command {
 		Example: `  lanyard ` + s.k.noun + ` log tail --name ` + s.k.name + ` --follow`,
 	}
 	var name, stateDir string
-	var follow bool
+	var follow, access bool
 	var lines int
 	tail := &cobra.Command{
 		Use:   "tail --name NAME [--follow] [--lines N] [--state-dir DIR]",
@@ -369,13 +479,18 @@ another agent's state directory.`,
 					dir = defaultAgentStateDir()
 				}
 			}
-			return tailLog(cmd.Context(), cmd.OutOrStdout(), agent.LogPath(dir, name), lines, follow)
+			path := agent.LogPath(dir, name)
+			if access {
+				path = agent.AccessLogPath(dir, name) // the front door's access log of the site
+			}
+			return tailLog(cmd.Context(), cmd.OutOrStdout(), path, lines, follow)
 		},
 	}
 	tail.Flags().StringVarP(&name, "name", "n", "", "name of the "+s.k.label+" (required)")
 	tail.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the agent (default: lanyard dev's, else the agent's default)")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what is written, until interrupted")
 	tail.Flags().IntVar(&lines, "lines", 20, "how many of the last lines to print")
+	tail.Flags().BoolVar(&access, "access", false, "the front door's access log of the "+s.k.label+" (one line per request) instead of its output")
 	_ = tail.MarkFlagRequired("name")
 	cmd.AddCommand(tail)
 	return cmd

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/cli"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a command writing while the test reads.
@@ -103,7 +104,8 @@ func envLines(out string) map[string]string {
 func TestDevAppRun(t *testing.T) {
 	sock := startDev(t)
 
-	out := must(t, sock, "app", "run", "--name", "app1", "--",
+	// Without a sandbox, the endpoint is the agent's on loopback; the test calls it from here.
+	out := must(t, sock, "app", "run", "--name", "app1", "--sandbox", "off", "--",
 		"sh", "-c", `for v in IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET APPSETTING_WEBSITE_SITE_NAME; do eval "echo $v=\$$v"; done`)
 	env := envLines(out)
 	if !strings.HasPrefix(env["IDENTITY_ENDPOINT"], "http://127.0.0.1:") || len(env["IDENTITY_HEADER"]) != 64 ||
@@ -125,6 +127,21 @@ func TestDevAppRun(t *testing.T) {
 		t.Fatalf("token from the app's endpoint: %d %v", resp.StatusCode, err)
 	}
 
+	// In a sandbox (where the host allows one), the endpoint is 169.254.169.254 inside it, and
+	// only there: the token is fetched by the app itself.
+	if sandbox.Check() == nil {
+		script := `echo $IDENTITY_ENDPOINT; curl -s -o /dev/null -w '%{http_code}' -H "X-IDENTITY-HEADER: $IDENTITY_HEADER" "$IDENTITY_ENDPOINT?api-version=2019-08-01&resource=https://management.azure.com/"`
+		if got := must(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "sh", "-c", script); got != "http://169.254.169.254/msi/token\n200" {
+			t.Fatalf("app run in a sandbox: %q", got)
+		}
+		// dev shell: the same sandbox, the user's command; Azure's names resolve to the relay.
+		if got := must(t, sock, "dev", "shell", "--name", "boxed", "--", "sh", "-c", "getent hosts graph.microsoft.com | cut -d' ' -f1"); got != "169.254.169.253\n" {
+			t.Fatalf("dev shell: %q", got)
+		}
+	} else if _, errs, code := run(t, sock, "app", "run", "--name", "boxed", "--sandbox", "on", "--", "true"); code == 0 || !strings.Contains(errs, "--sandbox=off") {
+		t.Fatalf("--sandbox on where the host allows none: exit %d %q", code, errs)
+	}
+
 	// The site was created in "apps", with its system-assigned identity, on the node "local".
 	site := must(t, sock, "webapp", "show", "--name", "app1", "-g", "apps", "--query", "[identity.type, properties.lanyard.node]", "-o", "tsv")
 	if !strings.Contains(site, "SystemAssigned") || !strings.Contains(site, "local") {
@@ -135,6 +152,23 @@ func TestDevAppRun(t *testing.T) {
 	must(t, sock, "webapp", "create", "--name", "moved", "-g", "apps", "--node", "far")
 	if _, errs, code := run(t, sock, "app", "run", "--name", "moved", "--", "true"); code != 0 || !strings.Contains(errs, "from the node far to local") {
 		t.Fatalf("exit %d: %q", code, errs)
+	}
+
+	// Without -g, a site that exists in one group is used there: no stray copy in "apps".
+	must(t, sock, "group", "create", "--name", "team")
+	must(t, sock, "webapp", "create", "--name", "solo", "-g", "team", "--node", "local")
+	if out, errs, code := run(t, sock, "app", "run", "--name", "solo", "--", "sh", "-c", "echo $APPSETTING_WEBSITE_SITE_NAME"); code != 0 || out != "solo\n" {
+		t.Fatalf("app run of a site in another group: exit %d %q %q", code, out, errs)
+	}
+	if got := must(t, sock, "webapp", "list", "--query", "[?name=='solo'].id", "-o", "tsv"); strings.Count(got, "\n") != 1 || !strings.Contains(got, "/resourceGroups/team/") {
+		t.Fatalf("sites named solo: %q (want only the one in team)", got)
+	}
+	// -g naming another group than the site's is refused, and creates nothing.
+	if _, errs, code := run(t, sock, "dev", "env", "--name", "solo", "-g", "apps"); code == 0 || !strings.Contains(errs, "exists in the resource group team") || !strings.Contains(errs, "-g team") {
+		t.Fatalf("dev env -g apps for a site in team: exit %d %q", code, errs)
+	}
+	if got := must(t, sock, "webapp", "list", "--query", "[?name=='solo'].id", "-o", "tsv"); strings.Count(got, "\n") != 1 {
+		t.Fatalf("sites named solo after a refused -g: %q", got)
 	}
 
 	// Exit codes are lanyard's; a second run of the same app works.
@@ -177,7 +211,7 @@ func TestAppRunWithoutDev(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	_, errs, code := run(t, "--admin-socket="+filepath.Join(dir, "admin.sock"), "app", "run", "--name", "app1", "--", "true")
-	if code != 1 || !strings.Contains(errs, "start `lanyard dev` first") {
+	if code != 1 || !strings.Contains(errs, "no dev agent answers on "+filepath.Join(dir, "agent", "agent.sock")) || !strings.Contains(errs, "start `lanyard dev`") {
 		t.Fatalf("exit %d: %q", code, errs)
 	}
 }
@@ -237,7 +271,7 @@ func TestAppRunUserAssignedIdentity(t *testing.T) {
 	if clientID == "" {
 		t.Fatal("identity create printed no clientId")
 	}
-	out := must(t, sock, "app", "run", "--name", "withid", "--identities", "deployer", "--",
+	out := must(t, sock, "app", "run", "--name", "withid", "--sandbox", "off", "--identities", "deployer", "--",
 		"sh", "-c", `echo IDENTITY_ENDPOINT=$IDENTITY_ENDPOINT; echo IDENTITY_HEADER=$IDENTITY_HEADER`)
 	env := envLines(out)
 	for _, sel := range []string{"", "&client_id=" + clientID} {

@@ -115,6 +115,18 @@ func TestRest(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "(404") {
 		t.Fatalf("exit %d: %q", code, errs)
 	}
+	// --skip-authorization-header: the request carries no authority, as az rest sends no token.
+	if got := must(t, sock, "rest", "--uri", "https://graph.microsoft.com/v1.0/groups", "--query", "length(value)"); got != "0\n" {
+		t.Fatalf("groups with the admin's authority: %q", got)
+	}
+	_, errs, code = run(t, sock, "rest", "--uri", "https://graph.microsoft.com/v1.0/groups", "--skip-authorization-header")
+	if code != 1 || !strings.Contains(errs, "(401") {
+		t.Fatalf("--skip-authorization-header: exit %d: %q, want a 401", code, errs)
+	}
+	_, errs, code = run(t, sock, "rest", "--uri", "/admin/v1/tenants", "--skip-authorization-header")
+	if code != 1 || strings.Contains(errs, "(200") || !(strings.Contains(errs, "(401") || strings.Contains(errs, "(403")) {
+		t.Fatalf("admin API with --skip-authorization-header: exit %d: %q", code, errs)
+	}
 }
 
 // directoryWired skips the test until the server serves the directory API.
@@ -179,13 +191,28 @@ func TestDirectoryFlow(t *testing.T) {
 	if got := str("ad", "app", "show", "--id", api, "--query", "appRoles[].value"); got != "DoAll" {
 		t.Fatalf("app roles: %q", got)
 	}
-	apiSP := str("ad", "sp", "create", "--id", api, "--query", "id")
 	client := str("ad", "app", "create", "--display-name", "caller", "--query", "appId")
 	clientSP := str("ad", "sp", "create", "--id", client, "--query", "id")
+	// Granting on an application that has no service principal yet says how to make one.
+	if _, errs, code := run(t, sock, "ad", "app-role-assignment", "create", "--principal-id", clientSP, "--resource-id", api, "--role", "DoAll"); code != 1 ||
+		!strings.Contains(errs, "has no service principal") || !strings.Contains(errs, "lanyard ad sp create --id "+api) {
+		t.Fatalf("grant on an app without a service principal: exit %d %q", code, errs)
+	}
+	apiSP := str("ad", "sp", "create", "--id", api, "--query", "id")
 
 	asg := str("ad", "app-role-assignment", "create", "--principal-id", clientSP, "--resource-id", api, "--role", "DoAll", "--query", "id")
 	if got := str("ad", "app-role-assignment", "list", "--principal-id", clientSP, "--query", "[].resourceId"); got != apiSP {
 		t.Fatalf("assignments of the caller: %q", got)
+	}
+	// create, list and delete take the same selectors: principal and resource by object id or
+	// appId, the role by value.
+	str("ad", "app-role-assignment", "create", "--principal-id", client, "--resource-id", "00000003-0000-0000-c000-000000000000", "--role", "Group.Read.All")
+	if got := str("ad", "app-role-assignment", "list", "--principal-id", client, "--resource-id", api, "--role", "DoAll", "--query", "[].id"); got != asg {
+		t.Fatalf("list by principal appId, resource appId and role: %q, want %q", got, asg)
+	}
+	str("ad", "app-role-assignment", "delete", "--principal-id", client, "--resource-id", "00000003-0000-0000-c000-000000000000", "--role", "Group.Read.All")
+	if got := str("ad", "app-role-assignment", "list", "--principal-id", clientSP, "--query", "[].resourceId"); got != apiSP {
+		t.Fatalf("assignments of the caller after deleting the Graph one by selectors: %q", got)
 	}
 	raw := str("token", "mint", "--principal", clientSP, "--resource", "api://"+api, "--query", "access_token")
 	c, err := env.Server.Tokens.VerifyToken(raw)
@@ -329,6 +356,7 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "app", "role", "add", "--id", g, "--value", "V", "--display-name", "D", "--allowed-member-types", "Robot"}, "Application and/or User"},
 		{[]string{"ad", "app", "role", "add", "--id", g, "--value", "V", "--display-name", "D", "--role-id", "1"}, "--role-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", "bad", "--resource-id", g, "--role", "R"}, "--principal-id must be a GUID"},
+		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g}, "--id, or with --principal-id"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", "bad", "--role", "R"}, "--resource-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", g}, "[app-role-id role]"},
 		{[]string{"ad", "app-role-assignment", "create", "--principal-id", g, "--resource-id", g, "--role", "R", "--app-role-id", g}, "none of the others"},
@@ -336,7 +364,6 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "app-role-assignment", "list"}, "[principal-id resource-id]"},
 		{[]string{"ad", "app-role-assignment", "list", "--resource-id", "x"}, "--resource-id must be a GUID"},
 		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g, "--id", "a/b"}, "is not an id"},
-		{[]string{"ad", "app-role-assignment", "delete", "--resource-id", g}, `required flag(s) "id" not set`},
 		{[]string{"ad", "group", "create", "--display-name", "x"}, `required flag(s) "mail-nickname" not set`},
 		{[]string{"ad", "group", "member", "add", "--group", "x", "--member-id", "bad"}, "--member-id must be a GUID"},
 		{[]string{"ad", "group", "member", "remove", "--group", g}, `required flag(s) "member-id" not set`},
@@ -345,7 +372,7 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"ad", "role", "assignment", "create", "--role", "global administrator", "--assignee", "x"}, "--assignee must be a GUID"},
 		{[]string{"ad", "role", "assignment", "list", "--assignee", "x"}, "--assignee must be a GUID"},
 		{[]string{"ad", "role", "assignment", "delete", "--id", "../x"}, "is not an id"},
-		{[]string{"rest"}, `required flag(s) "url" not set`},
+		{[]string{"rest"}, `required flag(s) "uri" not set`},
 		{[]string{"rest", "--url", "v1.0/groups"}, "neither a path"},
 		{[]string{"rest", "--url", "ftp://x/y"}, "neither a path"},
 		{[]string{"rest", "--method", "TRACE", "--url", "/x"}, "--method must be"},
@@ -358,6 +385,14 @@ func TestArgumentValidation(t *testing.T) {
 		{[]string{"token", "mint", "--principal", g, "--resource", "r", "--tenant", "common"}, "--tenant must be a GUID"},
 		{[]string{"tenant", "list", "-o", "yaml"}, "unknown output format"},
 		{[]string{"ad", "sp", "list", "--query", "[?"}, "not a JMESPath expression"},
+		{[]string{"webapp", "list", "--resource-grup", "rg"}, "unknown flag: --resource-grup: did you mean --resource-group?"},
+		{[]string{"rest", "--urii", "/x"}, "did you mean --uri?"},
+		{[]string{"webapp", "list", "--zzzzzzzz"}, "(see lanyard webapp list --help)"},
+		{[]string{"group", "lst"}, `unknown command "lst" for "lanyard group": did you mean list?`},
+		{[]string{"ad", "app-role-assignment", "creat"}, "did you mean create?"},
+		{[]string{"rest", "--uri", "https://graph.microsoft.com/beta/groups"}, "v1.0 only"},
+		{[]string{"rest", "--uri", "https://a.b.vault.azure.net/secrets"}, "is not a vault name"},
+		{[]string{"rest", "--uri", "/x", "--uri-parameters", "nokey"}, "KEY=VALUE"},
 	} {
 		_, errs, code := run(t, append([]string{sock}, tc.args...)...)
 		if code != 1 || !strings.Contains(errs, tc.want) {

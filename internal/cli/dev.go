@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -19,12 +20,14 @@ import (
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/config"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/resources"
 	"github.com/lanyardhq/lanyard/internal/seal"
 	"github.com/lanyardhq/lanyard/internal/server"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
 	var port int
+	var sandboxMode string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run Lanyard on this machine for development (loopback, embedded SQLite in ./.lanyard)",
@@ -57,8 +60,13 @@ socket, ./.lanyard/agent/agent.sock.`,
 			if err := prepareDevDir(cfg); err != nil {
 				return err
 			}
+			if err := checkSandboxFlag(sandboxMode); err != nil {
+				return err
+			}
 			// The server and the agent are tasks of one group: the first error stops both.
 			g, ctx := errgroup.WithContext(cmd.Context())
+			unrecord := func() {}
+			defer func() { unrecord() }()
 			g.Go(func() error {
 				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
 					caFile := filepath.Join(cfg.DataDir, "ca.pem")
@@ -66,8 +74,13 @@ socket, ./.lanyard/agent/agent.sock.`,
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}
 					g.Go(func() error {
-						return runDevAgent(ctx, cmd, cfg, caFile, func(a *agent.Agent, sock string) {
-							printDevBanner(cmd, cfg, srv, caFile, a.URL(), sock)
+						return runDevAgent(ctx, cmd, cfg, caFile, sandboxMode, func(a *agent.Agent, sock string) {
+							rec := devRecord{AdminSocket: absPath(cfg.AdminSocket), DataDir: absPath(cfg.DataDir), PublicURL: cfg.PublicURL, CAFile: absPath(caFile)}
+							var err error
+							if unrecord, err = writeDevRecord(rec); err != nil {
+								fmt.Fprintf(cmd.ErrOrStderr(), "lanyard: the CLI in other directories will not find this server (%v): give it --admin-socket %s\n", err, rec.AdminSocket)
+							}
+							printDevBanner(cmd, cfg, srv, caFile, a, sock)
 						})
 					})
 					return nil
@@ -78,7 +91,8 @@ socket, ./.lanyard/agent/agent.sock.`,
 	}
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().IntVar(&port, "port", 8443, "port of the control plane on loopback")
-	cmd.AddCommand(newDevEnvCmd(g))
+	cmd.Flags().StringVar(&sandboxMode, "sandbox", "", "the default of the apps of app run: auto (where the host allows it: Linux, root, iproute2), on or off")
+	cmd.AddCommand(newDevEnvCmd(g), newDevShellCmd(g))
 	return cmd
 }
 
@@ -104,6 +118,14 @@ func prepareDevDir(cfg config.Config) error {
 	return err
 }
 
+// absPath is p made absolute (p itself if that fails).
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // devNode is the name of the node `lanyard dev` enrolls its own agent as.
 const devNode = "local"
 
@@ -113,9 +135,9 @@ func devAgentDir(dataDir string) string { return filepath.Join(dataDir, "agent")
 // runDevAgent runs the dev agent until ctx is done: it reuses the enrollment in the data
 // directory, or enrolls the node "local" with a join token made for it through the admin socket,
 // and serves the control socket. ready is called once the agent listens.
-func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile string, ready func(*agent.Agent, string)) error {
+func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile, sandboxMode string, ready func(*agent.Agent, string)) error {
 	stateDir := devAgentDir(cfg.DataDir)
-	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode,
+	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode, Remember: true, Sandbox: sandboxMode,
 		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
 	if err := forgetStaleDevNode(ctx, cfg, stateDir, acfg.Log); err != nil {
 		return err
@@ -187,9 +209,10 @@ func devJoinToken(ctx context.Context, cfg config.Config, stateDir string) (stri
 	return path, nil
 }
 
-func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile, agentURL, agentSock string) {
+func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, caFile string, a *agent.Agent, agentSock string) {
 	tid := srv.Default.ID
 	issuer := srv.Tokens.Issuer(tid)
+	agentURL, bundle := a.URL(), a.CABundle()
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, `Lanyard dev is running.
 
@@ -203,11 +226,17 @@ func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, c
   agent endpoint  %s (node "local")
   agent socket    %s
 
-Try it:
+Try it (the lanyard commands find this server from any directory):
   curl --cacert %s %s.well-known/openid-configuration
   lanyard app run --name hello -- sh -c 'echo $IDENTITY_ENDPOINT'
+  eval "$(lanyard dev env --name hello)"    # this shell gets the app's identity
 
-Stop with Ctrl-C; start again to reuse everything.
+az against this Lanyard (register once; az login --identity works as an app, in app run or dev env):
+  REQUESTS_CA_BUNDLE=%s az cloud register --name %s --endpoint-resource-manager %s
+  az cloud set --name %s
+
+Stop with Ctrl-C; start again to reuse everything (ports and app identities included).
 `, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir,
-		agentURL+agent.PathAppService, agentSock, caFile, issuer)
+		agentURL+agent.PathAppService, agentSock, caFile, issuer,
+		bundle, resources.CloudName, strings.TrimRight(cfg.PublicURL, "/"), resources.CloudName)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -301,6 +302,7 @@ of the principal is decided by the new policy.`,
 				map[string]any{"properties": map[string]any{"accessPolicies": []accessPolicy{entry}}}, &out); err != nil {
 				return err
 			}
+			warnUnknownObject(ctx, c, cmd.ErrOrStderr(), objectID)
 			return printRaw(a.g, cmd.OutOrStdout(), out)
 		},
 	}
@@ -309,6 +311,27 @@ of the principal is decided by the new policy.`,
 	cmd.Flags().StringSliceVar(&perms, "secret-permissions", nil, "permissions on secrets, space- or comma-separated")
 	_ = cmd.MarkFlagRequired("object-id")
 	return cmd
+}
+
+// warnUnknownObject warns on w when objectID names no service principal or group of the tenant:
+// the policy is kept, as Azure keeps it, but it grants nobody until such an object exists. The
+// usual slip, an appId (a managed identity's clientId) given for the object id, is named.
+func warnUnknownObject(ctx context.Context, c *client.Client, w io.Writer, objectID string) {
+	var obj json.RawMessage
+	err := c.GraphEntity(ctx, client.GraphBase+"/servicePrincipals/"+objectID, &obj)
+	if client.IsNotFound(err) {
+		err = c.GraphEntity(ctx, client.GraphBase+"/groups/"+objectID, &obj)
+	}
+	if !client.IsNotFound(err) {
+		return // found, or the check itself failed: nothing to say
+	}
+	var sp client.ServicePrincipal
+	if c.GraphEntity(ctx, client.GraphBase+"/servicePrincipals(appId='"+objectID+"')", &sp) == nil {
+		fmt.Fprintf(w, "lanyard: warning: %s is the appId (client id) of %q, not an object id: its object id is %s; the policy set for %s grants nobody\n",
+			objectID, sp.DisplayName, sp.ID, objectID)
+		return
+	}
+	fmt.Fprintf(w, "lanyard: warning: no service principal or group of this tenant has the object id %s: the policy is kept, as Azure keeps it, but grants nobody until one does (a managed identity's object id is its principalId)\n", objectID)
 }
 
 func newKeyVaultDeletePolicyCmd(a *armCmd) *cobra.Command {
@@ -380,21 +403,27 @@ func (s *secretCmd) vault(ctx context.Context, withName bool) (*client.VaultClie
 		return nil, err
 	}
 	c := s.a.g.client()
-	r, err := findVault(ctx, s.a, c, s.vaultName, "")
+	host, err := vaultHostByName(ctx, s.a, c, s.vaultName)
 	if err != nil {
 		return nil, err
+	}
+	return c.Vault(host), nil
+}
+
+// vaultHostByName returns the host of the data plane of the vault of that name in the
+// subscription: {name}.{vault_domain}[:port], from its vaultUri.
+func vaultHostByName(ctx context.Context, a *armCmd, c *client.Client, name string) (string, error) {
+	r, err := findVault(ctx, a, c, name, "")
+	if err != nil {
+		return "", err
 	}
 	var props struct {
 		VaultURI string `json:"vaultUri"`
 	}
 	if err := json.Unmarshal(r.Properties, &props); err != nil {
-		return nil, fmt.Errorf("vault properties: %w", err)
+		return "", fmt.Errorf("vault properties: %w", err)
 	}
-	host, err := client.VaultHost(props.VaultURI)
-	if err != nil {
-		return nil, err
-	}
-	return c.Vault(host), nil
+	return client.VaultHost(props.VaultURI)
 }
 
 func newKeyVaultSecretCmd(a *armCmd) *cobra.Command {

@@ -36,7 +36,23 @@ func TestKeyVault(t *testing.T) {
 	if got := str("keyvault", "show", "-n", "kv1", "--query", "properties.accessPolicies[0].[objectId, join(',', permissions.secrets)]"); got != mi+"\nget,list" {
 		t.Fatalf("policy: %q", got)
 	}
-	str("keyvault", "delete-policy", "--name", "kv1", "--object-id", mi)
+	// An object id that names nothing is accepted, as Azure accepts it, with a warning; so is an
+	// appId given for an object id, with a warning that names the object id.
+	if _, errs, code := run(t, sock, "keyvault", "set-policy", "--name", "kv1", "--object-id", "0c5a4f1e-3d2b-4c1a-9f8e-7d6c5b4a3921", "--secret-permissions", "get"); code != 0 ||
+		!strings.Contains(errs, "warning: no service principal or group") {
+		t.Fatalf("set-policy for an unknown object: exit %d %q", code, errs)
+	}
+	clientID := str("identity", "show", "-n", "app", "-g", "rg", "--query", "clientId")
+	if _, errs, code := run(t, sock, "keyvault", "set-policy", "--name", "kv1", "--object-id", clientID, "--secret-permissions", "get"); code != 0 ||
+		!strings.Contains(errs, "is the appId") || !strings.Contains(errs, mi) {
+		t.Fatalf("set-policy with a client id: exit %d %q", code, errs)
+	}
+	if _, errs, code := run(t, sock, "keyvault", "set-policy", "--name", "kv1", "--object-id", mi, "--secret-permissions", "get,list"); code != 0 || errs != "" {
+		t.Fatalf("set-policy for a real principal warned: %q", errs)
+	}
+	for _, id := range []string{mi, clientID, "0c5a4f1e-3d2b-4c1a-9f8e-7d6c5b4a3921"} {
+		str("keyvault", "delete-policy", "--name", "kv1", "--object-id", id)
+	}
 	if got := str("keyvault", "show", "-n", "kv1", "--query", "length(properties.accessPolicies)"); got != "0" {
 		t.Fatalf("policies after delete-policy: %q", got)
 	}

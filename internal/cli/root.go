@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,10 +26,16 @@ type globals struct {
 	query       string
 	tenant      string // --tenant of the commands that act in a tenant
 	out         *output
+	choice      *socketChoice // the admin socket, once chosen
 }
 
 // NewRoot builds the command tree.
 func NewRoot() *cobra.Command {
+	root, _ := newRoot()
+	return root
+}
+
+func newRoot() (*cobra.Command, *globals) {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:   "lanyard",
@@ -46,16 +53,18 @@ Start here:
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
+	root.PersistentFlags().StringVar(&g.adminSocket, "admin-socket", "", "admin socket of the server on this host (default: ./.lanyard/admin.sock if it exists, else the running lanyard dev wherever it was started, else /var/lib/lanyard/admin.sock; env LANYARD_ADMIN_SOCKET)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: "+strings.Join(outputFormats, ", "))
 	root.PersistentFlags().StringVar(&g.query, "query", "", "JMESPath query applied to the result before it is printed (see https://jmespath.org)")
+	root.SetFlagErrorFunc(flagError)
+	root.SuggestionsMinimumDistance = 2
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		out, err := newOutput(g.output, g.query)
 		g.out = out
 		return err
 	}
 	root.AddCommand(
-		newVersionCmd(),
+		newVersionCmd(g),
 		newServerCmd(g),
 		newDevCmd(g),
 		newAgentCmd(),
@@ -75,12 +84,39 @@ Start here:
 		newResourceCmd(g),
 		newKeyVaultCmd(g),
 	)
-	return root
+	requireKnownSubcommands(root)
+	return root, g
+}
+
+// requireKnownSubcommands makes every command that only groups others refuse an unknown
+// subcommand with the nearest names (cobra does this for the root only, and prints the group's
+// help with exit status 0 for "lanyard group lst").
+func requireKnownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireKnownSubcommands(sub)
+	}
+	if c == c.Root() || c.Runnable() || !c.HasSubCommands() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			msg += ": did you mean " + strings.Join(near, " or ") + "?"
+		} else {
+			msg += " (see " + cmd.CommandPath() + " --help)"
+		}
+		return errors.New(msg)
+	}
 }
 
 // Main runs the command tree and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRoot()
+	root, g := newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -89,7 +125,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &code) { // `app run`: its command's exit status, already explained by it
 			return int(code)
 		}
-		fmt.Fprintln(stderr, "lanyard:", oneLine(err))
+		fmt.Fprintln(stderr, "lanyard:", oneLine(g.explainNoServer(err)))
 		return 1
 	}
 	return 0
@@ -103,21 +139,8 @@ func (g *globals) client() *client.Client {
 	return c
 }
 
-func (g *globals) socketPath() string {
-	if g.adminSocket != "" {
-		return g.adminSocket
-	}
-	if s := os.Getenv("LANYARD_ADMIN_SOCKET"); s != "" {
-		return s
-	}
-	if d := os.Getenv("LANYARD_DATA_DIR"); d != "" {
-		return filepath.Join(d, "admin.sock")
-	}
-	if _, err := os.Stat(filepath.Join(".lanyard", "admin.sock")); err == nil {
-		return filepath.Join(".lanyard", "admin.sock")
-	}
-	return "/var/lib/lanyard/admin.sock"
-}
+// socketPath is the admin socket the CLI talks to (chooseSocket in find.go says how it is found).
+func (g *globals) socketPath() string { return g.chooseSocket().path }
 
 // print writes v through --query in the chosen output format.
 func (g *globals) print(w io.Writer, v any) error {
@@ -131,6 +154,11 @@ func (g *globals) print(w io.Writer, v any) error {
 	return g.out.print(w, v)
 }
 
+// Commit and BuildDate are set at build time too (-X …cli.Commit=… -X …cli.BuildDate=…); without
+// them the version command reads what the Go toolchain recorded (vcs.revision) and the
+// executable's modification time.
+var Commit, BuildDate = "", ""
+
 func version() string {
 	if Version != "" {
 		return Version
@@ -141,14 +169,64 @@ func version() string {
 	return "dev"
 }
 
-func newVersionCmd() *cobra.Command {
+// buildInfo is what `lanyard version` prints.
+type buildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	GoVersion string `json:"goVersion"`
+	Platform  string `json:"platform"`
+	BuildDate string `json:"buildDate"`
+}
+
+func readBuildInfo() buildInfo {
+	b := buildInfo{Version: version(), Commit: Commit, BuildDate: BuildDate, GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if b.Commit == "" {
+					b.Commit = s.Value
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if modified && b.Commit != "" && Commit == "" {
+			b.Commit += " (with uncommitted changes)"
+		}
+	}
+	if b.Commit == "" {
+		b.Commit = "unknown (built without version control information)"
+	}
+	if b.BuildDate == "" {
+		b.BuildDate = "unknown"
+		if exe, err := os.Executable(); err == nil {
+			if st, err := os.Stat(exe); err == nil {
+				b.BuildDate = st.ModTime().UTC().Format(time.RFC3339)
+			}
+		}
+	}
+	return b
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:     "version",
-		Short:   "Print the version of lanyard",
-		Example: `  lanyard version`,
-		Args:    cobra.NoArgs,
+		Use:   "version",
+		Short: "Print the version of lanyard, its commit, Go version and build date",
+		Long: `Prints the version, the commit it was built from, the Go version and platform, and the build date
+(the date given at build time, else the executable's modification time). -o json prints them as JSON.`,
+		Example: `  lanyard version
+  lanyard version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "lanyard", version())
+			b := readBuildInfo()
+			if cmd.Flags().Changed("output") || g.query != "" {
+				return g.print(cmd.OutOrStdout(), b)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "lanyard %s\n  commit  %s\n  go      %s %s\n  built   %s\n",
+				b.Version, b.Commit, b.GoVersion, b.Platform, b.BuildDate)
 			return err
 		},
 	}

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,6 +38,7 @@ A key-encryption key is required: kek_file (32 random bytes, mode 0600) or LANYA
 			if err != nil {
 				return err
 			}
+			server.TuneGC()
 			return runServer(cmd.Context(), cfg, cmd, nil)
 		},
 	}
@@ -91,10 +95,40 @@ func newLogger(cfg config.Config, cmd *cobra.Command) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	w := logWriter(cfg, cmd)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), opts))
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logFiles are the log files opened by logWriter, by path: `lanyard dev` makes two loggers (server
+// and agent), which share one file.
+var logFiles = struct {
+	sync.Mutex
+	m map[string]io.Writer
+}{m: map[string]io.Writer{}}
+
+// logWriter is where the log goes: the file of log.file (appended to, created 0600, kept open
+// for the life of the process), else stderr. A file that cannot be opened is said on stderr once,
+// and the log goes to stderr.
+func logWriter(cfg config.Config, cmd *cobra.Command) io.Writer {
+	if cfg.Log.File == "" {
+		return cmd.ErrOrStderr()
+	}
+	logFiles.Lock()
+	defer logFiles.Unlock()
+	if w, ok := logFiles.m[cfg.Log.File]; ok {
+		return w
+	}
+	f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "lanyard: log.file: %v; logging to stderr\n", err)
+		logFiles.m[cfg.Log.File] = cmd.ErrOrStderr()
+		return cmd.ErrOrStderr()
+	}
+	logFiles.m[cfg.Log.File] = f
+	return f
 }
 
 // runServer opens the server, listens, calls started (if any) and serves until ctx ends.
@@ -106,6 +140,13 @@ func runServer(ctx context.Context, cfg config.Config, cmd *cobra.Command, start
 	}
 	defer srv.Close()
 	https, adminLn, err := srv.Listen()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		flag := "--listen (or listen: in the config)"
+		if cmd.Flags().Lookup("port") != nil {
+			flag = "--port"
+		}
+		return fmt.Errorf("%w: another program (another lanyard?) uses that port; pick another with %s", err, flag)
+	}
 	if err != nil {
 		return err
 	}

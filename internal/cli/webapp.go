@@ -54,7 +54,7 @@ user-assigned identities can be attached to it and detached again.`,
 	}
 	a := newARMCmd(g, cmd)
 	s := &siteCmd{armCmd: a, k: k}
-	cmd.AddCommand(s.create(), s.deploy(), s.list(), s.show(), s.delete(), s.identity(), s.logCmd())
+	cmd.AddCommand(s.create(), s.deploy(), s.list(), s.show(), s.delete(), s.identity(), s.logCmd(), s.auth())
 	return cmd
 }
 

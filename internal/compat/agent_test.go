@@ -70,6 +70,12 @@ func armDo(t *testing.T, env *lanyardtest.Env, method, path, version string, in,
 
 func startNode(t *testing.T, name string) *node {
 	t.Helper()
+	return startNodeWith(t, name, agent.Config{})
+}
+
+// startNodeWith is startNode with the agent's configuration.
+func startNodeWith(t *testing.T, name string, cfg agent.Config) *node {
+	t.Helper()
 	env := lanyardtest.Start(t, lanyardtest.Options{})
 	n := &node{env: env}
 	var subs struct {
@@ -92,7 +98,7 @@ func startNode(t *testing.T, name string) *node {
 	}
 	n.site = site("app-a", name, map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{n.ua.ID: map[string]any{}}})
 	n.other = site("app-elsewhere", "another-node", map[string]any{"type": "SystemAssigned"})
-	n.agent = env.StartAgent(t, name, agent.Config{})
+	n.agent = env.StartAgent(t, name, cfg)
 	return n
 }
 

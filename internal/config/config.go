@@ -64,6 +64,10 @@ type Token struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info, warn or error
 	Format string `yaml:"format"` // text or json
+	File   string `yaml:"file"`   // append the log to this file (created 0600) instead of stderr
+	// Access logs every request at info (method, path, route, status, size, duration); by
+	// default these lines are at debug, so that the hot paths write none per request.
+	Access bool `yaml:"access"`
 }
 
 // The token lifetime bounds.
@@ -135,6 +139,7 @@ const (
 	FlagSigningAlg    = "signing-alg"
 	FlagLogLevel      = "log-level"
 	FlagLogFormat     = "log-format"
+	FlagLogFile       = "log-file"
 )
 
 // AddFlags registers the configuration's flags on fs. Their defaults are empty (the real ones
@@ -153,6 +158,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String(FlagSigningAlg, "", "token signing algorithm: RS256 or ES256 (default RS256)")
 	fs.String(FlagLogLevel, "", "log level: debug, info, warn or error (default info)")
 	fs.String(FlagLogFormat, "", "log format: text or json (default text)")
+	fs.String(FlagLogFile, "", "append the log to this file (created 0600) instead of writing it to stderr")
 }
 
 // Load builds the configuration of mode: the defaults, then the YAML file named by --config (if
@@ -206,6 +212,7 @@ const (
 	EnvTokenAlg      = "LANYARD_TOKEN_SIGNING_ALG"
 	EnvLogLevel      = "LANYARD_LOG_LEVEL"
 	EnvLogFormat     = "LANYARD_LOG_FORMAT"
+	EnvLogFile       = "LANYARD_LOG_FILE"
 )
 
 // applyEnv applies the LANYARD_* variables of environ. An empty variable counts as unset.
@@ -266,6 +273,7 @@ func (c *Config) applyEnv(environ []string) error {
 	str(EnvTokenAlg, "token.signing_alg", &c.Token.SigningAlg)
 	str(EnvLogLevel, "log.level", &c.Log.Level)
 	str(EnvLogFormat, "log.format", &c.Log.Format)
+	str(EnvLogFile, "log.file", &c.Log.File)
 	if err := c.applyOperationsEnv(env); err != nil {
 		return errs.E(errs.Invalid, "%v", err)
 	}
@@ -327,6 +335,8 @@ func (c *Config) applyFlags(fs *pflag.FlagSet) error {
 			set("log.level", &c.Log.Level)
 		case FlagLogFormat:
 			set("log.format", &c.Log.Format)
+		case FlagLogFile:
+			set("log.file", &c.Log.File)
 		}
 	})
 	if err != nil {

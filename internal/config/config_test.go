@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 		{"server admin_socket", server.AdminSocket, "/var/lib/lanyard/admin.sock"},
 		{"server vault_domain", server.VaultDomain, "vault.localhost"},
 		{"server token", fmt.Sprint(server.Token), "{1h0m0s 720h0m0s 24h0m0s RS256}"},
-		{"server log", fmt.Sprint(server.Log), "{info text}"},
+		{"server log", fmt.Sprint(server.Log), "{info text  false}"}, // no log file; access lines at debug
 		{"dev listen", dev.Listen, "127.0.0.1:8443"},
 		{"dev public_url", dev.PublicURL, "https://localhost:8443"},
 		{"dev data_dir", dev.DataDir, "./.lanyard"},

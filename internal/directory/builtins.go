@@ -32,10 +32,13 @@ func graphRole(id, value, name, desc string) AppRole {
 }
 
 // builtins in the order they are created: the directory first, so that it holds the control
-// plane's URL, which the management API lists too (see putIdentifierURIs in store).
+// plane's URL, which the management API lists too (see putIdentifierURIs in store). Their display
+// names are Azure's (what `az ad sp list --display-name "Microsoft Graph"` finds there), and their
+// servicePrincipalNames hold Azure's identifiers (the appId and the resource URIs the SDKs ask
+// for) as well as Lanyard's own URLs.
 var builtins = []builtin{
 	{
-		appID: DirectoryAppID, name: "Lanyard Directory",
+		appID: DirectoryAppID, name: "Microsoft Graph",
 		uris: func(s *Service) []string { return []string{"https://graph.microsoft.com", s.PublicURL} },
 		roles: []AppRole{
 			graphRole("7ab1d382-f21e-4acd-a863-ba3e13f7da61", PermDirectoryReadAll, "Read directory data",
@@ -57,11 +60,11 @@ var builtins = []builtin{
 		},
 	},
 	{
-		appID: VaultAppID, name: "Lanyard Vault",
+		appID: VaultAppID, name: "Azure Key Vault",
 		uris: func(s *Service) []string { return []string{"https://vault.azure.net", s.vaultResource()} },
 	},
 	{
-		appID: ManagementAppID, name: "Lanyard Management",
+		appID: ManagementAppID, name: "Windows Azure Service Management API",
 		uris: func(s *Service) []string {
 			return []string{"https://management.azure.com/", "https://management.core.windows.net/", s.PublicURL}
 		},

@@ -125,7 +125,7 @@ var DirectoryRoles = map[string]string{
 	RoleDirectoryReaders:              "Directory Readers",
 }
 
-// Application permissions of the directory API: app roles of the Lanyard Directory service
+// Application permissions of the directory API: app roles of the directory's ("Microsoft Graph") service
 // principal, with Microsoft Graph's values.
 const (
 	PermDirectoryReadAll          = "Directory.Read.All"

@@ -2,7 +2,8 @@
 // and app roles), service principals (one per application, and one per managed identity), app role
 // assignments (which become the roles claim of tokens), groups with service-principal members, and
 // directory role assignments (Global Administrator, Application Administrator, ...). It creates the
-// built-in service principals of every tenant (Lanyard Directory, Vault and Management, with
+// built-in service principals of every tenant (the directory, vault and management APIs, named as
+// Azure names them: "Microsoft Graph", "Azure Key Vault", "Windows Azure Service Management API"; with
 // Microsoft Graph's real app-role ids), serves all of it as a Microsoft Graph v1.0-compatible API
 // under /v1.0/ (one http.Handler that parses paths and queries with the odata package and answers
 // in Graph's shapes, errors included), decides who may do what there (application permissions

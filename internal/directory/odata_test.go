@@ -124,7 +124,7 @@ func TestGolden(t *testing.T) {
 	for _, tc := range []struct{ name, path, who string }{
 		{"sp-by-appid-select", "/v1.0/servicePrincipals(appId='" + directory.DirectoryAppID + "')?$select=id,appRoles", "admin"},
 		{"sp-filter-mi", "/v1.0/servicePrincipals?$filter=servicePrincipalType eq 'ManagedIdentity'&$select=id,displayName,alternativeNames", "admin"},
-		{"sp-filter-startswith-top", "/v1.0/servicePrincipals?$filter=startswith(displayName,'lanyard') and accountEnabled eq true&$select=displayName,appId&$top=2", "admin"},
+		{"sp-filter-startswith-top", "/v1.0/servicePrincipals?$filter=startswith(displayName,'a') and accountEnabled eq true&$select=displayName,appId&$top=1", "admin"},
 		{"sp-filter-names", "/v1.0/servicePrincipals?$filter=servicePrincipalNames/any(x:x eq 'https://graph.microsoft.com')&$select=id,displayName", "admin"},
 		{"sp-filter-in", "/v1.0/servicePrincipals?$filter=appId in ('" + directory.VaultAppID + "','" + directory.ManagementAppID + "')&$select=appId,servicePrincipalNames", "admin"},
 		{"app-filter-or", "/v1.0/applications?$filter=displayName eq 'aad-func' or appId eq '" + directory.VaultAppID + "'&$select=displayName,appRoles,identifierUris", "admin"},

@@ -69,6 +69,18 @@ type AppRoleAssignmentStore interface {
 	// AssignedAppRoleIDs returns the app role ids principalID holds on resourceID, in one indexed
 	// lookup (the hot path of minting).
 	AssignedAppRoleIDs(ctx context.Context, tenantID, principalID, resourceID string) ([]string, error)
+	// TokenFacts reads what a token needs in one statement: the service principal resource
+	// names (Key.AppID or Key.Name; errs.NotFound if none), the principal principalID (nil if it
+	// does not exist) and the app role ids it holds on the resource.
+	TokenFacts(ctx context.Context, tenantID, principalID string, resource Key) (TokenFacts, error)
+}
+
+// TokenFacts is what TokenFacts reads: of the resource, its id and app roles; of the principal,
+// its id, appId, type, alternative names and whether it is enabled.
+type TokenFacts struct {
+	Resource  ServicePrincipal
+	Principal *ServicePrincipal
+	RoleIDs   []string
 }
 
 // GroupStore keeps groups and their members.

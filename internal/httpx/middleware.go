@@ -76,11 +76,16 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // carrying it, one access line (method, path without query, route, status, size, duration — never
 // a header or query value, so never a token), panic recovery (500 in the API's shape via shapeFor,
 // the stack in the log) and the observer.
+//
+// The access line is logged at debug, so that the hot paths (token mints, vault reads) write no
+// line per request at the default level; AccessLog raises it to info. An answer with a 5xx status
+// is logged at warn either way.
 type Middleware struct {
-	Log      *slog.Logger
-	Observe  Observer
-	ShapeFor func(r *http.Request) Shape // nil: Plain
-	Now      func() time.Time
+	Log       *slog.Logger
+	Observe   Observer
+	ShapeFor  func(r *http.Request) Shape // nil: Plain
+	Now       func() time.Time
+	AccessLog bool // log every request at info (the operator's access log)
 }
 
 // Wrap returns next wrapped in the middleware.
@@ -122,9 +127,18 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			log.LogAttrs(ctx, slog.LevelInfo, "http",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
-				slog.Int("status", sw.status), slog.Int("bytes", sw.size), slog.Duration("duration", d))
+			level := slog.LevelDebug
+			switch {
+			case sw.status >= 500:
+				level = slog.LevelWarn
+			case m.AccessLog:
+				level = slog.LevelInfo
+			}
+			if log.Enabled(ctx, level) {
+				log.LogAttrs(ctx, level, "http",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+					slog.Int("status", sw.status), slog.Int("bytes", sw.size), slog.Duration("duration", d))
+			}
 			if m.Observe != nil {
 				m.Observe(route, r.Method, sw.status, d)
 			}

@@ -43,6 +43,9 @@ func (e *Env) StartAgent(t testing.TB, name string, cfg agent.Config) *Agent {
 		cfg.ServerURL = e.URL
 	}
 	cfg.CAFile, cfg.JoinTokenFile, cfg.NodeName = caFile, tokFile, name
+	if cfg.Sandbox == "" {
+		cfg.Sandbox = agent.SandboxOff // a test that wants sandboxes says so
+	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(dir, "state")
 	}

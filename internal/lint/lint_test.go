@@ -80,6 +80,7 @@ var forbidden = map[string][]string{
 	"resources": {"store", "server", "cli", "vault", "agent"},
 	"arm":       {"store", "server", "cli", "directory", "rbac", "resources", "token", "tenant"},
 	"agent":     {"store", "server", "cli", "directory", "rbac", "resources", "tenant"},
+	"frontdoor": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
 	// the shared plumbing never imports a domain
 	"errs":  {"store", "server", "cli", "tenant", "token", "audit", "httpx", "authn"},
 	"httpx": {"store", "server", "cli", "tenant", "token", "audit", "authn"},

@@ -28,6 +28,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+agentapi.PathRenew, node(s.serveRenew))
 	mux.Handle("POST "+agentapi.PathToken, node(s.serveToken))
 	mux.Handle("GET "+agentapi.PathEvents, node(s.serveEvents))
+	mux.Handle("POST "+agentapi.PathSites, node(s.serveSites))
 	admin := func(fn httpx.Handler) http.Handler {
 		return httpx.With(httpx.Plain, func(w http.ResponseWriter, r *http.Request) error {
 			if err := authn.RequireAdmin(r.Context()); err != nil {

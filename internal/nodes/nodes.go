@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/resources"
@@ -62,6 +63,9 @@ type Store interface {
 	// PruneNodeEvents deletes the events created before the given time.
 	PruneNodeEvents(ctx context.Context, before time.Time) error
 
-	// GetResource reads a resource by its lower-cased ARM id (errs.NotFound).
-	GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error)
+	// GetResourceIdentities reads a resource by its lower-cased ARM id (errs.NotFound), with its
+	// user-assigned identities but not its access policies, in one statement.
+	GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error)
+	// GetSiteConfig reads a site's config document (errs.NotFound when it was never written).
+	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
 }

@@ -26,6 +26,7 @@ import (
 // Signer issues client certificates (internal/pki's CA).
 type Signer interface {
 	SignClientCSR(csrDER []byte, commonName string, lifetime time.Duration) ([]byte, error)
+	SignServingCSR(csrDER []byte, dnsNames []string, lifetime time.Duration) ([]byte, error)
 	CertPEM() []byte
 }
 
@@ -52,6 +53,8 @@ type Service struct {
 	DefaultTenant func() string
 	// CertLifetime is the lifetime of the client certificates; default 24 h.
 	CertLifetime time.Duration
+	// SiteDomain is the domain of sites' host names, {name}.{SiteDomain} (their defaultHostName).
+	SiteDomain string
 	// EventRetention is how long events are kept for agents that were away; default 1 h.
 	EventRetention time.Duration
 	// PollInterval is how often Run reads the newest event's seq; default PollEvery. A server

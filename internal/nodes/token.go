@@ -80,7 +80,7 @@ func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) 
 		}
 		ownerKey = id.Key()
 	}
-	owner, err := s.Store.GetResource(ctx, n.TenantID, ownerKey)
+	owner, err := s.Store.GetResourceIdentities(ctx, n.TenantID, ownerKey)
 	switch {
 	case errs.Is(err, errs.NotFound) && req.App != "":
 		s.record(ctx, actor, "node.token", clip(req.App), audit.Denied, "no such app")
@@ -90,8 +90,8 @@ func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) 
 	case err != nil:
 		return agentapi.TokenResponse{}, err
 	}
-	if req.App != "" && !strings.EqualFold(resources.SiteNode(owner), n.Name) {
-		s.record(ctx, actor, "node.token", owner.ID, audit.Denied, "the app is placed on node '"+resources.SiteNode(owner)+"'")
+	if req.App != "" && !resources.PlacedOn(owner, n.Name) {
+		s.record(ctx, actor, "node.token", owner.ID, audit.Denied, "the app is placed on node(s) '"+strings.Join(resources.SiteNodes(owner), ",")+"'")
 		return agentapi.TokenResponse{}, errForbiddenApp
 	}
 	ident, ok := pick(identitiesOf(owner), req.Selector)

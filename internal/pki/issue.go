@@ -107,27 +107,9 @@ func (c *CA) SignClientCSR(csrDER []byte, commonName string, lifetime time.Durat
 	if commonName == "" {
 		return nil, errs.E(errs.Invalid, "a client certificate needs a common name")
 	}
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	csr, usage, err := checkCSR(csrDER)
 	if err != nil {
-		return nil, errs.Wrap(errs.Invalid, err, "the certificate request does not parse")
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, errs.Wrap(errs.Invalid, err, "the certificate request's signature does not verify")
-	}
-	usage := x509.KeyUsageDigitalSignature
-	switch pub := csr.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		if pub.Curve != elliptic.P256() && pub.Curve != elliptic.P384() {
-			return nil, errs.E(errs.Invalid, "the certificate request's ECDSA key must be on P-256 or P-384")
-		}
-	case ed25519.PublicKey:
-	case *rsa.PublicKey:
-		if pub.N.BitLen() < 2048 {
-			return nil, errs.E(errs.Invalid, "the certificate request's RSA key must have at least 2048 bits, got %d", pub.N.BitLen())
-		}
-		usage |= x509.KeyUsageKeyEncipherment
-	default:
-		return nil, errs.E(errs.Invalid, "the certificate request's key type %T is not supported", pub)
+		return nil, err
 	}
 	notBefore, notAfter, err := c.validity(lifetime)
 	if err != nil {
@@ -149,6 +131,71 @@ func (c *CA) SignClientCSR(csrDER []byte, commonName string, lifetime time.Durat
 	der, err := x509.CreateCertificate(c.rand, tmpl, c.cert, csr.PublicKey, c.key)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "signing a client certificate")
+	}
+	return der, nil
+}
+
+// checkCSR parses a PKCS#10 request, checks its signature and its key, and returns the key
+// usage a certificate for that key gets.
+func checkCSR(csrDER []byte) (*x509.CertificateRequest, x509.KeyUsage, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, 0, errs.Wrap(errs.Invalid, err, "the certificate request does not parse")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, 0, errs.Wrap(errs.Invalid, err, "the certificate request's signature does not verify")
+	}
+	usage := x509.KeyUsageDigitalSignature
+	switch pub := csr.PublicKey.(type) {
+	case *ecdsa.PublicKey:
+		if pub.Curve != elliptic.P256() && pub.Curve != elliptic.P384() {
+			return nil, 0, errs.E(errs.Invalid, "the certificate request's ECDSA key must be on P-256 or P-384")
+		}
+	case ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < 2048 {
+			return nil, 0, errs.E(errs.Invalid, "the certificate request's RSA key must have at least 2048 bits, got %d", pub.N.BitLen())
+		}
+		usage |= x509.KeyUsageKeyEncipherment
+	default:
+		return nil, 0, errs.E(errs.Invalid, "the certificate request's key type %T is not supported", pub)
+	}
+	return csr, usage, nil
+}
+
+// SignServingCSR signs a serving certificate (ExtKeyUsage ServerAuth) for the public key of the
+// PKCS#10 request csrDER, for dnsNames (the names the request asks for are ignored). It returns
+// the certificate's DER. The agent's front door holds such a certificate for the host names of
+// the sites placed on its node; its key never leaves the node.
+func (c *CA) SignServingCSR(csrDER []byte, dnsNames []string, lifetime time.Duration) ([]byte, error) {
+	if len(dnsNames) == 0 {
+		return nil, errs.E(errs.Invalid, "a serving certificate needs at least one name")
+	}
+	csr, usage, err := checkCSR(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	notBefore, notAfter, err := c.validity(lifetime)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := newSerial(c.rand)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: dnsNames[0], Organization: []string{"Lanyard"}},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              usage,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              dnsNames,
+	}
+	der, err := x509.CreateCertificate(c.rand, tmpl, c.cert, csr.PublicKey, c.key)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "signing a serving certificate")
 	}
 	return der, nil
 }

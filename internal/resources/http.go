@@ -26,6 +26,7 @@ const (
 	routeType                           // /subscriptions/{s}[/resourcegroups/{g}]/providers/{ns}/{type}
 	routeResource                       // /subscriptions/{s}/resourcegroups/{g}/providers/{ns}/{type}/{name}
 	routePolicies                       // .../providers/Microsoft.KeyVault/vaults/{name}/accessPolicies/{kind}
+	routeSiteConfig                     // .../providers/Microsoft.Web/sites/{name}/config/authsettingsV2[/list]
 )
 
 // route is a parsed management path.
@@ -82,6 +83,12 @@ func parseRoute(path string) (route, bool) {
 		rt.kind, rt.name = routeResource, rest[0]
 	case len(rest) == 3 && strings.EqualFold(rest[1], "accessPolicies"):
 		rt.kind, rt.name, rt.operation = routePolicies, rest[0], rest[2]
+	case (len(rest) == 3 || len(rest) == 4 && strings.EqualFold(rest[3], "list")) && strings.EqualFold(rest[1], "config") &&
+		strings.EqualFold(rest[2], AuthSettingsName):
+		rt.kind, rt.name, rt.operation = routeSiteConfig, rest[0], ""
+		if len(rest) == 4 {
+			rt.operation = "list"
+		}
 	default:
 		return route{}, false
 	}
@@ -113,13 +120,19 @@ func (s *Service) Handler() http.Handler {
 			versions = SubscriptionVersions
 		case routeGroup:
 			methods = "GET, HEAD, PUT, PATCH, DELETE"
-		case routeType, routeResource, routePolicies:
+		case routeType, routeResource, routePolicies, routeSiteConfig:
 			methods = "GET"
 			if rt.kind == routeResource {
 				methods = "GET, HEAD, PUT, PATCH, DELETE"
 			}
 			if rt.kind == routePolicies {
 				methods = "PUT"
+			}
+			if rt.kind == routeSiteConfig {
+				methods = "GET, PUT"
+				if rt.operation == "list" {
+					methods = "GET, POST"
+				}
 			}
 			if t = TypeOf(rt.ns + "/" + rt.typ); t == nil {
 				httpx.WriteError(w, r, s.shape(), invalidType(rt.ns, rt.typ))
@@ -212,6 +225,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		out := make([]resourceJSON, len(list))
 		for i, res := range list {
 			out[i] = s.render(res)
+			if rt.kind == routeAll {
+				// ARM's generic list (Resources - List) carries no properties: az and the SDKs
+				// read "properties": null (az resource list -o table counts on it).
+				out[i].Properties = json.RawMessage("null")
+			}
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
 		return nil
@@ -222,6 +240,9 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 	}
 	if rt.kind == routePolicies {
 		return s.servePolicies(w, r, p, tenantID, id, rt.operation)
+	}
+	if rt.kind == routeSiteConfig {
+		return s.serveAuthSettings(w, r, p, tenantID, id, rt.operation == "list")
 	}
 	return s.serveResource(w, r, p, tenantID, id)
 }

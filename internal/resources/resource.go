@@ -497,10 +497,16 @@ func (s *Service) properties(tenantID string, t *Type, old *Resource, given json
 }
 
 // PlacementProperty is Lanyard's extension of a site's properties: {"lanyard": {"node": NAME}}
-// places the site on the node NAME, whose agent runs it and may get tokens for its identities.
+// places the site on the node NAME, whose agent runs it and may get tokens for its identities;
+// {"lanyard": {"nodes": [NAME, …]}} places it on several nodes, each of whose agents runs its own
+// copy (and serves it at the site's host name).
 const PlacementProperty = "lanyard"
 
-// checkPlacement checks properties.lanyard: an object whose only member is node, a node name.
+// maxPlacement bounds the nodes a site is placed on.
+const maxPlacement = 16
+
+// checkPlacement checks properties.lanyard: an object whose only member is node (a node name) or
+// nodes (a list of node names).
 func checkPlacement(props map[string]json.RawMessage) error {
 	raw, ok := props[PlacementProperty]
 	if !ok || string(raw) == "null" {
@@ -508,31 +514,68 @@ func checkPlacement(props map[string]json.RawMessage) error {
 		return nil
 	}
 	var p struct {
-		Node string `json:"node"`
+		Node  string   `json:"node,omitempty"`
+		Nodes []string `json:"nodes,omitempty"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return invalidContent("'properties.lanyard' must be {\"node\": NAME}: %s.", clip(err.Error()))
+		return invalidContent("'properties.lanyard' must be {\"node\": NAME} or {\"nodes\": [NAME, …]}: %s.", clip(err.Error()))
 	}
+	if p.Node != "" && len(p.Nodes) > 0 {
+		return invalidContent("'properties.lanyard' names node and nodes: give one of them.")
+	}
+	if len(p.Nodes) > maxPlacement {
+		return invalidContent("'properties.lanyard.nodes' names more than %d nodes.", maxPlacement)
+	}
+	names := p.Nodes
 	if p.Node != "" {
-		if err := TypeOf(TypeMachine).checkName(p.Node); err != nil {
-			return invalidContent("'properties.lanyard.node' must be a node's name: %s", errs.Message(err))
+		names = []string{p.Node}
+	}
+	for _, n := range names {
+		if err := TypeOf(TypeMachine).checkName(n); err != nil {
+			return invalidContent("'properties.lanyard' must name nodes by their names: %s", errs.Message(err))
 		}
+	}
+	if p.Node == "" && len(p.Nodes) == 0 {
+		props[PlacementProperty] = json.RawMessage(`{"node":""}`)
+		return nil
 	}
 	props[PlacementProperty] = mustJSON(p)
 	return nil
 }
 
-// SiteNode returns the node a site is placed on (properties.lanyard.node), or "".
-func SiteNode(r Resource) string {
+// SiteNodes returns the nodes a site is placed on (properties.lanyard.node or .nodes).
+func SiteNodes(r Resource) []string {
 	var props struct {
 		Lanyard struct {
-			Node string `json:"node"`
+			Node  string   `json:"node"`
+			Nodes []string `json:"nodes"`
 		} `json:"lanyard"`
 	}
 	_ = json.Unmarshal(r.Properties, &props)
-	return props.Lanyard.Node
+	if props.Lanyard.Node != "" {
+		return []string{props.Lanyard.Node}
+	}
+	return props.Lanyard.Nodes
+}
+
+// SiteNode returns the node a site is placed on, the first when it is on several, or "".
+func SiteNode(r Resource) string {
+	if n := SiteNodes(r); len(n) > 0 {
+		return n[0]
+	}
+	return ""
+}
+
+// PlacedOn reports whether site r is placed on the node named node.
+func PlacedOn(r Resource, node string) bool {
+	for _, n := range SiteNodes(r) {
+		if strings.EqualFold(n, node) {
+			return true
+		}
+	}
+	return false
 }
 
 // objectOf decodes a JSON object (null or empty: an empty one).

@@ -1,6 +1,10 @@
 package resources
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
 
 // Store is what the resources domain needs from storage. Every method but GetSubscription is
 // scoped by a tenant id; an object of another tenant does not exist. Unknown objects are
@@ -35,4 +39,11 @@ type Store interface {
 	// when the resource is deleted, its own principal, the links of other resources to it and the
 	// role assignments at or below it. ErrStale, ErrVaultNameTaken, ErrNoGroup, ErrNoIdentity.
 	ApplyResourceChange(ctx context.Context, c Change) error
+
+	// GetSiteConfig returns the config document name (lower case) of the site siteKey:
+	// errs.NotFound when it was never written.
+	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
+	// PutSiteConfig writes (replaces) it: errs.NotFound when the tenant has no resource siteKey.
+	// It goes when the site is deleted.
+	PutSiteConfig(ctx context.Context, tenantID, siteKey, name string, body json.RawMessage, at time.Time) error
 }

@@ -170,6 +170,12 @@ func TestARMProtocol(t *testing.T) {
 		if !slices.Equal(names, want) {
 			t.Errorf("GET %s: %v, want %v", path, names, want)
 		}
+		// The generic list carries "properties": null, as ARM's does; typed lists carry them.
+		for _, r := range list.Value {
+			if generic := strings.Contains(path, "/resources?"); generic != (r.Properties == nil) {
+				t.Errorf("GET %s: %s has properties %v", path, r.Name, r.Properties)
+			}
+		}
 	}
 }
 

@@ -112,7 +112,7 @@ func (s *Server) open(ctx context.Context) error {
 	if n > 0 {
 		return fmt.Errorf("the key-encryption key %s does not match the data: %d sealed value(s) in the store are under another key (wrong kek_file or LANYARD_KEK, or an unfinished 'lanyard server rotate-kek': run it again)", s.KEK, n)
 	}
-	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now}
+	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now, Level: auditLogLevel}
 	s.openGuard()
 	if s.CA, err = pki.LoadOrCreateCA(ctx, s.DB, s.KEK, s.now, s.rand); err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
@@ -190,6 +190,7 @@ func (s *Server) mount(keys admin.Keys) {
 	})
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metadata/endpoints", s.Resources.ServeCloudMetadata)
 	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
@@ -224,10 +225,10 @@ func (s *Server) mount(keys admin.Keys) {
 		}
 		return httpx.Plain
 	}
-	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, ShapeFor: shapeFor}
+	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: shapeFor}
 	s.guard.ShapeFor = shapeFor
 	s.handler = mw.Wrap(s.guard.Wrap(front))
-	s.admin = authn.AdminSocket(uint32(os.Getuid()), s.handler)
+	s.admin = authn.AdminSocket(uint32(os.Getuid()), withProfiling(s.handler))
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {

@@ -282,3 +282,28 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestProfilingOnAdminSocketOnly: /debug/pprof answers administrators on the admin socket and
+// is not found on the HTTPS listener.
+func TestProfilingOnAdminSocketOnly(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		resp, err := env.Admin.Send(ctx, http.MethodGet, path, nil, nil)
+		if err != nil || resp.Status != http.StatusOK || len(resp.Body) == 0 {
+			t.Errorf("GET %s on the admin socket: %v %+v", path, err, resp)
+		}
+		r, err := env.HTTP.Get(env.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotFound || bytes.Contains(body, []byte("goroutine")) {
+			t.Errorf("GET %s over HTTPS: %d %.80s, want 404", path, r.StatusCode, body)
+		}
+	}
+	if resp, err := env.Admin.Send(ctx, http.MethodGet, "/debug/pprof/heap?debug=1", nil, nil); err == nil && !bytes.Contains(resp.Body, []byte("heap profile")) {
+		t.Errorf("the heap profile: %.80s", resp.Body)
+	}
+}

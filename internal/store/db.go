@@ -189,6 +189,9 @@ func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) 
 			return fail(ctx.Err(), op+": wait to write")
 		}
 	}
+	if op == "AppendAudit" { // the hot write: one per group of audited requests
+		ctx = db.uncancelled(ctx)
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(err, op+": begin")
@@ -289,7 +292,19 @@ func (p preparedQ) direct() querier {
 	return p.db.sql
 }
 
+// uncancelled is ctx without its cancellation on SQLite, for the hot statements: the SQLite
+// driver starts a goroutine per statement to watch a cancellable context (and database/sql one
+// per transaction), which costs more than these statements, each well under a millisecond
+// (writes wait for the busy timeout at most). PostgreSQL keeps ctx.
+func (db *DB) uncancelled(ctx context.Context) context.Context {
+	if db.writer == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -297,6 +312,7 @@ func (p preparedQ) ExecContext(ctx context.Context, query string, args ...any) (
 }
 
 func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -304,6 +320,7 @@ func (p preparedQ) QueryContext(ctx context.Context, query string, args ...any) 
 }
 
 func (p preparedQ) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = p.db.uncancelled(ctx)
 	if st := p.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

@@ -106,6 +106,77 @@ func (db *DB) AssignedAppRoleIDs(ctx context.Context, tenantID, principalID, res
 	return page(rows, err, scanString, "assigned app roles")
 }
 
+// tokenFactsColumns are TokenFacts' columns: the resource's id and app roles; the principal's
+// id, appId, type, alternative names and enabled flag (NULL when there is no such principal);
+// one app role id it holds on the resource per row (NULL when it holds none).
+const tokenFactsColumns = `r.id, r.app_roles, p.id, p.app_id, p.sp_type, p.alternative_names, p.account_enabled, a.app_role_id`
+
+// tokenFactsJoins are TokenFacts' joins after the resource r (its arguments: the principal's id).
+const tokenFactsJoins = ` LEFT JOIN directory_service_principals AS p ON p.tenant_id = r.tenant_id AND p.id = ?
+	LEFT JOIN directory_app_role_assignments AS a ON a.principal_id = p.id AND a.resource_id = r.id AND a.tenant_id = r.tenant_id`
+
+// TokenFacts reads the resource, the principal and the principal's roles on the resource in one
+// statement (the hot path of minting: one read instead of three).
+func (db *DB) TokenFacts(ctx context.Context, tenantID, principalID string, resource directory.Key) (directory.TokenFacts, error) {
+	var q string
+	var args []any
+	switch {
+	case resource.AppID != "":
+		q = `SELECT ` + tokenFactsColumns + ` FROM directory_service_principals AS r` + tokenFactsJoins +
+			` WHERE r.tenant_id = ? AND r.app_id = ? ORDER BY a.app_role_id`
+		args = []any{principalID, tenantID, resource.AppID}
+	case resource.Name != "":
+		q = `SELECT ` + tokenFactsColumns + ` FROM directory_identifier_uris AS n
+			JOIN directory_service_principals AS r ON r.application_id = n.application_id` + tokenFactsJoins +
+			` WHERE n.tenant_id = ? AND n.name = ? ORDER BY a.app_role_id`
+		args = []any{principalID, tenantID, directory.NameKey(resource.Name)}
+	default:
+		return directory.TokenFacts{}, errs.E(errs.Invalid, "store: the resource key is empty")
+	}
+	rows, err := db.hotPool().query(ctx, q, args...)
+	if err != nil {
+		return directory.TokenFacts{}, fail(err, "read token facts")
+	}
+	defer rows.Close()
+	var f directory.TokenFacts
+	found := false
+	for rows.Next() {
+		var (
+			resID, resRoles         string
+			pid, pApp, pType, pAlts sql.NullString
+			pEnabled                sql.NullBool
+			roleID                  sql.NullString
+		)
+		if err := rows.Scan(&resID, &resRoles, &pid, &pApp, &pType, &pAlts, &pEnabled, &roleID); err != nil {
+			return directory.TokenFacts{}, fail(err, "read token facts")
+		}
+		if !found {
+			found = true
+			f.Resource.ID = resID
+			if f.Resource.AppRoles, err = fromJSON[directory.AppRole](resRoles, "app_roles"); err != nil {
+				return directory.TokenFacts{}, err
+			}
+			if pid.Valid {
+				p := &directory.ServicePrincipal{ID: pid.String, TenantID: tenantID, AppID: pApp.String, Type: pType.String, AccountEnabled: pEnabled.Bool}
+				if p.AlternativeNames, err = fromJSON[string](pAlts.String, "alternative_names"); err != nil {
+					return directory.TokenFacts{}, err
+				}
+				f.Principal = p
+			}
+		}
+		if roleID.Valid {
+			f.RoleIDs = append(f.RoleIDs, roleID.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return directory.TokenFacts{}, fail(err, "read token facts")
+	}
+	if !found {
+		return directory.TokenFacts{}, errs.E(errs.NotFound, "service principal %s not found", resource.String())
+	}
+	return f, nil
+}
+
 func scanString(s scanner) (string, error) {
 	var v string
 	err := s.Scan(&v)

@@ -261,6 +261,50 @@ func (db *DB) GetResource(ctx context.Context, tenantID, key string) (resources.
 	return list[0], nil
 }
 
+// GetResourceIdentities reads a resource and the user-assigned identities attached to it, in one
+// statement, without its access policies: what a token for one of its identities needs.
+func (db *DB) GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error) {
+	prefixed := "r." + strings.ReplaceAll(resourceColumns, ", ", ", r.")
+	rows, err := db.hotPool().query(ctx, `SELECT `+prefixed+`, i.id, i.principal_id, i.client_id FROM resources AS r
+		LEFT JOIN resources_identity_links AS l ON l.tenant_id = r.tenant_id AND l.resource_key = r.id_key
+		LEFT JOIN resources AS i ON i.id_key = l.identity_key
+		WHERE r.id_key = ? AND r.tenant_id = ? ORDER BY l.identity_key`, key, tenantID)
+	if err != nil {
+		return resources.Resource{}, fail(err, "read resource "+key)
+	}
+	defer rows.Close()
+	var r resources.Resource
+	found := false
+	for rows.Next() {
+		var uaID, uaPrincipal, uaClient sql.NullString
+		row, err := scanResource(withExtra{rows, []any{&uaID, &uaPrincipal, &uaClient}})
+		if err != nil {
+			return resources.Resource{}, fail(err, "read resource "+key)
+		}
+		if !found {
+			r, found = row, true
+		}
+		if uaID.Valid {
+			r.UserAssigned = append(r.UserAssigned, resources.UserAssignedRef{ID: uaID.String, PrincipalID: uaPrincipal.String, ClientID: uaClient.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return resources.Resource{}, fail(err, "read resource "+key)
+	}
+	if !found {
+		return resources.Resource{}, errs.E(errs.NotFound, "resource %s not found", key)
+	}
+	return r, nil
+}
+
+// withExtra scans a row's first columns with the scanner's caller and the rest into extra.
+type withExtra struct {
+	s     scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.s.Scan(append(dest, w.extra...)...) }
+
 // ListResources returns the resources q selects.
 func (db *DB) ListResources(ctx context.Context, q resources.Query) ([]resources.Resource, error) {
 	query := `SELECT ` + resourceColumns + ` FROM resources WHERE subscription_id = ? AND tenant_id = ?`

@@ -125,31 +125,66 @@ func unixOrNull(t time.Time) any {
 
 // GetSecret returns a secret's state and one version (the latest when version is "").
 func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
-	// One query: the version asked for (or the latest), the secret's state, and the latest
-	// version's id for the state when another version was asked for.
-	q := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version FROM vault_secrets AS s
+	_, s, v, err := db.getSecret(ctx, false, vaultKey, name, version)
+	return s, v, err
+}
+
+// GetSecretWithGeneration is GetSecret and VaultGeneration in one statement, so read at one
+// moment: a read of a secret from a vault the server keeps costs one statement.
+func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
+	return db.getSecret(ctx, true, vaultKey, name, version)
+}
+
+// secretQueries are getSecret's statements, built once: [withGen][by version]. One query: the
+// version asked for (or the latest), the secret's state, and the latest version's id for the
+// state when another version was asked for; and, withGen, the vault generation (a scalar
+// subquery: the same statement, so the same snapshot).
+var secretQueries = func() (q [2][2]string) {
+	for g := range 2 {
+		for byVersion := range 2 {
+			s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version`
+			if g == 1 {
+				s += `, (` + vaultGenerationQuery + `)`
+			}
+			s += ` FROM vault_secrets AS s
 		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
-	args := []any{vaultKey, strings.ToLower(name)}
-	if version == "" {
-		q += `v.version = s.latest_version`
-	} else {
-		q += `v.version = ?`
-		args = []any{version, vaultKey, strings.ToLower(name)}
+			if byVersion == 1 {
+				s += `v.version = ?`
+			} else {
+				s += `v.version = s.latest_version`
+			}
+			q[g][byVersion] = s + ` WHERE s.vault_key = ? AND s.name_key = ?`
+		}
 	}
-	q += ` WHERE s.vault_key = ? AND s.name_key = ?`
+	return q
+}()
+
+func (db *DB) getSecret(ctx context.Context, withGen bool, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
+	var gen int64
 	var latest string
-	s, err := scanSecret(db.hotPool().queryRow(ctx, q, args...), vaultKey, true, &latest)
+	extra := []any{&latest}
+	g := 0
+	if withGen {
+		g, extra = 1, append(extra, &gen)
+	}
+	var row *sql.Row
+	if version == "" {
+		row = db.hotPool().queryRow(ctx, secretQueries[g][0], vaultKey, strings.ToLower(name))
+	} else {
+		row = db.hotPool().queryRow(ctx, secretQueries[g][1], version, vaultKey, strings.ToLower(name))
+	}
+	s, err := scanSecret(row, vaultKey, true, extra...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
+		return 0, vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
 	if err != nil {
-		return vault.Secret{}, vault.Version{}, fail(err, "read secret")
+		return 0, vault.Secret{}, vault.Version{}, fail(err, "read secret")
 	}
 	v := s.Latest
 	if latest != v.Version {
 		s.Latest = vault.Version{VaultKey: vaultKey, Name: v.Name, Version: latest}
 	}
-	return s, v, nil
+	return gen, s, v, nil
 }
 
 // PutSecretVersion adds v as its secret's latest version.

@@ -56,3 +56,12 @@ func (c *vaultCache) vault(ctx context.Context, st Store, name string) (Vault, s
 	}
 	return v, k.set, nil
 }
+
+// kept returns the vault kept under name without reading the store: the caller must check its
+// generation against the store's before using it.
+func (c *vaultCache) kept(name string) (keptVault, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.byName[name]
+	return k, ok
+}

@@ -21,6 +21,56 @@ type request struct {
 	q    query
 	name string // the secret's name, "" when the path has none
 	ver  string
+	pre  *prefetched // the secret a GET names, read with the vault's generation; nil if not
+}
+
+// prefetched is a secret read together with the vault generation (GetSecretWithGeneration),
+// before the request was authorized: it is used only once the request is, and only for the
+// secret and version it was read for.
+type prefetched struct {
+	name, ver string
+	sec       Secret
+	x         Version
+}
+
+// vaultFor returns the vault name, as of the store's state now. A GET of a secret of a vault
+// kept from an earlier request reads the secret and the vault generation in one statement and
+// uses the kept vault (and the secret) only if the generation is unchanged, as vaultCache does;
+// otherwise, and for every other request, the vault cache reads the generation (and the vault
+// if it changed).
+func (s *Service) vaultFor(r *http.Request, name string) (Vault, settings, *prefetched, error) {
+	if sname, ver, ok := secretGet(r); ok {
+		if k, ok := s.vaults.kept(name); ok {
+			gen, sec, x, err := s.Store.GetSecretWithGeneration(r.Context(), k.v.Key, sname, ver)
+			switch {
+			case err == nil && gen == k.v.Gen:
+				return k.v, k.set, &prefetched{name: sname, ver: ver, sec: sec, x: x}, nil
+			case err != nil && !errs.Is(err, errs.NotFound):
+				return Vault{}, settings{}, nil, err
+			}
+		}
+	}
+	v, set, err := s.vaults.vault(r.Context(), s.Store, name)
+	return v, set, nil, err
+}
+
+// secretGet says whether r is GET /secrets/{name}[/{version}] with a valid name and version, as
+// route would take it.
+func secretGet(r *http.Request) (name, ver string, ok bool) {
+	if r.Method != http.MethodGet {
+		return "", "", false
+	}
+	segs := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(segs) < 2 || len(segs) > 3 || !strings.EqualFold(segs[0], "secrets") || !ValidName(segs[1]) {
+		return "", "", false
+	}
+	if len(segs) == 3 {
+		ver = segs[2]
+	}
+	if ver != "" && !versionPattern.MatchString(ver) {
+		return "", "", false
+	}
+	return segs[1], ver, true
 }
 
 // Handler serves the data plane of every vault: the vault is the one the request's Host names.
@@ -38,7 +88,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return &errs.Error{Kind: errs.NotFound, Code: "VaultNotFound", Msg: "The host name is not that of a vault: vaults are {name}." + s.domainHost() + "."}
 	}
-	v, set, err := s.vaults.vault(r.Context(), s.Store, name)
+	v, set, pre, err := s.vaultFor(r, name)
 	if errs.Is(err, errs.NotFound) {
 		return &errs.Error{Kind: errs.NotFound, Code: "VaultNotFound", Msg: "No vault named '" + clip(name) + "' exists."}
 	}
@@ -67,7 +117,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rq := &request{w: w, r: r, v: v, set: set, c: caller{p}, q: q}
+	rq := &request{w: w, r: r, v: v, set: set, c: caller{p}, q: q, pre: pre}
 	h, err := s.route(rq)
 	if err != nil {
 		return err

@@ -109,7 +109,14 @@ func usable(x Version, now time.Time) error {
 
 func (s *Service) get(rq *request) error {
 	return s.run(rq, opGet, func() (result, error) {
-		sec, x, err := s.Store.GetSecret(rq.r.Context(), rq.v.Key, rq.name, rq.ver)
+		var sec Secret
+		var x Version
+		var err error
+		if p := rq.pre; p != nil && p.name == rq.name && p.ver == rq.ver {
+			sec, x = p.sec, p.x // read in the statement that checked the vault's generation
+		} else {
+			sec, x, err = s.Store.GetSecret(rq.r.Context(), rq.v.Key, rq.name, rq.ver)
+		}
 		if errs.Is(err, errs.NotFound) || err == nil && sec.Deleted() {
 			return result{}, notFound(rq.name, rq.ver)
 		}

@@ -17,6 +17,9 @@ type Store interface {
 	// GetSecret returns a secret's state and one of its versions: version, or its latest when
 	// version is "". A deleted secret is returned too (Secret.Deleted): the caller decides.
 	GetSecret(ctx context.Context, vaultKey, name, version string) (Secret, Version, error)
+	// GetSecretWithGeneration is GetSecret and VaultGeneration read together, at one moment (one
+	// statement): the generation returned is the one the secret was read at.
+	GetSecretWithGeneration(ctx context.Context, vaultKey, name, version string) (int64, Secret, Version, error)
 	// PutSecretVersion adds v as the latest version of its secret, creating the secret if its
 	// name is new. ErrDeleted if the secret is deleted.
 	PutSecretVersion(ctx context.Context, v Version) error

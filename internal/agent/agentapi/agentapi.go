@@ -13,6 +13,7 @@ const (
 	PathRenew  = Prefix + "/renew"
 	PathToken  = Prefix + "/token"
 	PathEvents = Prefix + "/events"
+	PathSites  = Prefix + "/sites"
 )
 
 // The query parameters of PathEvents.
@@ -140,4 +141,46 @@ type EventsResponse struct {
 	Events []Event `json:"events"`
 	Next   int64   `json:"next"`
 	Reset  bool    `json:"reset,omitempty"`
+}
+
+// SitesRequest asks for what the front door needs of the sites an agent runs: their host names
+// and Easy Auth settings, and, when CSR is set, a serving certificate for those host names.
+type SitesRequest struct {
+	Apps []string `json:"apps"`          // sites' ARM ids; at most MaxSites
+	CSR  []byte   `json:"csr,omitempty"` // PKCS#10 request, DER (base64 in JSON); its names are ignored
+}
+
+// MaxSites bounds SitesRequest.Apps.
+const MaxSites = 1000
+
+// SitesResponse answers PathSites: one Site per requested app, in order, and the serving
+// certificate (PEM chain) for the host names of the sites placed on the node.
+type SitesResponse struct {
+	Sites       []Site `json:"sites"`
+	Certificate string `json:"certificate,omitempty"`
+}
+
+// Site is a site as the front door serves it. Error is set (and nothing else but App) when the
+// node may not serve it: it is gone, or placed on another node.
+type Site struct {
+	App      string    `json:"app"`
+	Name     string    `json:"name,omitempty"`
+	HostName string    `json:"hostName,omitempty"` // the defaultHostName, {name}.{siteDomain}
+	TenantID string    `json:"tenantId,omitempty"`
+	Auth     *SiteAuth `json:"auth,omitempty"` // nil: Easy Auth is off
+	Error    string    `json:"error,omitempty"`
+}
+
+// SiteAuth is a site's Easy Auth (authsettingsV2) as the front door enforces it, checked by the
+// server. Issuer tokens must carry is the token service's for IssuerTenant.
+type SiteAuth struct {
+	RequireAuthentication bool     `json:"requireAuthentication"`
+	Action                string   `json:"unauthenticatedClientAction"` // AllowAnonymous, Return401, Return403
+	ExcludedPaths         []string `json:"excludedPaths,omitempty"`
+	RequireHTTPS          bool     `json:"requireHttps"`
+	ClientID              string   `json:"clientId"`
+	IssuerTenant          string   `json:"issuerTenant"`
+	AllowedAudiences      []string `json:"allowedAudiences,omitempty"`
+	AllowedApplications   []string `json:"allowedApplications,omitempty"`
+	AllowedIdentities     []string `json:"allowedIdentities,omitempty"`
 }

@@ -386,9 +386,27 @@ func testDirectoryAssignments(t *testing.T, db *store.DB) {
 	if !slices.Equal(roles, []string{directory.DefaultAccessRole, dirDoAll.ID}) {
 		t.Errorf("AssignedAppRoleIDs(a, res) = %v", roles)
 	}
+	if roles, err := db.AssignedAppRoleIDs(ctx, dirTenant, a.ID, res.ID); err != nil || len(roles) != 2 {
+		t.Errorf("AssignedAppRoleIDs(a, res) again = %v, %v", roles, err)
+	}
 	if roles, err := db.AssignedAppRoleIDs(ctx, dirOtherTenant, a.ID, res.ID); err != nil || len(roles) != 0 {
 		t.Errorf("AssignedAppRoleIDs from another tenant = %v, %v", roles, err)
 	}
+	// TokenFacts: the same in one statement, by appId and by identifier URI.
+	for _, key := range []directory.Key{{AppID: res.AppID}, {Name: "API://Res/"}} {
+		f, err := db.TokenFacts(ctx, dirTenant, a.ID, key)
+		must(t, err, "TokenFacts")
+		if f.Resource.ID != res.ID || len(f.Resource.AppRoles) != len(res.AppRoles) || f.Principal == nil || f.Principal.ID != a.ID ||
+			f.Principal.AppID != a.AppID || !f.Principal.AccountEnabled || f.Principal.Type != a.Type ||
+			!slices.Equal(f.RoleIDs, []string{directory.DefaultAccessRole, dirDoAll.ID}) {
+			t.Errorf("TokenFacts(a, %v) = %+v", key, f)
+		}
+	}
+	if f, err := db.TokenFacts(ctx, dirTenant, dirMI(97).ID, directory.Key{AppID: res.AppID}); err != nil || f.Principal != nil || len(f.RoleIDs) != 0 {
+		t.Errorf("TokenFacts of an unknown principal = %+v, %v", f, err)
+	}
+	_, err = db.TokenFacts(ctx, dirOtherTenant, a.ID, directory.Key{AppID: res.AppID})
+	wantKind(t, err, errs.NotFound, "TokenFacts from another tenant")
 	listed := func(of directory.AssignmentsOf) []string {
 		xs, err := db.ListAppRoleAssignments(ctx, dirTenant, of, "", 10)
 		must(t, err, "ListAppRoleAssignments")

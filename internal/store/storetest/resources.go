@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -34,6 +35,7 @@ func RunResources(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"DeleteCascade", testResDeleteCascade},
 		{"GroupCascade", testResGroupCascade},
 		{"Rollback", testResRollback},
+		{"SiteConfig", testResSiteConfig},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,6 +194,17 @@ func testResIdentities(t *testing.T, db *store.DB) {
 		t.Fatalf("site as read back = %+v", got)
 	}
 	sameTime(t, "site Created", got.Created, t0)
+	// The same with its identities only, in one statement (a token's hot path).
+	ids, err := db.GetResourceIdentities(ctx, resTenant, got.Key())
+	must(t, err, "GetResourceIdentities")
+	if ids.ID != got.ID || !ids.SystemAssigned || ids.PrincipalID != ssp.ID || !slices.Equal(ids.UserAssigned, want) || string(ids.Properties) != string(got.Properties) {
+		t.Errorf("GetResourceIdentities = %+v, want %+v", ids, got)
+	}
+	if u, err := db.GetResourceIdentities(ctx, resTenant, strings.ToLower(uami.ID)); err != nil || len(u.UserAssigned) != 0 || u.PrincipalID != usp.ID {
+		t.Errorf("GetResourceIdentities of the identity itself = %+v, %v", u, err)
+	}
+	_, err = db.GetResourceIdentities(ctx, resTenant, got.Key()+"x")
+	wantKind(t, err, errs.NotFound, "GetResourceIdentities of no resource")
 	// Turning the system-assigned identity off deletes its principal in the same change.
 	off := got
 	off.SystemAssigned, off.PrincipalID, off.ClientID = false, "", ""
@@ -456,4 +469,42 @@ func testResRollback(t *testing.T, db *store.DB) {
 	}
 	_, err = db.GetServicePrincipal(ctx, resTenant, directory.Key{ID: nsp.ID})
 	wantKind(t, err, errs.NotFound, "the principal of a rolled back create")
+}
+
+// testResSiteConfig: a site's config document is written, replaced, read only in its tenant,
+// refused for a missing site, and deleted with the site (and with its group).
+func testResSiteConfig(t *testing.T, db *store.DB) {
+	resFixture(t, db)
+	site := put(t, db, resource(resources.TypeSite, "S"), 0)
+	key := strings.ToLower(site.ID)
+	_, err := db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2")
+	wantKind(t, err, errs.NotFound, "GetSiteConfig before any write")
+	must(t, db.PutSiteConfig(ctx, resTenant, key, "authsettingsv2", json.RawMessage(`{"platform":{"enabled":true}}`), t0), "PutSiteConfig")
+	must(t, db.PutSiteConfig(ctx, resTenant, key, "authsettingsv2", json.RawMessage(`{"platform":{"enabled":false}}`), t0.Add(time.Second)), "PutSiteConfig again")
+	got, err := db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2")
+	must(t, err, "GetSiteConfig")
+	if string(got) != `{"platform":{"enabled":false}}` {
+		t.Errorf("GetSiteConfig: %s", got)
+	}
+	_, err = db.GetSiteConfig(ctx, resOther, key, "authsettingsv2")
+	wantKind(t, err, errs.NotFound, "GetSiteConfig from another tenant")
+	wantKind(t, db.PutSiteConfig(ctx, resOther, key, "authsettingsv2", json.RawMessage(`{}`), t0), errs.NotFound, "PutSiteConfig from another tenant")
+	wantKind(t, db.PutSiteConfig(ctx, resTenant, strings.ToLower(resID(resources.TypeSite, "missing")), "authsettingsv2", json.RawMessage(`{}`), t0),
+		errs.NotFound, "PutSiteConfig of a missing site")
+	// Replacing the site keeps its config; deleting it takes the config along.
+	put(t, db, resource(resources.TypeSite, "S"), site.Version)
+	if _, err := db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2"); err != nil {
+		t.Errorf("after replacing the site: %v", err)
+	}
+	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: key, Version: -1}), "delete site")
+	_, err = db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2")
+	wantKind(t, err, errs.NotFound, "GetSiteConfig after deleting the site")
+	// A site made again under the same name starts with no config.
+	put(t, db, resource(resources.TypeSite, "S"), 0)
+	_, err = db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2")
+	wantKind(t, err, errs.NotFound, "GetSiteConfig of the new site")
+	must(t, db.PutSiteConfig(ctx, resTenant, key, "authsettingsv2", json.RawMessage(`{}`), t0), "PutSiteConfig of the new site")
+	must(t, db.DeleteResourceGroup(ctx, resTenant, resSub, "G"), "DeleteResourceGroup")
+	_, err = db.GetSiteConfig(ctx, resTenant, key, "authsettingsv2")
+	wantKind(t, err, errs.NotFound, "GetSiteConfig after deleting the group")
 }

@@ -116,6 +116,16 @@ func testVaultGeneration(t *testing.T, db *store.DB) {
 	}
 	put(t, db, &r, r.Version)
 	g1 := gen("after the policy's removal")
+	// The secret read with the generation: the same secret as GetSecret, at the generation now.
+	sg, sec, x, err := db.GetSecretWithGeneration(ctx, key, "S", "")
+	must(t, err, "GetSecretWithGeneration")
+	sec2, x2, err := db.GetSecret(ctx, key, "s", "")
+	must(t, err, "GetSecret")
+	if sg != g1 || x.Version != x2.Version || string(x.Sealed) != string(x2.Sealed) || sec.Latest.Version != sec2.Latest.Version {
+		t.Errorf("GetSecretWithGeneration: generation %d (want %d), version %s (GetSecret: %s)", sg, g1, x.Version, x2.Version)
+	}
+	_, _, _, err = db.GetSecretWithGeneration(ctx, key, "nope", "")
+	wantKind(t, err, errs.NotFound, "GetSecretWithGeneration of no secret")
 	v, err = db.VaultByName(ctx, "kv1")
 	must(t, err, "VaultByName after the policy's removal")
 	if g1 <= g0 || v.Gen != g1 || len(v.Policies) != 0 {

@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
+)
+
+// The sandbox modes (Config.Sandbox, AppConfig.Sandbox).
+const (
+	SandboxAuto = "auto" // on where the host allows it (Linux, root, iproute2), else off with a warning per app
+	SandboxOn   = "on"   // on, or the app does not start (the error says what is missing)
+	SandboxOff  = "off"
+)
+
+// sandboxes holds what the agent's sandboxes share: the sandbox CA, the relay and its trust
+// bundle, made when the first sandbox is.
+type sandboxes struct {
+	once   sync.Once
+	err    error
+	relay  *sandbox.Relay
+	h      http.Handler
+	bundle []byte
+	local  []string // Lanyard's vault domain: resolves to 127.0.0.1 inside (the host's loopback is relayed in)
+}
+
+// sandboxMode decides whether ap runs in a sandbox: nil error and true for yes; an error when
+// it must and cannot.
+func (a *Agent) sandboxMode(cfg AppConfig) (bool, error) {
+	mode := cfg.Sandbox
+	if mode == "" {
+		mode = a.cfg.Sandbox
+	}
+	switch mode {
+	case SandboxOff:
+		return false, nil
+	case SandboxOn:
+		if err := sandbox.Check(); err != nil {
+			return false, errs.E(errs.Unavailable, "the app %s cannot run in a sandbox: %v; run it without one with --sandbox=off (sandbox: off in the agent's configuration)", cfg.Name, err)
+		}
+		return true, nil
+	}
+	if err := sandbox.Check(); err != nil {
+		a.log.Warn("running the app without a sandbox: in it, Azure's addresses are not Lanyard's; --sandbox=off says so on purpose",
+			slog.String("app", cfg.Name), slog.String("missing", err.Error()))
+		return false, nil
+	}
+	return true, nil
+}
+
+// openSandbox makes ap's sandbox.
+func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, error) {
+	sb := &a.sboxes
+	sb.once.Do(func() { sb.err = a.initSandboxes(ctx) })
+	if sb.err != nil {
+		return nil, sb.err
+	}
+	exclude := map[int]bool{}
+	for _, ln := range []net.Listener{a.ln, a.imdsLn} {
+		if ln == nil {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+			n, _ := strconv.Atoi(p)
+			exclude[n] = true
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathAppService, a.serveAppService)
+	mux.HandleFunc(PathAppService+"/{$}", a.serveAppService)
+	imds := func(w http.ResponseWriter, r *http.Request) { a.serveIMDSAs(w, r, ap.cfg.Site, ap.lim) }
+	mux.HandleFunc(PathIMDS, imds)
+	mux.HandleFunc(PathIMDS+"/{$}", imds)
+	s, err := sandbox.Open(ctx, sandbox.Options{
+		Key:      ap.cfg.Site,
+		Dir:      filepath.Join(a.cfg.StateDir, "sandbox", ap.cfg.Name),
+		Identity: mux,
+		Relay:    sb.h,
+		RelayTLS: sb.relay.TLSConfig(),
+		Resolver: sandbox.Resolver{Local: sb.local, Upstream: a.cfg.SandboxDNS, Log: a.log},
+		Bundle:   sb.bundle,
+		Exclude:  exclude,
+		Log:      a.log.With(slog.String("app", ap.cfg.Name)),
+	})
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "the sandbox of "+ap.cfg.Name+": "+err.Error()+" (--sandbox=off runs the app without one)")
+	}
+	return s, nil
+}
+
+// initSandboxes loads the sandbox CA and builds the relay, with the vault domain read from the
+// server's cloud metadata.
+func (a *Agent) initSandboxes(ctx context.Context) error {
+	sb := &a.sboxes
+	ca, err := sandbox.LoadCA(a.cfg.StateDir, a.now, a.cfg.Rand)
+	if err != nil {
+		return err
+	}
+	vaultDomain, err := a.vaultDomain(ctx)
+	if err != nil {
+		return err
+	}
+	sb.relay = &sandbox.Relay{ServerURL: a.cfg.ServerURL, VaultDomain: vaultDomain, Roots: a.roots, CA: ca, Log: a.log}
+	if sb.h, err = sb.relay.Handler(); err != nil {
+		return err
+	}
+	host, err := os.ReadFile(a.bundle)
+	if err != nil {
+		return err
+	}
+	sb.bundle = append(append(host, "# Lanyard sandbox CA (Azure's names only)\n"...), ca.CertPEM()...)
+	if h, _, err := net.SplitHostPort(vaultDomain); err == nil {
+		vaultDomain = h
+	}
+	sb.local = []string{vaultDomain}
+	return nil
+}
+
+// vaultDomain reads the server's vault domain (host[:port]) from its cloud metadata.
+func (a *Agent) vaultDomain(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.ServerURL+"/metadata/endpoints?api-version=2022-09-01", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := a.up.plain.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("the server's cloud metadata: %w", err)
+	}
+	defer resp.Body.Close()
+	var clouds []struct {
+		Suffixes map[string]string `json:"suffixes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&clouds); err != nil || len(clouds) == 0 || clouds[0].Suffixes["keyVaultDns"] == "" {
+		return "", fmt.Errorf("the server's cloud metadata names no vault domain (%d, %v)", resp.StatusCode, err)
+	}
+	return clouds[0].Suffixes["keyVaultDns"], nil
+}
+
+// sandboxEnv points a sandboxed app's identity endpoint at the sandbox's metadata address and
+// its CA variables at the sandbox's bundle.
+func (a *Agent) sandboxEnv(ap *app, env Env) {
+	if ap == nil || ap.sb == nil {
+		return
+	}
+	endpoint := "http://" + sandbox.IMDSAddr.String() + PathAppService
+	env["IDENTITY_ENDPOINT"], env["MSI_ENDPOINT"] = endpoint, endpoint
+	bundle := sandbox.SystemTrustStores[0]
+	for _, k := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} {
+		env[k] = bundle
+	}
+}
+
+// command is the command that runs ap's process: in its sandbox when it has one.
+func (a *Agent) command(ap *app) (*exec.Cmd, error) {
+	if ap.sb == nil {
+		return exec.Command(ap.cfg.Command[0], ap.cfg.Command[1:]...), nil
+	}
+	return ap.sb.Command(ap.cfg.Command)
+}
+
+// SandboxOf returns the sandbox of the app name, for a caller that runs the app's process itself
+// (`lanyard app run`): its namespace and the files it covers; ok is false when it has none.
+func (a *Agent) SandboxOf(name string) (ns string, binds []sandbox.Bind, ok bool) {
+	ap := a.apps.get(name)
+	if ap == nil || ap.sb == nil {
+		return "", nil, false
+	}
+	return ap.sb.Netns.Path, ap.sb.Binds(), true
+}
+
+// closeSandbox removes ap's sandbox, if it has one.
+func (a *Agent) closeSandbox(ap *app) {
+	if ap.sb == nil {
+		return
+	}
+	if err := ap.sb.Close(); err != nil {
+		a.log.Warn("removing a sandbox", slog.String("app", ap.cfg.Name), slog.Any("error", err))
+	}
+}

@@ -1,0 +1,251 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+func TestMatch(t *testing.T) {
+	for host, want := range map[string]API{
+		"graph.microsoft.com": Graph, "GRAPH.microsoft.com.": Graph, "graph.microsoft.com:443": Graph,
+		"management.azure.com": Management, "management.core.windows.net": Management,
+		"login.microsoftonline.com": Login, "login.windows.net": Login,
+		"vault.azure.net": Vault, "kv1.vault.azure.net": Vault, "my-key-vault-name.vault.azure.net": Vault,
+		"a.b.vault.azure.net": NotAzure, "1kv.vault.azure.net": NotAzure, "example.com": NotAzure,
+		"graph.microsoft.com.evil.test": NotAzure, "evilgraph.microsoft.com": NotAzure, "localhost": NotAzure,
+	} {
+		if got, _ := Match(host); got != want {
+			t.Errorf("Match(%q) = %v, want %v", host, got, want)
+		}
+	}
+	if _, v := Match("KV1.vault.azure.net"); v != "kv1" {
+		t.Errorf("vault name %q", v)
+	}
+}
+
+// TestCANameConstraints: the relay's certificate verifies for every Azure name against the
+// sandbox CA; a certificate the sandbox CA signs for any other name does not verify, even for a
+// store that trusts it; and a store with Lanyard's CA only does not trust the relay.
+func TestCANameConstraints(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadCA(dir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, caKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key file: %v %v", st, err)
+	}
+	again, err := LoadCA(dir, nil, nil)
+	if err != nil || string(again.CertPEM()) != string(ca.CertPEM()) {
+		t.Fatalf("the CA is not kept: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM())
+	leaf, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "graph.microsoft.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"graph.microsoft.com", "management.azure.com", "login.microsoftonline.com", "kv1.vault.azure.net", "vault.azure.net"} {
+		if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots}); err != nil {
+			t.Errorf("the relay's certificate for %s: %v", name, err)
+		}
+	}
+	if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "example.com"}); err == nil {
+		t.Error("the relay presents a certificate for example.com")
+	}
+	// A certificate for another name, signed with the sandbox CA's key, is refused by the
+	// constraint.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "evil"}, DNSNames: []string{"bank.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, _ := x509.ParseCertificate(der)
+	if _, err := evil.Verify(x509.VerifyOptions{DNSName: "bank.example.com", Roots: roots}); err == nil {
+		t.Error("a certificate for bank.example.com signed by the sandbox CA verifies")
+	}
+	// A store that trusts another CA (Lanyard's, say) does not trust the relay.
+	other, err := LoadCA(t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoots := x509.NewCertPool()
+	otherRoots.AppendCertsFromPEM(other.CertPEM())
+	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: "graph.microsoft.com", Roots: otherRoots}); err == nil {
+		t.Error("the relay's certificate verifies against another CA")
+	}
+}
+
+// query asks r (through answer) for name's type and returns the answer's A records and rcode.
+func query(t *testing.T, r *Resolver, name string, typ dnsmessage.Type) ([]netip.Addr, dnsmessage.RCode) {
+	t.Helper()
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 42, RecursionDesired: true})
+	_ = b.StartQuestions()
+	_ = b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET})
+	q, _ := b.Finish()
+	out := r.answer(q, "udp")
+	if out == nil {
+		return nil, 255
+	}
+	var p dnsmessage.Parser
+	h, err := p.Start(out)
+	if err != nil || h.ID != 42 {
+		t.Fatalf("answer for %s: %v id %d", name, err, h.ID)
+	}
+	_ = p.SkipAllQuestions()
+	var addrs []netip.Addr
+	for {
+		a, err := p.AnswerHeader()
+		if err != nil {
+			break
+		}
+		if a.Type == dnsmessage.TypeA {
+			r, _ := p.AResource()
+			addrs = append(addrs, netip.AddrFrom4(r.A))
+		} else {
+			_ = p.SkipAnswer()
+		}
+	}
+	return addrs, h.RCode
+}
+
+// TestResolver: Azure's names and the local domain are answered here; other names go to the
+// upstream resolver, which sees only those.
+func TestResolver(t *testing.T) {
+	up, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	seen := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := up.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, _ := p.Start(buf[:n])
+			q, _ := p.Question()
+			seen <- q.Name.String()
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true})
+			_ = b.StartQuestions()
+			_ = b.Question(q)
+			_ = b.StartAnswers()
+			_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 5}, dnsmessage.AResource{A: [4]byte{192, 0, 2, 7}})
+			out, _ := b.Finish()
+			_, _ = up.WriteTo(out, from)
+		}
+	}()
+	r := &Resolver{Relay: RelayAddr, Local: []string{"vault.localhost"}, Upstream: []string{up.LocalAddr().String()}}
+	for name, want := range map[string]string{
+		"graph.microsoft.com.": RelayAddr.String(), "kv1.vault.azure.net.": RelayAddr.String(),
+		"Management.Azure.com.": RelayAddr.String(), "kv1.vault.localhost.": "127.0.0.1",
+		"db.example.test.": "192.0.2.7",
+	} {
+		addrs, rc := query(t, r, name, dnsmessage.TypeA)
+		if rc != dnsmessage.RCodeSuccess || len(addrs) != 1 || addrs[0].String() != want {
+			t.Errorf("A %s: %v %v, want %s", name, addrs, rc, want)
+		}
+	}
+	if addrs, rc := query(t, r, "graph.microsoft.com.", dnsmessage.TypeAAAA); rc != dnsmessage.RCodeSuccess || len(addrs) != 0 {
+		t.Errorf("AAAA graph.microsoft.com: %v %v, want no data", addrs, rc)
+	}
+	deadline := time.After(200 * time.Millisecond)
+	var got []string
+	for done := false; !done; {
+		select {
+		case n := <-seen:
+			got = append(got, n)
+		case <-deadline:
+			done = true
+		}
+	}
+	if len(got) != 1 || got[0] != "db.example.test." {
+		t.Errorf("the upstream resolver was asked %v, want only db.example.test.", got)
+	}
+}
+
+// TestRelayMapsAnswers: a vault request goes to the vault's Lanyard host, and the challenge,
+// the ids in the answer and a Graph nextLink come back with Azure's names.
+func TestRelayMapsAnswers(t *testing.T) {
+	var gotHost string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotHost = r.Host
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		switch {
+		case r.Header.Get("Authorization") == "" && strings.HasPrefix(r.Host, "kv1."):
+			w.Header().Set("WWW-Authenticate", `Bearer authorization="https://lanyard.test:8443/tid", resource="https://vault.lanyard.test:8443"`)
+			w.WriteHeader(401)
+			_, _ = io.WriteString(w, `{"error":{"code":"Unauthorized"}}`)
+		case strings.HasPrefix(r.Host, "kv1."):
+			_, _ = io.WriteString(w, `{"value":"v","id":"https://kv1.vault.lanyard.test:8443/secrets/s/abc"}`)
+		default:
+			_, _ = io.WriteString(w, `{"@odata.nextLink":"https://lanyard.test:8443/v1.0/groups?$skiptoken=x","identifierUris":["https://lanyard.test:8443"]}`)
+		}
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	ca, err := LoadCA(t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &Relay{ServerURL: "https://lanyard.test:8443", VaultDomain: "vault.lanyard.test:8443", Roots: roots, CA: ca}
+	h, err := rl.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test server's certificate names example.com: dial it, and verify with that name.
+	tr := rl.proxy.Transport.(*http.Transport)
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	tr.TLSClientConfig.ServerName = "example.com"
+	do := func(host, auth string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "https://"+host+"/x", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do("kv1.vault.azure.net", "")
+	if gotHost != "kv1.vault.lanyard.test:8443" || rec.Code != 401 ||
+		rec.Header().Get("WWW-Authenticate") != `Bearer authorization="https://login.microsoftonline.com/tid", resource="https://vault.azure.net"` {
+		t.Fatalf("challenge: host %q, %d %q", gotHost, rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+	if rec := do("kv1.vault.azure.net", "Bearer x"); !strings.Contains(rec.Body.String(), `"id":"https://kv1.vault.azure.net/secrets/s/abc"`) {
+		t.Errorf("vault answer: %s", rec.Body.String())
+	}
+	rec = do("graph.microsoft.com", "Bearer x")
+	if gotHost != "lanyard.test:8443" || !strings.Contains(rec.Body.String(), `"https://graph.microsoft.com/v1.0/groups?$skiptoken=x"`) ||
+		!strings.Contains(rec.Body.String(), `"identifierUris":["https://lanyard.test:8443"]`) {
+		t.Errorf("graph answer (host %q): %s", gotHost, rec.Body.String())
+	}
+	if rec := do("example.com", ""); rec.Code != 404 {
+		t.Errorf("a name that is not Azure's: %d", rec.Code)
+	}
+}
