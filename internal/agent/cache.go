@@ -30,7 +30,7 @@ const (
 	// downBackoff: how long stale tokens are served without asking a server that failed.
 	downBackoff = time.Second
 	// entryOverhead is what a cached token costs beyond its strings: the entry, its map slot and
-	// the key's string headers (measured: TestCacheMemory).
+	// the key's string headers (TestMemoryTenThousandTokens measures ~1,360 bytes per 1.1 kB token).
 	entryOverhead = 256
 	// evictSample: eviction compares this many entries and drops the least useful of them.
 	evictSample = 8

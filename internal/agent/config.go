@@ -150,17 +150,17 @@ func (c Config) withDefaults() Config {
 		c.Rand = rand.Reader
 	}
 	c.ServerURL = strings.TrimSuffix(strings.TrimSpace(c.ServerURL), "/")
-	servers := make([]string, len(c.Servers))
-	for i, s := range c.Servers {
-		servers[i] = strings.TrimSuffix(strings.TrimSpace(s), "/")
-	}
-	c.Servers = servers
 	// Absolute, so that the paths handed to apps (the CA bundle) work from any directory.
 	if c.StateDir != "" {
 		if abs, err := filepath.Abs(c.StateDir); err == nil {
 			c.StateDir = abs
 		}
 	}
+	servers := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		servers[i] = strings.TrimSuffix(strings.TrimSpace(s), "/")
+	}
+	c.Servers = servers
 	apps := make([]AppConfig, len(c.Apps))
 	for i, a := range c.Apps {
 		apps[i] = a.withDefaults()

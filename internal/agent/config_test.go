@@ -19,22 +19,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("a minimal config: %v", err)
 	}
 	if d := ok.withDefaults(); d.Listen != DefaultListen || d.MissRate != 20 || d.MissConcurrency != 5 || d.HitRate != 1000 ||
-		d.ServerURL != "https://lanyard.example:8443" {
+		d.ServerURL != "https://lanyard.example:8443" || d.TokenCache.MaxTokens != 10_000 || d.TokenCache.MaxBytes != 16<<20 {
 		t.Errorf("defaults %+v", d)
 	}
 	bad := map[string]func(*Config){
-		"server":             func(c *Config) { c.ServerURL = "" },
-		"server http":        func(c *Config) { c.ServerURL = "http://lanyard.example" },
-		"ca_file":            func(c *Config) { c.CAFile = "" },
-		"state_dir":          func(c *Config) { c.StateDir = "" },
-		"listen public":      func(c *Config) { c.Listen = "0.0.0.0:4141" },
-		"listen no port":     func(c *Config) { c.Listen = "127.0.0.1" },
-		"imds.listen public": func(c *Config) { c.IMDS.Listen = "10.0.0.4:80" },
-		"miss_rate":          func(c *Config) { c.MissRate = -1 },
-		"node_name":          func(c *Config) { c.NodeName = "a/b" },
-		"apps site":          func(c *Config) { c.Apps = []AppConfig{{Site: "app-a", Command: []string{"x"}}} },
-		"apps command":       func(c *Config) { c.Apps = []AppConfig{{Site: siteA}} },
-		"apps name":          func(c *Config) { c.Apps = []AppConfig{{Site: siteA, Name: "../x", Command: []string{"x"}}} },
+		"server":                 func(c *Config) { c.ServerURL = "" },
+		"server http":            func(c *Config) { c.ServerURL = "http://lanyard.example" },
+		"ca_file":                func(c *Config) { c.CAFile = "" },
+		"state_dir":              func(c *Config) { c.StateDir = "" },
+		"listen public":          func(c *Config) { c.Listen = "0.0.0.0:4141" },
+		"listen no port":         func(c *Config) { c.Listen = "127.0.0.1" },
+		"imds.listen public":     func(c *Config) { c.IMDS.Listen = "10.0.0.4:80" },
+		"miss_rate":              func(c *Config) { c.MissRate = -1 },
+		"token_cache.max_tokens": func(c *Config) { c.TokenCache.MaxTokens = -1 },
+		"token_cache.max_bytes":  func(c *Config) { c.TokenCache.MaxBytes = 100 },
+		"node_name":              func(c *Config) { c.NodeName = "a/b" },
+		"apps site":              func(c *Config) { c.Apps = []AppConfig{{Site: "app-a", Command: []string{"x"}}} },
+		"apps command":           func(c *Config) { c.Apps = []AppConfig{{Site: siteA}} },
+		"apps name":              func(c *Config) { c.Apps = []AppConfig{{Site: siteA, Name: "../x", Command: []string{"x"}}} },
 		"apps twice": func(c *Config) {
 			c.Apps = []AppConfig{{Site: siteA, Command: []string{"x"}}, {Site: siteA, Command: []string{"y"}}}
 		},
@@ -66,6 +68,9 @@ state_dir: /var/lib/lanyard-agent
 imds:
   listen: 169.254.169.254:80
 miss_rate: 40
+token_cache:
+  max_tokens: 500
+  max_bytes: 1048576
 apps:
   - site: ` + siteA + `
     command: [node, server.js]
@@ -82,7 +87,8 @@ apps:
 		t.Fatal(err)
 	}
 	c = c.withDefaults()
-	if c.IMDS.Listen != "169.254.169.254:80" || c.MissRate != 40 || c.Apps[0].Name != "app-a" || c.Apps[0].Env["PORT"] != "8080" {
+	if c.IMDS.Listen != "169.254.169.254:80" || c.MissRate != 40 || c.Apps[0].Name != "app-a" || c.Apps[0].Env["PORT"] != "8080" ||
+		c.TokenCache.MaxTokens != 500 || c.TokenCache.MaxBytes != 1<<20 {
 		t.Errorf("decoded %+v", c)
 	}
 }

@@ -132,11 +132,12 @@ func (a *Agent) initSandboxes(ctx context.Context) error {
 func (a *Agent) vaultDomain(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.ServerURL+"/metadata/endpoints?api-version=2022-09-01", nil)
+	hc, base := a.up.public()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metadata/endpoints?api-version=2022-09-01", nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := a.up.plain.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("the server's cloud metadata: %w", err)
 	}

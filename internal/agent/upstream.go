@@ -315,6 +315,14 @@ func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agenta
 	return out, err
 }
 
+// public returns a client of the server's public documents (no client certificate) and the
+// base URL it reaches: the first endpoint's (the front door's JWKS, the sandboxes' cloud
+// metadata; reads that are retried later when they fail).
+func (u *upstream) public() (*http.Client, string) {
+	e := u.order()[0]
+	return e.plain, e.base
+}
+
 // token asks the server to mint. Its errors are *errs.Error whose Code is the OAuth2 error code
 // the identity endpoints answer with.
 func (u *upstream) token(ctx context.Context, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {

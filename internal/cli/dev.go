@@ -70,6 +70,8 @@ socket, ./.lanyard/agent/agent.sock.`,
 			g.Go(func() error {
 				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
 					caFile := filepath.Join(cfg.DataDir, "ca.pem")
+					stateDir := devAgentDir(cfg.DataDir) // the console's Log stream reads the dev agent's app logs
+					srv.Console.SetAppLogs(func(name string) (string, bool) { return agent.LogPath(stateDir, name), true }, 0)
 					if err := os.WriteFile(caFile, srv.CA.CertPEM(), 0o644); err != nil {
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}
@@ -239,4 +241,5 @@ Stop with Ctrl-C; start again to reuse everything (ports and app identities incl
 `, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir,
 		agentURL+agent.PathAppService, agentSock, caFile, issuer,
 		bundle, resources.CloudName, strings.TrimRight(cfg.PublicURL, "/"), resources.CloudName)
+	printConsoleLink(cmd, srv)
 }

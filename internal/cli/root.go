@@ -83,6 +83,7 @@ Start here:
 		newRoleCmd(g),
 		newResourceCmd(g),
 		newKeyVaultCmd(g),
+		newConsoleCmd(g),
 	)
 	requireKnownSubcommands(root)
 	return root, g

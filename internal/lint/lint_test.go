@@ -81,6 +81,8 @@ var forbidden = map[string][]string{
 	"arm":       {"store", "server", "cli", "directory", "rbac", "resources", "token", "tenant"},
 	"agent":     {"store", "server", "cli", "directory", "rbac", "resources", "tenant"},
 	"frontdoor": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
+	// the console is a client of the public APIs: no domain, no store, no back door
+	"console": {"store", "server", "cli", "directory", "rbac", "resources", "vault", "nodes", "tenant", "token", "admin", "agent"},
 	// the shared plumbing never imports a domain
 	"errs":  {"store", "server", "cli", "tenant", "token", "audit", "httpx", "authn"},
 	"httpx": {"store", "server", "cli", "tenant", "token", "audit", "authn"},

@@ -82,6 +82,7 @@ func TestLoad(t *testing.T) {
 	rs := startStack(t, stackOptions{alg: "RS256", maxTokens: 1})
 	es := startStack(t, stackOptions{alg: "ES256", maxTokens: 1})
 	resRS, resES := rs.registerResources(nres), es.registerResources(nres)
+	t.Logf("pids: RS256 server %d agent %d, ES256 server %d agent %d", rs.server.pid(), rs.agent.pid(), es.server.pid(), es.agent.pid())
 
 	vaultTok, err := rs.imdsToken("https://vault.azure.net")
 	if err != nil {

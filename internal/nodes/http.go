@@ -26,7 +26,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 		})
 	}
 	mux.Handle("POST "+agentapi.PathRenew, node(s.serveRenew))
-	mux.Handle("POST "+agentapi.PathToken, node(s.serveToken))
+	mux.Handle("POST "+agentapi.PathToken, httpx.With(httpx.Plain, s.serveToken))
 	mux.Handle("GET "+agentapi.PathEvents, node(s.serveEvents))
 	mux.Handle("POST "+agentapi.PathSites, node(s.serveSites))
 	admin := func(fn httpx.Handler) http.Handler {
@@ -42,24 +42,36 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /admin/v1/nodes/{name}", admin(s.serveDeleteNode))
 }
 
+// errNotEnrolled refuses a client certificate whose node is gone.
+var errNotEnrolled = &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden,
+	Msg: "this node is no longer enrolled (it was enrolled again, or its machine deleted): enroll it with a new join token"}
+
 // nodeOf authenticates the agent API's caller by its client certificate, which the TLS layer
 // has verified against Lanyard's CA for client authentication: its common name names the node.
 func (s *Service) nodeOf(r *http.Request) (Node, error) {
+	id, err := certNodeID(r)
+	if err != nil {
+		return Node{}, err
+	}
+	n, err := s.Store.GetNode(r.Context(), id)
+	if errs.Is(err, errs.NotFound) {
+		return Node{}, errNotEnrolled
+	}
+	return n, err
+}
+
+// certNodeID is the id of the node the request's verified client certificate names.
+func certNodeID(r *http.Request) (string, error) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		return Node{}, &errs.Error{Kind: errs.Unauthenticated, Code: "client_certificate_required",
+		return "", &errs.Error{Kind: errs.Unauthenticated, Code: "client_certificate_required",
 			Msg: "the agent API needs the node's client certificate (mutual TLS): enroll the node with 'lanyard agent --join-token-file'"}
 	}
 	cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
 	id, ok := strings.CutPrefix(cn, CertPrefix)
 	if !ok {
-		return Node{}, &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden, Msg: "the client certificate is not a node's"}
+		return "", &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden, Msg: "the client certificate is not a node's"}
 	}
-	n, err := s.Store.GetNode(r.Context(), id)
-	if errs.Is(err, errs.NotFound) {
-		return Node{}, &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden,
-			Msg: "this node is no longer enrolled (it was enrolled again, or its machine deleted): enroll it with a new join token"}
-	}
-	return n, err
+	return id, nil
 }
 
 func (s *Service) serveEnroll(w http.ResponseWriter, r *http.Request) error {
@@ -88,12 +100,18 @@ func (s *Service) serveRenew(w http.ResponseWriter, r *http.Request, n Node) err
 	return nil
 }
 
-func (s *Service) serveToken(w http.ResponseWriter, r *http.Request, n Node) error {
+// serveToken is Token for the node of the client certificate; the node and the identities' owner
+// are read in one statement.
+func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) error {
+	id, err := certNodeID(r)
+	if err != nil {
+		return err
+	}
 	var req agentapi.TokenRequest
 	if err := httpx.DecodeJSON(r, &req); err != nil {
 		return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: errs.Message(err)}
 	}
-	resp, err := s.Token(r.Context(), n, req)
+	resp, err := s.tokenForNode(r.Context(), id, req)
 	if err != nil {
 		return err
 	}

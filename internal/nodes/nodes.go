@@ -68,4 +68,8 @@ type Store interface {
 	GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error)
 	// GetSiteConfig reads a site's config document (errs.NotFound when it was never written).
 	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
+	// GetNodeAndResource is GetNode and GetResourceIdentities (in the node's tenant; key "" for
+	// the node's machine) in one statement: errs.NotFound when there is no such node, found
+	// false when the node exists and the resource does not.
+	GetNodeAndResource(ctx context.Context, id, key string) (n Node, r resources.Resource, found bool, err error)
 }

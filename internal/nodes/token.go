@@ -59,36 +59,73 @@ var errForbiddenApp = &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidde
 // Token mints a token for an identity node n may act for: an identity of its machine (req.App
 // empty) or of a site placed on it. Refusals are audited.
 func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
-	actor := CertPrefix + n.ID
+	ownerKey, err := checkTokenRequest(req)
+	if err != nil {
+		return agentapi.TokenResponse{}, err
+	}
+	if ownerKey == "" {
+		ownerKey = strings.ToLower(n.MachineID)
+	}
+	owner, err := s.Store.GetResourceIdentities(ctx, n.TenantID, ownerKey)
+	found := err == nil
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return agentapi.TokenResponse{}, err
+	}
+	return s.tokenFor(ctx, n, owner, found, req)
+}
+
+// tokenForNode is Token for the node whose id a client certificate names, with the node and the
+// identities' owner read in one statement (the agent API's hot path).
+func (s *Service) tokenForNode(ctx context.Context, nodeID string, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
+	ownerKey, err := checkTokenRequest(req)
+	if err != nil {
+		return agentapi.TokenResponse{}, err
+	}
+	n, owner, found, err := s.Store.GetNodeAndResource(ctx, nodeID, ownerKey)
+	if errs.Is(err, errs.NotFound) {
+		return agentapi.TokenResponse{}, errNotEnrolled
+	}
+	if err != nil {
+		return agentapi.TokenResponse{}, err
+	}
+	return s.tokenFor(ctx, n, owner, found, req)
+}
+
+// checkTokenRequest checks req and returns the key of the resource whose identity it asks for:
+// the app's, or "" for the node's machine.
+func checkTokenRequest(req agentapi.TokenRequest) (string, error) {
 	switch req.Selector.Kind {
 	case agentapi.SelectorSystem:
 	case agentapi.SelectorClientID, agentapi.SelectorObjectID, agentapi.SelectorResourceID:
 		if req.Selector.Value == "" || len(req.Selector.Value) > 1024 {
-			return agentapi.TokenResponse{}, &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "selector " + string(req.Selector.Kind) + " needs a value of at most 1024 characters"}
+			return "", &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "selector " + string(req.Selector.Kind) + " needs a value of at most 1024 characters"}
 		}
 	default:
-		return agentapi.TokenResponse{}, &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "unknown selector kind " + clip(string(req.Selector.Kind))}
+		return "", &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "unknown selector kind " + clip(string(req.Selector.Kind))}
 	}
 	if req.Resource == "" {
-		return agentapi.TokenResponse{}, &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "the request names no resource"}
+		return "", &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "the request names no resource"}
 	}
-	ownerKey := strings.ToLower(n.MachineID)
-	if req.App != "" {
-		id, err := arm.Parse(req.App)
-		if err != nil || !strings.EqualFold(id.ResourceType(), resources.TypeSite) {
-			return agentapi.TokenResponse{}, &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "app must be a site's ARM id (/subscriptions/…/providers/Microsoft.Web/sites/NAME), not " + clip(req.App)}
-		}
-		ownerKey = id.Key()
+	if req.App == "" {
+		return "", nil
 	}
-	owner, err := s.Store.GetResourceIdentities(ctx, n.TenantID, ownerKey)
+	id, err := arm.Parse(req.App)
+	if err != nil || !strings.EqualFold(id.ResourceType(), resources.TypeSite) {
+		return "", &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "app must be a site's ARM id (/subscriptions/…/providers/Microsoft.Web/sites/NAME), not " + clip(req.App)}
+	}
+	return id.Key(), nil
+}
+
+// tokenFor mints for req as node n, owner being the resource whose identity it asks for (found
+// false: there is none).
+func (s *Service) tokenFor(ctx context.Context, n Node, owner resources.Resource, found bool, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
+	actor := CertPrefix + n.ID
 	switch {
-	case errs.Is(err, errs.NotFound) && req.App != "":
+	case !found && req.App != "":
 		s.record(ctx, actor, "node.token", clip(req.App), audit.Denied, "no such app")
 		return agentapi.TokenResponse{}, errForbiddenApp
-	case errs.Is(err, errs.NotFound):
+	case !found:
 		return agentapi.TokenResponse{}, &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden, Msg: "this node's machine resource is gone: enroll it again"}
-	case err != nil:
-		return agentapi.TokenResponse{}, err
 	}
 	if req.App != "" && !resources.PlacedOn(owner, n.Name) {
 		s.record(ctx, actor, "node.token", owner.ID, audit.Denied, "the app is placed on node(s) '"+strings.Join(resources.SiteNodes(owner), ",")+"'")

@@ -206,15 +206,23 @@ func (s *Service) DeleteRoleAssignment(ctx context.Context, tenantID string, sco
 // f.PrincipalID's when that is set. The caller needs Microsoft.Authorization/roleAssignments/read
 // at scope.
 func (s *Service) ListRoleAssignments(ctx context.Context, tenantID string, scope arm.ID, f AssignmentFilter) ([]Assignment, error) {
+	list, _, err := s.ListRoleAssignmentsPage(ctx, tenantID, scope, f, nil, 0)
+	return list, err
+}
+
+// ListRoleAssignmentsPage is ListRoleAssignments one page at a time: at most top assignments
+// (all when top is 0) after the cursor after (from the start when nil), in the order of scope
+// then id, and the cursor of the next page (nil after the last).
+func (s *Service) ListRoleAssignmentsPage(ctx context.Context, tenantID string, scope arm.ID, f AssignmentFilter, after *AssignmentCursor, top int) ([]Assignment, *AssignmentCursor, error) {
 	p, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.assignmentScope(ctx, tenantID, scope); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.Check(ctx, p, tenantID, ActionRoleAssignmentsRead, scope); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var q AssignmentQuery
 	for id := scope; !id.IsRoot(); id = id.Parent() {
@@ -224,7 +232,21 @@ func (s *Service) ListRoleAssignments(ctx context.Context, tenantID string, scop
 		q.Below = scope.Key() + "/"
 	}
 	q.PrincipalID = strings.ToLower(f.PrincipalID)
-	return s.Store.ListRoleAssignments(ctx, tenantID, q)
+	q.After = after
+	if top > 0 {
+		q.Limit = top + 1 // one more tells whether there is a next page
+	}
+	list, err := s.Store.ListRoleAssignments(ctx, tenantID, q)
+	if err != nil || top <= 0 || len(list) <= top {
+		return list, nil, err
+	}
+	list = list[:top]
+	last := list[top-1]
+	key := strings.ToLower(last.Scope)
+	if id, err := arm.Parse(last.Scope); err == nil {
+		key = id.Key()
+	}
+	return list, &AssignmentCursor{ScopeKey: key, ID: last.ID}, nil
 }
 
 // RoleDefinition returns the built-in role definition with the GUID name, as seen at scope. At

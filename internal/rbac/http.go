@@ -125,7 +125,11 @@ func (s *Service) ServeRoleAssignments(w http.ResponseWriter, r *http.Request, s
 			if err != nil {
 				return err
 			}
-			list, err := s.ListRoleAssignments(ctx, tenantID, scope, f)
+			top, after, err := parsePaging(r)
+			if err != nil {
+				return err
+			}
+			list, next, err := s.ListRoleAssignmentsPage(ctx, tenantID, scope, f, after, top)
 			if err != nil {
 				return err
 			}
@@ -133,7 +137,11 @@ func (s *Service) ServeRoleAssignments(w http.ResponseWriter, r *http.Request, s
 			for i, a := range list {
 				out[i] = toAssignmentJSON(a)
 			}
-			httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
+			body := map[string]any{"value": out}
+			if next != nil {
+				body["nextLink"] = nextLink(r, next)
+			}
+			httpx.WriteJSON(w, http.StatusOK, body)
 		case isGet(r):
 			a, err := s.GetRoleAssignment(ctx, tenantID, scope, name)
 			if err != nil {

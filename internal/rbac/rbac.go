@@ -49,4 +49,13 @@ type AssignmentQuery struct {
 	AtScopes    []string
 	Below       string // a scope key followed by "/", or "/" for everything
 	PrincipalID string
+	// After, when set, starts the list after this (scope key, id) in the list's order; Limit, when
+	// above 0, returns at most that many (a page).
+	After *AssignmentCursor
+	Limit int
+}
+
+// AssignmentCursor is a place in a list of role assignments, which is ordered by scope key then id.
+type AssignmentCursor struct {
+	ScopeKey, ID string
 }

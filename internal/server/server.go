@@ -22,6 +22,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/config"
+	"github.com/lanyardhq/lanyard/internal/console"
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
@@ -63,8 +64,10 @@ type Server struct {
 	Nodes     *nodes.Service     // the agent API and join tokens (nodes.go)
 	Vault     *vault.Service     // the vault data plane (vault.go)
 	Audit     *audit.Recorder
-	Default   tenant.Tenant // the default tenant
-	Created   bool          // the default tenant was created by this Open (first start)
+	Console   *console.Console  // the web console (console.go)
+	Activity  *console.Activity // what the console's dashboard shows
+	Default   tenant.Tenant     // the default tenant
+	Created   bool              // the default tenant was created by this Open (first start)
 
 	Refusals *audit.Refusals // refusals of unidentified callers, in aggregate (guard.go)
 
@@ -161,6 +164,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	s.metrics = newMetrics(s.Tokens.KeyStates)
 	s.Tokens.OnMint = s.metrics.minted.Inc
+	if err := s.openConsole(); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	s.mount(keyAdmin{t: s.Tokens, now: s.now})
 	s.ready.Store(true)
 	return nil
@@ -191,6 +197,8 @@ func (s *Server) mount(keys admin.Keys) {
 	mux.Handle("GET /readyz", httpx.With(httpx.Plain, s.readyz))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /metadata/endpoints", s.Resources.ServeCloudMetadata)
+	s.Console.AdminRoutes(mux)
+	consolePages := s.consoleFront()
 	graph, management := s.Dir.Handler(), s.managementHandler()
 	// The front door sends each API's paths to its own handler: patterns of different APIs would
 	// otherwise overlap with the token service's wildcard-first ones ("/{tenant}/...").
@@ -210,9 +218,18 @@ func (s *Server) mount(keys admin.Keys) {
 			management.ServeHTTP(w, r)
 			return
 		}
+		if isConsolePath(r.URL.Path) {
+			r.Pattern = "/console/"
+			consolePages.ServeHTTP(w, r)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 	graphShape, armShape := httpx.Graph(s.now), s.managementShape()
+	observe := func(route, method string, status int, d time.Duration) {
+		s.metrics.observe(route, method, status, d)
+		s.Activity.Request(route, method, status)
+	}
 	shapeFor := func(r *http.Request) httpx.Shape {
 		if s.isVaultHost(r) {
 			return httpx.KeyVault
@@ -225,7 +242,7 @@ func (s *Server) mount(keys admin.Keys) {
 		}
 		return httpx.Plain
 	}
-	mw := &httpx.Middleware{Log: s.log, Observe: s.metrics.observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: shapeFor}
+	mw := &httpx.Middleware{Log: s.log, Observe: observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: shapeFor}
 	s.guard.ShapeFor = shapeFor
 	s.handler = mw.Wrap(s.guard.Wrap(front))
 	s.admin = authn.AdminSocket(uint32(os.Getuid()), withProfiling(s.handler))

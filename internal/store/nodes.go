@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/nodes"
+	"github.com/lanyardhq/lanyard/internal/resources"
 )
 
 var _ nodes.Store = (*DB)(nil)
@@ -100,6 +101,71 @@ func scanNode(s scanner) (nodes.Node, error) {
 // GetNode returns errs.NotFound for an unknown id.
 func (db *DB) GetNode(ctx context.Context, id string) (nodes.Node, error) {
 	return one(db.hotPool().queryRow(ctx, `SELECT `+nodeColumns+nodeFrom+` WHERE n.id = ?`, id), scanNode, "node "+id)
+}
+
+// nodeAndResourceQuery is GetNodeAndResource's statement; its arguments: the resource's key
+// twice ("" for the machine), the node's id.
+var nodeAndResourceQuery = `SELECT ` + nodeColumns + `, o.` + strings.ReplaceAll(resourceColumns, ", ", ", o.") +
+	`, i.id, i.principal_id, i.client_id` + nodeFrom + `
+		LEFT JOIN resources AS o ON o.tenant_id = n.tenant_id AND o.id_key = CASE WHEN ? = '' THEN n.machine_key ELSE ? END
+		LEFT JOIN resources_identity_links AS l ON l.tenant_id = o.tenant_id AND l.resource_key = o.id_key
+		LEFT JOIN resources AS i ON i.id_key = l.identity_key
+		WHERE n.id = ? ORDER BY l.identity_key`
+
+// GetNodeAndResource reads node id and, in its tenant, the resource key (its machine when key is
+// "") with the user-assigned identities attached to it, in one statement (a mint's hot path).
+func (db *DB) GetNodeAndResource(ctx context.Context, id, key string) (nodes.Node, resources.Resource, bool, error) {
+	rows, err := db.hotPool().query(ctx, nodeAndResourceQuery, key, key, id)
+	if err != nil {
+		return nodes.Node{}, resources.Resource{}, false, fail(err, "read node "+id)
+	}
+	defer rows.Close()
+	var (
+		n       nodes.Node
+		r       resources.Resource
+		read    bool // a row was read
+		found   bool // with a resource
+		created int64
+		renewed int64
+	)
+	for rows.Next() {
+		var uaID, uaPrincipal, uaClient sql.NullString
+		nodeDests := []any{&n.ID, &n.TenantID, &n.Name, &n.MachineID, &created, &renewed}
+		row, err := scanResource(around{s: leftJoined{r: rows, check: len(nodeDests)}, before: nodeDests,
+			after: []any{&uaID, &uaPrincipal, &uaClient}})
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // the node without the resource
+		case err != nil:
+			return nodes.Node{}, resources.Resource{}, false, fail(err, "read node "+id)
+		case !found:
+			r, found = row, true
+		}
+		read = true
+		if found && uaID.Valid {
+			r.UserAssigned = append(r.UserAssigned, resources.UserAssignedRef{ID: uaID.String, PrincipalID: uaPrincipal.String, ClientID: uaClient.String})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nodes.Node{}, resources.Resource{}, false, fail(err, "read node "+id)
+	}
+	if !read {
+		return nodes.Node{}, resources.Resource{}, false, errs.E(errs.NotFound, "node %s not found", id)
+	}
+	n.Created, n.Renewed = fromMicros(sql.NullInt64{Int64: created, Valid: true}), fromMicros(sql.NullInt64{Int64: renewed, Valid: true})
+	return n, r, found, nil
+}
+
+// around scans a row whose first columns go to before and last ones to after, around what the
+// caller scans.
+type around struct {
+	s             scanner
+	before, after []any
+}
+
+func (a around) Scan(dest ...any) error {
+	all := make([]any, 0, len(a.before)+len(dest)+len(a.after))
+	all = append(append(append(all, a.before...), dest...), a.after...)
+	return a.s.Scan(all...)
 }
 
 // GetNodeByName returns errs.NotFound when the tenant has no node of that name.

@@ -103,7 +103,16 @@ func (db *DB) ListRoleAssignments(ctx context.Context, tenantID string, q rbac.A
 		query += ` AND principal_id = ?`
 		args = append(args, q.PrincipalID)
 	}
-	rows, err := db.pool().query(ctx, query+` ORDER BY scope_key, id`, args...)
+	if q.After != nil {
+		query += ` AND (scope_key > ? OR (scope_key = ? AND id > ?))`
+		args = append(args, q.After.ScopeKey, q.After.ScopeKey, q.After.ID)
+	}
+	query += ` ORDER BY scope_key, id`
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := db.pool().query(ctx, query, args...)
 	if err != nil {
 		return nil, fail(err, "list role assignments")
 	}

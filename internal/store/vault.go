@@ -125,66 +125,136 @@ func unixOrNull(t time.Time) any {
 
 // GetSecret returns a secret's state and one version (the latest when version is "").
 func (db *DB) GetSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
-	_, s, v, err := db.getSecret(ctx, false, vaultKey, name, version)
-	return s, v, err
+	return db.getSecret(ctx, vaultKey, name, version)
 }
 
 // GetSecretWithGeneration is GetSecret and VaultGeneration in one statement, so read at one
-// moment: a read of a secret from a vault the server keeps costs one statement.
+// moment: a read of a secret from a vault the server keeps costs one statement. The generation
+// comes back also when there is no such secret (errs.NotFound), from the same one statement, so
+// that a read of a secret that exists costs the same as one of a secret that does not: a caller
+// who may not read learns nothing from the time of its refusal.
 func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
-	return db.getSecret(ctx, true, vaultKey, name, version)
+	var gen int64
+	var latest string
+	var row *sql.Row
+	if version == "" {
+		row = db.hotPool().queryRow(ctx, secretWithGenQueries[0], vaultKey, strings.ToLower(name))
+	} else {
+		row = db.hotPool().queryRow(ctx, secretWithGenQueries[1], vaultKey, strings.ToLower(name), version)
+	}
+	s, err := scanSecret(leftJoined{r: row, check: 1}, vaultKey, true, &latest, &gen) // column 1: the version's id
+	v := s.Latest
+	if err := secretResult(err, &s, vaultKey, name, version, latest); err != nil {
+		return gen, vault.Secret{}, vault.Version{}, err
+	}
+	return gen, s, v, nil
 }
 
-// secretQueries are getSecret's statements, built once: [withGen][by version]. One query: the
-// version asked for (or the latest), the secret's state, and the latest version's id for the
-// state when another version was asked for; and, withGen, the vault generation (a scalar
-// subquery: the same statement, so the same snapshot).
-var secretQueries = func() (q [2][2]string) {
-	for g := range 2 {
-		for byVersion := range 2 {
-			s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version`
-			if g == 1 {
-				s += `, (` + vaultGenerationQuery + `)`
-			}
-			s += ` FROM vault_secrets AS s
-		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
-			if byVersion == 1 {
-				s += `v.version = ?`
-			} else {
-				s += `v.version = s.latest_version`
-			}
-			q[g][byVersion] = s + ` WHERE s.vault_key = ? AND s.name_key = ?`
+// secretWithGenQueries are GetSecretWithGeneration's statements, [by version]: the vault
+// generation's one row, and the secret and its version joined to it when they exist.
+var secretWithGenQueries = func() (q [2]string) {
+	for byVersion := range 2 {
+		s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version, g.gen
+		FROM vault_generation AS g
+		LEFT JOIN vault_secrets AS s ON s.vault_key = ? AND s.name_key = ?
+		LEFT JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
+		if byVersion == 1 {
+			s += `v.version = ?`
+		} else {
+			s += `v.version = s.latest_version`
 		}
+		q[byVersion] = s + ` WHERE g.id = 1`
 	}
 	return q
 }()
 
-func (db *DB) getSecret(ctx context.Context, withGen bool, vaultKey, name, version string) (int64, vault.Secret, vault.Version, error) {
-	var gen int64
-	var latest string
-	extra := []any{&latest}
-	g := 0
-	if withGen {
-		g, extra = 1, append(extra, &gen)
+// leftJoined scans a row of a LEFT JOIN whose right side's columns may all be NULL (no such
+// secret, version or resource): NULLs become zero values, every column is still scanned (the
+// generation, the node) and the error is sql.ErrNoRows when the check column is NULL.
+type leftJoined struct {
+	r     rowScanner
+	check int // the column that is NULL when the left join found nothing
+}
+
+func (l leftJoined) Scan(dest ...any) error {
+	tmp := make([]any, len(dest))
+	for i, d := range dest {
+		switch d.(type) {
+		case *string:
+			tmp[i] = new(sql.NullString)
+		case *bool:
+			tmp[i] = new(sql.NullBool)
+		case *int64:
+			tmp[i] = new(sql.NullInt64)
+		default: // *sql.NullInt64, *[]byte: NULL is fine as they are
+			tmp[i] = d
+		}
 	}
+	if err := l.r.Scan(tmp...); err != nil {
+		return err
+	}
+	for i, d := range dest {
+		switch p := d.(type) {
+		case *string:
+			*p = tmp[i].(*sql.NullString).String
+		case *bool:
+			*p = tmp[i].(*sql.NullBool).Bool
+		case *int64:
+			*p = tmp[i].(*sql.NullInt64).Int64
+		}
+	}
+	if v, ok := tmp[l.check].(*sql.NullString); !ok || !v.Valid {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// secretQueries are getSecret's statements, built once, [by version]: the version asked for (or
+// the latest), the secret's state, and the latest version's id for the state when another
+// version was asked for.
+var secretQueries = func() (q [2]string) {
+	for byVersion := range 2 {
+		s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version FROM vault_secrets AS s
+		JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
+		if byVersion == 1 {
+			s += `v.version = ?`
+		} else {
+			s += `v.version = s.latest_version`
+		}
+		q[byVersion] = s + ` WHERE s.vault_key = ? AND s.name_key = ?`
+	}
+	return q
+}()
+
+func (db *DB) getSecret(ctx context.Context, vaultKey, name, version string) (vault.Secret, vault.Version, error) {
+	var latest string
 	var row *sql.Row
 	if version == "" {
-		row = db.hotPool().queryRow(ctx, secretQueries[g][0], vaultKey, strings.ToLower(name))
+		row = db.hotPool().queryRow(ctx, secretQueries[0], vaultKey, strings.ToLower(name))
 	} else {
-		row = db.hotPool().queryRow(ctx, secretQueries[g][1], version, vaultKey, strings.ToLower(name))
+		row = db.hotPool().queryRow(ctx, secretQueries[1], version, vaultKey, strings.ToLower(name))
 	}
-	s, err := scanSecret(row, vaultKey, true, extra...)
+	s, err := scanSecret(row, vaultKey, true, &latest)
+	v := s.Latest
+	if err := secretResult(err, &s, vaultKey, name, version, latest); err != nil {
+		return vault.Secret{}, vault.Version{}, err
+	}
+	return s, v, nil
+}
+
+// secretResult finishes a secret read: errs.NotFound for no row, and s's state naming the latest
+// version (latest) when another one was read.
+func secretResult(err error, s *vault.Secret, vaultKey, name, version, latest string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, vault.Secret{}, vault.Version{}, errs.E(errs.NotFound, "no secret %q version %q", name, version)
+		return errs.E(errs.NotFound, "no secret %q version %q", name, version)
 	}
 	if err != nil {
-		return 0, vault.Secret{}, vault.Version{}, fail(err, "read secret")
+		return fail(err, "read secret")
 	}
-	v := s.Latest
-	if latest != v.Version {
-		s.Latest = vault.Version{VaultKey: vaultKey, Name: v.Name, Version: latest}
+	if latest != s.Latest.Version {
+		s.Latest = vault.Version{VaultKey: vaultKey, Name: s.Latest.Name, Version: latest}
 	}
-	return gen, s, v, nil
+	return nil
 }
 
 // PutSecretVersion adds v as its secret's latest version.

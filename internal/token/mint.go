@@ -83,6 +83,9 @@ func (s *Service) Mint(ctx context.Context, req MintRequest) (Token, error) {
 	if s.OnMint != nil {
 		s.OnMint()
 	}
+	if s.OnMinted != nil {
+		s.OnMinted(req)
+	}
 	return Token{
 		Raw:       string(out),
 		ID:        enc.EncodeToString(uti[:]),

@@ -137,6 +137,9 @@ type Service struct {
 	Audit Recorder
 	// OnMint, if set, is called once per minted token (for a counter).
 	OnMint func()
+	// OnMinted, if set, is called once per minted token with its request (for the console's
+	// dashboard: who got a token for what). It must not block.
+	OnMinted func(MintRequest)
 
 	// generateKey makes a new private key for alg; tests replace it to get fixed keys.
 	generateKey func(alg string) (crypto.Signer, error)

@@ -31,22 +31,24 @@ type prefetched struct {
 	name, ver string
 	sec       Secret
 	x         Version
+	err       error // errs.NotFound when there is no such secret or version
 }
 
 // vaultFor returns the vault name, as of the store's state now. A GET of a secret of a vault
 // kept from an earlier request reads the secret and the vault generation in one statement and
-// uses the kept vault (and the secret) only if the generation is unchanged, as vaultCache does;
-// otherwise, and for every other request, the vault cache reads the generation (and the vault
-// if it changed).
+// uses the kept vault (and the secret, or its absence) only if the generation is unchanged, as
+// vaultCache does; otherwise, and for every other request, the vault cache reads the generation
+// (and the vault if it changed). The statement is the same whether the secret exists or not, so
+// the time of a refusal says nothing about it.
 func (s *Service) vaultFor(r *http.Request, name string) (Vault, settings, *prefetched, error) {
 	if sname, ver, ok := secretGet(r); ok {
 		if k, ok := s.vaults.kept(name); ok {
 			gen, sec, x, err := s.Store.GetSecretWithGeneration(r.Context(), k.v.Key, sname, ver)
 			switch {
-			case err == nil && gen == k.v.Gen:
-				return k.v, k.set, &prefetched{name: sname, ver: ver, sec: sec, x: x}, nil
 			case err != nil && !errs.Is(err, errs.NotFound):
 				return Vault{}, settings{}, nil, err
+			case gen == k.v.Gen:
+				return k.v, k.set, &prefetched{name: sname, ver: ver, sec: sec, x: x, err: err}, nil
 			}
 		}
 	}

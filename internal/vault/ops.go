@@ -113,7 +113,7 @@ func (s *Service) get(rq *request) error {
 		var x Version
 		var err error
 		if p := rq.pre; p != nil && p.name == rq.name && p.ver == rq.ver {
-			sec, x = p.sec, p.x // read in the statement that checked the vault's generation
+			sec, x, err = p.sec, p.x, p.err // read in the statement that checked the vault's generation
 		} else {
 			sec, x, err = s.Store.GetSecret(rq.r.Context(), rq.v.Key, rq.name, rq.ver)
 		}

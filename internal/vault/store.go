@@ -18,7 +18,8 @@ type Store interface {
 	// version is "". A deleted secret is returned too (Secret.Deleted): the caller decides.
 	GetSecret(ctx context.Context, vaultKey, name, version string) (Secret, Version, error)
 	// GetSecretWithGeneration is GetSecret and VaultGeneration read together, at one moment (one
-	// statement): the generation returned is the one the secret was read at.
+	// statement): the generation returned is the one the secret was read at. It is returned with
+	// errs.NotFound too, when there is no such secret or version.
 	GetSecretWithGeneration(ctx context.Context, vaultKey, name, version string) (int64, Secret, Version, error)
 	// PutSecretVersion adds v as the latest version of its secret, creating the secret if its
 	// name is new. ErrDeleted if the secret is deleted.

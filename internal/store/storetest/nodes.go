@@ -84,6 +84,31 @@ func testNodesEnroll(t *testing.T, db *store.DB) {
 	if byName, err := db.GetNodeByName(ctx, resTenant, "NODE1"); err != nil || byName.ID != n.ID {
 		t.Errorf("GetNodeByName = %+v, %v", byName, err)
 	}
+	// The node with its machine, or with another resource, in one statement.
+	gn, gr, found, err := db.GetNodeAndResource(ctx, n.ID, "")
+	must(t, err, "GetNodeAndResource (machine)")
+	if !found || gn.ID != n.ID || gn.MachineID != machine.ID || gn.Name != "Node1" || gr.ID != machine.ID || gr.PrincipalID != machine.PrincipalID {
+		t.Errorf("GetNodeAndResource (machine) = %+v, %+v, %v", gn, gr, found)
+	}
+	sameTime(t, "GetNodeAndResource Created", gn.Created, t0)
+	uami := resource(resources.TypeUserAssigned, "nodeua")
+	usp := resSP(t, 7, uami.ID, true)
+	uami.PrincipalID, uami.ClientID = usp.ID, usp.AppID
+	put(t, db, uami, 0, usp)
+	site := resource(resources.TypeSite, "nodesite")
+	site.UserAssigned = []resources.UserAssignedRef{{ID: uami.ID}}
+	siteR := put(t, db, site, 0)
+	gn, gr, found, err = db.GetNodeAndResource(ctx, n.ID, strings.ToLower(siteR.ID))
+	must(t, err, "GetNodeAndResource (site)")
+	if !found || gn.ID != n.ID || gr.ID != siteR.ID || len(gr.UserAssigned) != 1 || gr.UserAssigned[0].PrincipalID != usp.ID {
+		t.Errorf("GetNodeAndResource (site) = %+v, %+v, %v", gn, gr, found)
+	}
+	gn, _, found, err = db.GetNodeAndResource(ctx, n.ID, strings.ToLower(siteR.ID)+"x")
+	if err != nil || found || gn.ID != n.ID {
+		t.Errorf("GetNodeAndResource of no resource = %+v, %v, %v", gn, found, err)
+	}
+	_, _, _, err = db.GetNodeAndResource(ctx, "0a000000-0000-4000-8000-0000000000ff", "")
+	wantKind(t, err, errs.NotFound, "GetNodeAndResource of no node")
 	// Enrolling the name again replaces the node: its old id is gone.
 	n2 := n
 	n2.ID = "0a000000-0000-4000-8000-000000000002"

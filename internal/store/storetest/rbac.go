@@ -125,6 +125,9 @@ func testRoleAssignments(t *testing.T, db *store.DB) {
 		{"everything", rbac.AssignmentQuery{Below: "/"}, []string{"a1", "a2", "a3", "a4"}},
 		{"one principal", rbac.AssignmentQuery{AtScopes: []string{lower(rbacSub)}, Below: lower(rbacSub) + "/", PrincipalID: p[1]}, []string{"a3", "a4"}},
 		{"nothing asked", rbac.AssignmentQuery{}, nil},
+		{"a first page", rbac.AssignmentQuery{Below: "/", Limit: 2}, []string{"a1", "a2"}},
+		{"the page after a2", rbac.AssignmentQuery{Below: "/", Limit: 2, After: &rbac.AssignmentCursor{ScopeKey: lower(rg), ID: "a2"}}, []string{"a3", "a4"}},
+		{"after the last", rbac.AssignmentQuery{Below: "/", After: &rbac.AssignmentCursor{ScopeKey: "~", ID: ""}}, nil},
 	}
 	for _, l := range lists {
 		got, err := db.ListRoleAssignments(ctx, rbacTenant, l.q)

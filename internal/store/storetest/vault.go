@@ -124,8 +124,22 @@ func testVaultGeneration(t *testing.T, db *store.DB) {
 	if sg != g1 || x.Version != x2.Version || string(x.Sealed) != string(x2.Sealed) || sec.Latest.Version != sec2.Latest.Version {
 		t.Errorf("GetSecretWithGeneration: generation %d (want %d), version %s (GetSecret: %s)", sg, g1, x.Version, x2.Version)
 	}
-	_, _, _, err = db.GetSecretWithGeneration(ctx, key, "nope", "")
+	// No such secret, or version: NotFound, with the generation all the same (one statement).
+	ng, _, _, err := db.GetSecretWithGeneration(ctx, key, "nope", "")
 	wantKind(t, err, errs.NotFound, "GetSecretWithGeneration of no secret")
+	if ng != g1 {
+		t.Errorf("GetSecretWithGeneration of no secret: generation %d, want %d", ng, g1)
+	}
+	ng, _, _, err = db.GetSecretWithGeneration(ctx, key, "s", fmt.Sprintf("%032x", 77))
+	wantKind(t, err, errs.NotFound, "GetSecretWithGeneration of no version")
+	if ng != g1 {
+		t.Errorf("GetSecretWithGeneration of no version: generation %d, want %d", ng, g1)
+	}
+	vg, _, x3, err := db.GetSecretWithGeneration(ctx, key, "s", x2.Version)
+	must(t, err, "GetSecretWithGeneration of a version")
+	if vg != g1 || x3.Version != x2.Version || string(x3.Sealed) != string(x2.Sealed) {
+		t.Errorf("GetSecretWithGeneration of version %s: generation %d, version %s", x2.Version, vg, x3.Version)
+	}
 	v, err = db.VaultByName(ctx, "kv1")
 	must(t, err, "VaultByName after the policy's removal")
 	if g1 <= g0 || v.Gen != g1 || len(v.Policies) != 0 {

@@ -1,0 +1,145 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+func (c *Console) iamRoutes(h func(string, pageFunc)) {
+	h("GET /console/iam", c.iam)
+	h("POST /console/iam", c.addRoleAssignment)
+	h("POST /console/iam/delete", c.deleteRoleAssignment)
+	h("GET /console/reach/{id}", c.reach)
+}
+
+// roleRow is a role assignment as the IAM page shows it.
+type roleRow struct {
+	ID, Scope, Role, PrincipalID, PrincipalName, PrincipalType string
+	Inherited                                                  bool
+}
+
+// roleNames maps role definition ids (lower case) to role names.
+func roleNames(ctx context.Context, api *client.Client, sub string) (map[string]string, []client.AzureRoleDefinition, error) {
+	var defs []client.AzureRoleDefinition
+	if err := api.ARM(ctx, http.MethodGet, client.SubscriptionPath(sub)+"/providers/"+client.TypeRoleDefinitions, client.APIVersionAuthorization, nil, &defs); err != nil {
+		return nil, nil, err
+	}
+	m := map[string]string{}
+	for _, d := range defs {
+		m[strings.ToLower(d.ID)] = d.Properties.RoleName
+		m[strings.ToLower(d.Name)] = d.Properties.RoleName
+	}
+	sort.Slice(defs, func(i, j int) bool { return defs[i].Properties.RoleName < defs[j].Properties.RoleName })
+	return m, defs, nil
+}
+
+func roleName(names map[string]string, defID string) string {
+	if n, ok := names[strings.ToLower(defID)]; ok {
+		return n
+	}
+	return names[strings.ToLower(lastSeg(defID))]
+}
+
+// within reports whether scope is inside (or is) parent.
+func within(scope, parent string) bool {
+	s, p := strings.ToLower(strings.TrimRight(scope, "/")), strings.ToLower(strings.TrimRight(parent, "/"))
+	return s == p || p == "" || p == "/" || strings.HasPrefix(s, p+"/")
+}
+
+func (c *Console) iam(w http.ResponseWriter, r *http.Request, s *current) error {
+	api := c.api(s)
+	sub, err := subscription(r.Context(), api)
+	if err != nil {
+		return err
+	}
+	scope := r.URL.Query().Get("scope")
+	if scope == "" {
+		scope = client.SubscriptionPath(sub)
+	}
+	if !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") || strings.ContainsAny(scope, "?#") {
+		return errs.E(errs.Invalid, "scope must be an ARM id under /subscriptions/")
+	}
+	// One page of the assignments at or above this scope, paged by the API ($top, $skipToken).
+	names, defs, err := roleNames(r.Context(), api, sub)
+	if err != nil {
+		return err
+	}
+	path := scope + "/providers/" + client.TypeRoleAssignments + "?$filter=" + url.QueryEscape("atScope()") + "&$top=" + strconv.Itoa(pageSize) +
+		"&api-version=" + client.APIVersionAuthorization
+	skip := r.URL.Query().Get("skip")
+	if skip != "" {
+		path += "&$skipToken=" + url.QueryEscape(skip)
+	}
+	var list struct {
+		Value    []client.AzureRoleAssignment `json:"value"`
+		NextLink string                       `json:"nextLink"`
+	}
+	if err := api.Do(r.Context(), http.MethodGet, path, nil, &list); err != nil {
+		return err
+	}
+	shown := make([]roleRow, 0, len(list.Value))
+	for _, a := range list.Value {
+		shown = append(shown, roleRow{ID: a.ID, Scope: a.Properties.Scope, Role: roleName(names, a.Properties.RoleDefinitionID),
+			PrincipalID: a.Properties.PrincipalID, PrincipalType: a.Properties.PrincipalType,
+			Inherited: !strings.EqualFold(strings.TrimRight(a.Properties.Scope, "/"), strings.TrimRight(scope, "/"))})
+	}
+	for i := range shown {
+		var sp client.ServicePrincipal
+		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(shown[i].PrincipalID), &sp); err == nil {
+			shown[i].PrincipalName = sp.DisplayName
+		}
+	}
+	data := map[string]any{"Scope": scope, "Rows": shown, "Defs": defs, "Q": r.URL.Query().Get("q"), "First": skip == ""}
+	if list.NextLink != "" {
+		if u, err := url.Parse(list.NextLink); err == nil {
+			data["Next"] = u.Query().Get("$skipToken")
+		}
+	}
+	if q := strings.TrimSpace(r.URL.Query().Get("q")); q != "" {
+		found, err := searchPrincipals(r.Context(), api, q)
+		if err != nil {
+			return err
+		}
+		data["Results"] = found
+	}
+	return c.render(w, r, "iam.html", &page{Title: "Access control (IAM)", Nav: "iam", Data: data})
+}
+
+func (c *Console) addRoleAssignment(w http.ResponseWriter, r *http.Request, s *current) error {
+	f := r.PostForm
+	scope, role, principal := f.Get("scope"), f.Get("role"), f.Get("principal")
+	if !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") || strings.ContainsAny(scope, "?#") {
+		return errs.E(errs.Invalid, "scope must be an ARM id under /subscriptions/")
+	}
+	if !validGUID(principal) || !strings.Contains(role, "/roleDefinitions/") {
+		return errs.E(errs.Invalid, "choose a role and a member")
+	}
+	api := c.api(s)
+	id, err := newGUID(c.Rand)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"properties": map[string]string{"roleDefinitionId": role, "principalId": principal, "principalType": "ServicePrincipal"}}
+	if err := api.ARM(r.Context(), http.MethodPut, scope+"/providers/"+client.TypeRoleAssignments+"/"+id, client.APIVersionAuthorization, body, nil); err != nil {
+		return err
+	}
+	return seeOther(w, r, Prefix+"iam?scope="+url.QueryEscape(scope), "added")
+}
+
+func (c *Console) deleteRoleAssignment(w http.ResponseWriter, r *http.Request, s *current) error {
+	id, scope := r.PostForm.Get("id"), r.PostForm.Get("scope")
+	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") || !strings.Contains(strings.ToLower(id), "/providers/microsoft.authorization/roleassignments/") || strings.ContainsAny(id, "?#") {
+		return errs.E(errs.Invalid, "bad role assignment id")
+	}
+	if err := c.api(s).ARM(r.Context(), http.MethodDelete, id, client.APIVersionAuthorization, nil, nil); err != nil {
+		return err
+	}
+	return seeOther(w, r, Prefix+"iam?scope="+url.QueryEscape(scope), "removed")
+}

@@ -1,0 +1,201 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+)
+
+// TestScaleListPages measures the server time of the console's list pages with 10,000 service
+// principals, 10,000 role assignments and 1,000 secrets (issue 16), against the API call each
+// page is built on, in the same run. It asserts no timing: it prints a table for
+// docs/performance.md. Seeding takes minutes, so it runs only with LANYARD_CONSOLE_SCALE=1:
+//
+//	LANYARD_CONSOLE_SCALE=1 go test -run TestScaleListPages -v -timeout 30m ./internal/console
+func TestScaleListPages(t *testing.T) {
+	if os.Getenv("LANYARD_CONSOLE_SCALE") != "1" {
+		t.Skip("set LANYARD_CONSOLE_SCALE=1 to seed 10,000 principals and measure the list pages")
+	}
+	n := 10000
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, err := env.Admin.DefaultSubscription(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sub.SubscriptionID
+	arm := func(method, path, v string, in, out any) {
+		if err := env.Admin.ARM(ctx, method, path, v, in, out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	arm(http.MethodPut, client.ResourceGroupPath(s, "rg"), client.APIVersionResourceGroups, map[string]string{"location": "local"}, nil)
+	var vault struct {
+		Properties struct{ VaultURI string } `json:"properties"`
+	}
+	arm(http.MethodPut, client.ResourcePath(s, "rg", client.TypeVaults, "kvscale"), client.APIVersionVaults, map[string]any{"location": "local",
+		"properties": map[string]any{"tenantId": env.Server.Default.ID, "sku": map[string]string{"family": "A", "name": "standard"}}}, &vault)
+	host, _ := client.VaultHost(vault.Properties.VaultURI)
+	var readerRole string
+	{
+		var defs []client.AzureRoleDefinition
+		arm(http.MethodGet, client.SubscriptionPath(s)+"/providers/"+client.TypeRoleDefinitions, client.APIVersionAuthorization, nil, &defs)
+		for _, d := range defs {
+			if d.Properties.RoleName == "Reader" {
+				readerRole = d.ID
+			}
+		}
+	}
+	start := time.Now()
+	parallel(t, 8, n, func(i int) error {
+		var app client.Application
+		if err := env.Admin.Graph(ctx, http.MethodPost, client.GraphBase+"/applications", client.Application{DisplayName: fmt.Sprintf("app-%05d", i)}, &app); err != nil {
+			return err
+		}
+		var sp client.ServicePrincipal
+		if err := env.Admin.Graph(ctx, http.MethodPost, client.GraphBase+"/servicePrincipals", map[string]string{"appId": app.AppID}, &sp); err != nil {
+			return err
+		}
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		return env.Admin.ARM(ctx, http.MethodPut, client.SubscriptionPath(s)+"/providers/"+client.TypeRoleAssignments+"/"+id, client.APIVersionAuthorization,
+			map[string]any{"properties": map[string]string{"roleDefinitionId": readerRole, "principalId": sp.ID, "principalType": "ServicePrincipal"}}, nil)
+	})
+	parallel(t, 8, 1000, func(i int) error {
+		_, err := env.Admin.Vault(host).SetSecret(ctx, fmt.Sprintf("secret-%04d", i), client.SecretSet{Value: "v"})
+		return err
+	})
+	t.Logf("seeded %d applications, service principals and role assignments and 1,000 secrets in %s", n, time.Since(start).Round(time.Second))
+
+	b := signIn(t, env)
+	u, _ := url.Parse(env.URL)
+	var cookie string
+	for _, c := range b.hc.Jar.Cookies(u) {
+		cookie = c.Name + "=" + c.Value
+	}
+	serve := func(path string, h http.Header) time.Duration {
+		req := httptest.NewRequest(http.MethodGet, env.URL+path, nil)
+		req.Host = u.Host
+		req.Header.Set("Cookie", cookie)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		env.Server.Handler().ServeHTTP(rec, req)
+		d := time.Since(t0)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String()[:min(300, rec.Body.Len())])
+		}
+		return d
+	}
+	// The second page's link, as a user would follow it.
+	_, page1 := b.get("/console/enterprise-apps")
+	next := between(page1, "next=", `"`)
+	_, sec1 := b.get("/console/vaults/rg/kvscale/secrets")
+	secNext := between(sec1, "?next=", `"`)
+	admin := http.Header{} // the API baselines: served as the session's principal would be, through the admin socket's handler
+	type row struct{ name, path, base string }
+	rows := []row{
+		{"Enterprise applications, page 1", "/console/enterprise-apps", "/v1.0/servicePrincipals?$top=25"},
+		{"Enterprise applications, page 2", "/console/enterprise-apps?next=" + next, ""},
+		{"Enterprise applications, search", "/console/enterprise-apps?q=app-0999", "/v1.0/servicePrincipals?$top=25&$filter=" + url.QueryEscape("startswith(displayName,'app-0999')")},
+		{"App registrations, page 1", "/console/app-registrations", "/v1.0/applications?$top=25"},
+		{"Access control (IAM), subscription", "/console/iam", "/subscriptions/" + s + "/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()&$top=25&api-version=2022-04-01"},
+		{"Secrets, page 1", "/console/vaults/rg/kvscale/secrets", ""},
+		{"Secrets, page 2", "/console/vaults/rg/kvscale/secrets?next=" + secNext, ""},
+		{"Audit log", "/console/audit", "/admin/v1/audit?limit=100"},
+		{"Audit log, filtered", "/console/audit?action=vault.secret", ""},
+		{"Dashboard", "/console/", ""},
+	}
+	const runs = 200
+	fmt.Printf("\n| page | console p50 | console p99 | API call p99 | runs |\n|---|---|---|---|---|\n")
+	for _, r := range rows {
+		serve(r.path, nil) // warm
+		var ds []time.Duration
+		for range runs {
+			ds = append(ds, serve(r.path, nil))
+		}
+		api := "—"
+		if r.base != "" {
+			var bs []time.Duration
+			for range runs {
+				bs = append(bs, serveAPI(t, env, r.base, admin))
+			}
+			api = pct(bs, 99).String()
+		}
+		fmt.Printf("| %s | %s | %s | %s | %d |\n", r.name, pct(ds, 50), pct(ds, 99), api, runs)
+	}
+}
+
+// serveAPI times one API request served in-process as an administrator (the console's principal).
+func serveAPI(t *testing.T, env *lanyardtest.Env, path string, _ http.Header) time.Duration {
+	u, _ := url.Parse(env.URL)
+	req := httptest.NewRequest(http.MethodGet, env.URL+path, nil)
+	req.Host = u.Host
+	req = req.WithContext(adminContext(req.Context()))
+	rec := httptest.NewRecorder()
+	t0 := time.Now()
+	env.Server.Handler().ServeHTTP(rec, req)
+	d := time.Since(t0)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s: %d", path, rec.Code)
+	}
+	return d
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)].Round(10 * time.Microsecond)
+}
+
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(from):]
+	if j := strings.Index(s, to); j >= 0 {
+		s = s[:j]
+	}
+	return strings.ReplaceAll(s, "&amp;", "&")
+}
+
+func parallel(t *testing.T, workers, n int, fn func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	var once sync.Once
+	var first error
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ch {
+				if err := fn(i); err != nil {
+					once.Do(func() { first = fmt.Errorf("item %d: %w", i, err) })
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHotPathPlans: the single statements of a vault read and of a mint (issue 17) find their rows
+// by index: no table is scanned.
+func TestHotPathPlans(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, q := range map[string]string{
+		"secret (GetSecret)":             secretQueries[0],
+		"node and resource":              nodeAndResourceQuery,
+		"secret with generation":         secretWithGenQueries[0],
+		"secret version with generation": secretWithGenQueries[1],
+		"token facts by appId": `SELECT ` + tokenFactsColumns + ` FROM directory_service_principals AS r` + tokenFactsJoins +
+			` WHERE r.tenant_id = ? AND r.app_id = ? ORDER BY a.app_role_id`,
+		"token facts by name": `SELECT ` + tokenFactsColumns + ` FROM directory_identifier_uris AS n
+			JOIN directory_service_principals AS r ON r.application_id = n.application_id` + tokenFactsJoins +
+			` WHERE n.tenant_id = ? AND n.name = ? ORDER BY a.app_role_id`,
+	} {
+		args := []any{"a", "b", "c"}
+		if strings.Count(q, "?") == 2 {
+			args = args[:2]
+		}
+		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "\n")
+		if len(plan) == 0 || strings.Contains(joined, "SCAN") && !strings.Contains(joined, "SCAN CONSTANT ROW") {
+			t.Errorf("%s scans a table:\n%s", name, joined)
+		}
+		t.Logf("%s:\n%s", name, joined)
+	}
+}
