@@ -35,9 +35,6 @@ const maxUpstreamBody = 1 << 20
 type upstream struct {
 	eps  []*endpoint
 	next atomic.Uint64 // round-robin position
-	// plain is the first server's client without a client certificate, for the public documents
-	// the front door and the sandbox read at cfg.ServerURL (discovery, JWKS, cloud metadata).
-	plain *http.Client
 }
 
 // endpoint is one server: a URL, and the address it is pinned to (when the URL's name has
@@ -102,7 +99,6 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 			})
 		}
 	}
-	u.plain = u.eps[0].plain
 	return u
 }
 
