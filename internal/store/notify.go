@@ -18,7 +18,7 @@ const (
 	ChangeSigningKeys = "signing-keys" // UpdateSigningKeys wrote a change
 )
 
-// changesChannel is the channel PostgreSQL notifies (migration 0010, UpdateSigningKeys); the
+// changesChannel is the channel PostgreSQL notifies (migration 0011, UpdateSigningKeys); the
 // payload is "{schema}:{kind}".
 const changesChannel = "lanyard_changes"
 

@@ -1,4 +1,4 @@
--- 0010: changes announced with NOTIFY, so that servers learn of them at once instead of polling.
+-- 0011: changes announced with NOTIFY, so that servers learn of them at once instead of polling.
 -- Every node event (a role assignment, an identity or an account change: see 0005) notifies the
 -- channel lanyard_changes with the payload '{schema}:node-events'; UpdateSigningKeys notifies
 -- '{schema}:signing-keys' (in Go). A notification is delivered when its transaction commits, and
