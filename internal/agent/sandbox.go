@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,8 +141,28 @@ func (a *Agent) initSandboxes(ctx context.Context) error {
 	if h, _, err := net.SplitHostPort(vaultDomain); err == nil {
 		vaultDomain = h
 	}
-	sb.local = []string{vaultDomain}
+	// With the server on this host's loopback (lanyard dev), its vault names (*.vault.localhost,
+	// which do not resolve on a stock Debian) resolve to 127.0.0.1 inside, where the host's
+	// loopback is relayed; a server elsewhere has its names resolved as on the host (a wildcard
+	// DNS record).
+	if serverOnLoopback(a.cfg.ServerURL) {
+		sb.local = []string{vaultDomain}
+	}
 	return nil
+}
+
+// serverOnLoopback says whether the server's URL names this host's loopback.
+func serverOnLoopback(serverURL string) bool {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // vaultDomain reads the server's vault domain (host[:port]) from its cloud metadata.
