@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
@@ -332,5 +333,44 @@ mv ` + out + `.tmp ` + out + `; sleep 60`
 			t.Fatal("the supervised app wrote nothing in 30 s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSandboxConfiguredApp: an app of the agent's configuration (`apps:`) gets its sandbox when
+// the agent runs, with the agent's own ports kept out of it.
+func TestSandboxConfiguredApp(t *testing.T) {
+	if err := sandbox.Check(); err != nil {
+		t.Skipf("this host does not allow sandboxes: %v", err)
+	}
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, err := env.Admin.DefaultSubscription(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := client.ResourceGroupPath(sub.SubscriptionID, "apps")
+	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/configured", vWeb, map[string]any{
+		"location": "local", "kind": "app", "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": "cfg-node"}},
+	}, &site)
+	out := filepath.Join(t.TempDir(), "out")
+	script := `{ getent hosts graph.microsoft.com | cut -d' ' -f1
+curl -s -o /dev/null -w '%{http_code}\n' -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/"
+echo "$IDENTITY_ENDPOINT"; } > ` + out + `.tmp; mv ` + out + `.tmp ` + out + `; sleep 60`
+	env.StartAgent(t, "cfg-node", agent.Config{Sandbox: agent.SandboxOn,
+		Apps: []agent.AppConfig{{Site: site.ID, Command: []string{"sh", "-c", script}}}})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		raw, err := os.ReadFile(out)
+		if err == nil {
+			if want := sandbox.RelayAddr.String() + "\n200\nhttp://169.254.169.254/msi/token\n"; string(raw) != want {
+				t.Fatalf("the configured app saw %q, want %q", raw, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the configured app wrote nothing in 30 s")
+		}
 	}
 }
