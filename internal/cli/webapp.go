@@ -92,6 +92,17 @@ func (s *siteCmd) path(ctx context.Context, c *client.Client, f *siteFlags) (sub
 	return sub, client.ResourcePath(sub, f.group, client.TypeSites, f.name), nil
 }
 
+// read reads the site the flags name (see get), with the client it used and the site's path.
+func (s *siteCmd) read(ctx context.Context, f *siteFlags) (*client.Client, string, json.RawMessage, client.Resource, error) {
+	c := s.g.client()
+	_, path, err := s.path(ctx, c, f)
+	if err != nil {
+		return nil, "", nil, client.Resource{}, err
+	}
+	raw, site, err := s.get(ctx, c, path, f)
+	return c, path, raw, site, err
+}
+
 // get reads a site and checks its kind.
 func (s *siteCmd) get(ctx context.Context, c *client.Client, path string, f *siteFlags) (json.RawMessage, client.Resource, error) {
 	var site client.Resource
@@ -272,12 +283,7 @@ Nothing else about it changes.`,
 				return err
 			}
 			ctx := cmd.Context()
-			c := s.g.client()
-			_, path, err := s.path(ctx, c, &f)
-			if err != nil {
-				return err
-			}
-			_, site, err := s.get(ctx, c, path, &f)
+			c, path, _, site, err := s.read(ctx, &f)
 			if err != nil {
 				return err
 			}
@@ -336,12 +342,7 @@ func (s *siteCmd) show() *cobra.Command {
 			if err := s.checkFlags(&f); err != nil {
 				return err
 			}
-			c := s.g.client()
-			_, path, err := s.path(cmd.Context(), c, &f)
-			if err != nil {
-				return err
-			}
-			raw, _, err := s.get(cmd.Context(), c, path, &f)
+			_, _, raw, _, err := s.read(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}
@@ -366,12 +367,8 @@ role it held; user-assigned identities attached to it are only detached.`,
 				return err
 			}
 			ctx := cmd.Context()
-			c := s.g.client()
-			_, path, err := s.path(ctx, c, &f)
+			c, path, _, _, err := s.read(ctx, &f)
 			if err != nil {
-				return err
-			}
-			if _, _, err := s.get(ctx, c, path, &f); err != nil {
 				return err
 			}
 			return c.ARM(ctx, http.MethodDelete, path, client.APIVersionSites, nil, nil)
@@ -602,12 +599,7 @@ func (s *siteCmd) identityShow() *cobra.Command {
 			if err := s.checkFlags(&f); err != nil {
 				return err
 			}
-			c := s.g.client()
-			_, path, err := s.path(cmd.Context(), c, &f)
-			if err != nil {
-				return err
-			}
-			raw, _, err := s.get(cmd.Context(), c, path, &f)
+			_, _, raw, _, err := s.read(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}

@@ -43,12 +43,8 @@ func (s *siteCmd) authShow() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			c := s.g.client()
-			_, path, err := s.path(ctx, c, &f)
+			c, path, _, _, err := s.read(ctx, &f)
 			if err != nil {
-				return err
-			}
-			if _, _, err := s.get(ctx, c, path, &f); err != nil {
 				return err
 			}
 			raw, err := getRaw(ctx, c, authPath(path), authAPIVersion)
@@ -100,12 +96,8 @@ which Lanyard does not offer yet.`,
 				return fmt.Errorf("--action must be one of %s (RedirectToLoginPage needs an interactive sign-in, which Lanyard does not offer yet)", strings.Join(authActions, ", "))
 			}
 			ctx := cmd.Context()
-			c := s.g.client()
-			_, path, err := s.path(ctx, c, &f)
+			c, path, _, _, err := s.read(ctx, &f)
 			if err != nil {
-				return err
-			}
-			if _, _, err := s.get(ctx, c, path, &f); err != nil {
 				return err
 			}
 			var doc struct {
