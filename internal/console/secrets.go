@@ -66,17 +66,19 @@ func vaultPageOf(ctx context.Context, api *client.Client, host, path, skiptoken 
 	return rows, next, nil
 }
 
-func (c *Console) vaultHost(p vaultProps) (string, error) {
-	return client.VaultHost(p.VaultURI)
-}
-
-func (c *Console) secrets(w http.ResponseWriter, r *http.Request, s *current) error {
+// vaultOf reads, as the session's caller, the vault the request names, and its data plane's host.
+func (c *Console) vaultOf(r *http.Request, s *current) (*client.Client, client.Resource, vaultProps, string, error) {
 	api := c.api(s)
 	v, p, err := c.getVault(r.Context(), api, r)
 	if err != nil {
-		return err
+		return nil, v, p, "", err
 	}
-	host, err := c.vaultHost(p)
+	host, err := client.VaultHost(p.VaultURI)
+	return api, v, p, host, err
+}
+
+func (c *Console) secrets(w http.ResponseWriter, r *http.Request, s *current) error {
+	api, v, p, host, err := c.vaultOf(r, s)
 	if err != nil {
 		return err
 	}
@@ -95,12 +97,7 @@ func (c *Console) secrets(w http.ResponseWriter, r *http.Request, s *current) er
 }
 
 func (c *Console) setSecret(w http.ResponseWriter, r *http.Request, s *current) error {
-	api := c.api(s)
-	v, p, err := c.getVault(r.Context(), api, r)
-	if err != nil {
-		return err
-	}
-	host, err := c.vaultHost(p)
+	api, v, _, host, err := c.vaultOf(r, s)
 	if err != nil {
 		return err
 	}
@@ -122,12 +119,7 @@ func (c *Console) secret(w http.ResponseWriter, r *http.Request, s *current) err
 // renderSecret shows a secret's versions; shown, when not "", is the value of version that the
 // user asked to see (that read is audited by the vault, with the session as actor).
 func (c *Console) renderSecret(w http.ResponseWriter, r *http.Request, s *current, version, shown string) error {
-	api := c.api(s)
-	v, p, err := c.getVault(r.Context(), api, r)
-	if err != nil {
-		return err
-	}
-	host, err := c.vaultHost(p)
+	api, v, p, host, err := c.vaultOf(r, s)
 	if err != nil {
 		return err
 	}
@@ -144,12 +136,7 @@ func (c *Console) renderSecret(w http.ResponseWriter, r *http.Request, s *curren
 }
 
 func (c *Console) secretOp(w http.ResponseWriter, r *http.Request, s *current) error {
-	api := c.api(s)
-	v, p, err := c.getVault(r.Context(), api, r)
-	if err != nil {
-		return err
-	}
-	host, err := c.vaultHost(p)
+	api, v, _, host, err := c.vaultOf(r, s)
 	if err != nil {
 		return err
 	}
