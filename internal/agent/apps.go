@@ -89,12 +89,15 @@ func (s *appSet) newHeader() ([]byte, error) {
 // add registers ap with a new header, or with the one remembered from the last run for an app
 // registered without a command (Config.Remember).
 func (s *appSet) add(ap *app) error {
-	h, err := s.newHeader()
-	if len(ap.cfg.Command) == 0 {
-		h, err = s.headerFor(s.remember, ap.cfg.Name, ap.cfg.Site)
+	var h []byte
+	if s.remember != nil && len(ap.cfg.Command) == 0 {
+		h = s.remember.app(ap.cfg.Name, ap.cfg.Site)
 	}
-	if err != nil {
-		return err
+	if h == nil {
+		var err error
+		if h, err = s.newHeader(); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

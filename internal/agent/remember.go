@@ -128,14 +128,3 @@ func (a *Agent) saveRemembered() {
 		a.log.Warn("the agent could not record its endpoint and apps for its next start", slog.Any("error", errs.Wrap(errs.Internal, err, "writing "+rememberFile)))
 	}
 }
-
-// headerFor returns the header an app named name for site starts with: the remembered one, or
-// a new one.
-func (s *appSet) headerFor(r *remembered, name, site string) ([]byte, error) {
-	if r != nil {
-		if h := r.app(name, site); h != nil {
-			return h, nil
-		}
-	}
-	return s.newHeader()
-}
