@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"golang.org/x/sys/unix"
 
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
@@ -70,30 +72,47 @@ func TestIMDSLinkLocalInNetns(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("network namespaces cannot be made here: no ip command (Debian's iproute2); CI installs it")
 	}
-	ns := fmt.Sprintf("lyimds%d", os.Getpid()%100000)
-	host, peer := fmt.Sprintf("lyh%d", os.Getpid()%100000), fmt.Sprintf("lyp%d", os.Getpid()%100000)
+	// Two namespaces of the test's own, joined by a veth pair made inside them: the server's
+	// listener lives in one, the node in the other, and the host's own namespace sees no
+	// interface come or go (a browser test running beside this one aborts its page loads with
+	// ERR_NETWORK_CHANGED when it does).
+	id := os.Getpid() % 100000
+	ns, srvNS := fmt.Sprintf("lyimds%d", id), fmt.Sprintf("lyimdss%d", id)
+	host, peer := fmt.Sprintf("lyh%d", id), fmt.Sprintf("lyp%d", id)
 	if err := run(t, "ip", "netns", "add", ns); err != nil {
 		t.Skipf("network namespaces cannot be made here (CI runs as root and can): %v", err)
 	}
-	t.Cleanup(func() {
-		_ = exec.Command("ip", "netns", "del", ns).Run()
-		_ = exec.Command("ip", "link", "del", host).Run()
-	})
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	if err := run(t, "ip", "netns", "add", srvNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", srvNS).Run() })
 	const hostIP, peerIP = "10.213.7.1", "10.213.7.2"
 	for _, cmd := range [][]string{
-		{"ip", "link", "add", host, "type", "veth", "peer", "name", peer},
-		{"ip", "link", "set", peer, "netns", ns},
-		{"ip", "addr", "add", hostIP + "/30", "dev", host},
-		{"ip", "link", "set", host, "up"},
-		{"ip", "netns", "exec", ns, "ip", "addr", "add", peerIP + "/30", "dev", peer},
-		{"ip", "netns", "exec", ns, "ip", "link", "set", peer, "up"},
-		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
+		{"ip", "-n", srvNS, "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns},
+		{"ip", "-n", srvNS, "addr", "add", hostIP + "/30", "dev", host},
+		{"ip", "-n", srvNS, "link", "set", host, "up"},
+		{"ip", "-n", srvNS, "link", "set", "lo", "up"},
+		{"ip", "-n", ns, "addr", "add", peerIP + "/30", "dev", peer},
+		{"ip", "-n", ns, "link", "set", peer, "up"},
+		{"ip", "-n", ns, "link", "set", "lo", "up"},
 	} {
 		if err := run(t, cmd...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	env := lanyardtest.Start(t, lanyardtest.Options{Listen: hostIP})
+	ln, err := listenInNetns("/run/netns/"+srvNS, net.JoinHostPort(hostIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := lanyardtest.Start(t, lanyardtest.Options{Listener: ln})
+	// The test's own requests (ARM, token checks) reach the server in its namespace too.
+	env.HTTP.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return inNetns("/run/netns/"+srvNS, func() (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		})
+	}
 	n := &node{env: env}
 	_, uri := n.api(t)
 	jt, err := env.Admin.CreateJoinToken(t.Context(), "netns-node", "")
@@ -230,4 +249,39 @@ func hasIMDSAddress() bool {
 		}
 	}
 	return false
+}
+
+// listenInNetns opens a TCP listener inside the network namespace at path.
+func listenInNetns(path, addr string) (net.Listener, error) {
+	return inNetns(path, func() (net.Listener, error) { return net.Listen("tcp", addr) })
+}
+
+// inNetns runs open (which makes a socket) inside the network namespace at path. A socket
+// belongs to the namespace it was made in for good, so it is used from any thread after; the
+// thread that entered the namespace is never unlocked, and the runtime retires it with its
+// goroutine.
+func inNetns[T any](path string, open func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		var zero T
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{zero, fmt.Errorf("open %s: %w", path, err)}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- result{zero, fmt.Errorf("enter %s: %w", path, err)}
+			return
+		}
+		v, err := open()
+		ch <- result{v, err}
+	}()
+	r := <-ch
+	return r.v, r.err
 }

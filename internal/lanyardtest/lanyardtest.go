@@ -53,6 +53,9 @@ type Options struct {
 	// Listen is the IP address the HTTPS listener binds (a free port is chosen); default
 	// 127.0.0.1, and then the public URL names localhost, else the address itself.
 	Listen string
+	// Listener, when set, is the HTTPS listener itself (Listen is then ignored), for a test
+	// that opened it elsewhere, in a network namespace of its own, say.
+	Listener net.Listener
 }
 
 // Start starts a server for the duration of t.
@@ -67,9 +70,13 @@ func Start(t testing.TB, o Options) *Env {
 	if o.Listen != "" {
 		host, urlHost = o.Listen, o.Listen
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			t.Fatal(err)
+		}
+	} else if a := ln.Addr().(*net.TCPAddr); !a.IP.IsLoopback() {
+		urlHost = a.IP.String()
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	fs := pflag.NewFlagSet("lanyardtest", pflag.ContinueOnError)
