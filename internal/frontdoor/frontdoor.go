@@ -50,6 +50,10 @@ type Site struct {
 	// Dial, when set, connects to Backend (the app runs in a network namespace of its own, a
 	// sandbox); nil: Backend is dialled on the host's network.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Handler, when set, serves the site's requests in-process (a function app's host, package
+	// functions) instead of proxying them to Backend; it gets them after Easy Auth, with the
+	// X-MS-CLIENT-PRINCIPAL headers set.
+	Handler http.Handler
 }
 
 // Defaults (App Service's where it has one).

@@ -34,6 +34,10 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.Auth != nil && !f.easyAuth(rec, r, e, info) {
 		return
 	}
+	if e.Handler != nil {
+		e.Handler.ServeHTTP(rec, r)
+		return
+	}
 	f.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
 }
 

@@ -80,6 +80,7 @@ var forbidden = map[string][]string{
 	"resources": {"store", "server", "cli", "vault", "agent"},
 	"arm":       {"store", "server", "cli", "directory", "rbac", "resources", "token", "tenant"},
 	"agent":     {"store", "server", "cli", "directory", "rbac", "resources", "tenant"},
+	"functions": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
 	"frontdoor": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
 	// the console is a client of the public APIs: no domain, no store, no back door
 	"console": {"store", "server", "cli", "directory", "rbac", "resources", "vault", "nodes", "tenant", "token", "admin", "agent"},

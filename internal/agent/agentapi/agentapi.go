@@ -14,6 +14,12 @@ const (
 	PathToken  = Prefix + "/token"
 	PathEvents = Prefix + "/events"
 	PathSites  = Prefix + "/sites"
+	// PathPackages + "/" + digest (sha256:<hex>) answers a function app's deployment package, a
+	// zip, to a node that hosts a site deployed with it (application/zip).
+	PathPackages = Prefix + "/packages"
+	// PathTimerClaim claims one tick of a timer function for the calling node (TimerClaim in,
+	// TimerClaimResponse out): exactly one node of those hosting the site is told to run it.
+	PathTimerClaim = Prefix + "/timers/claim"
 )
 
 // The query parameters of PathEvents.
@@ -172,7 +178,51 @@ type Site struct {
 	HostName string    `json:"hostName,omitempty"` // the defaultHostName, {name}.{siteDomain}
 	TenantID string    `json:"tenantId,omitempty"`
 	Auth     *SiteAuth `json:"auth,omitempty"` // nil: Easy Auth is off
-	Error    string    `json:"error,omitempty"`
+	// Kind is the site's ARM kind ("app", "functionapp", "functionapp,linux", ...).
+	Kind string `json:"kind,omitempty"`
+	// Settings are the site's app settings (config/appsettings), given to its processes as
+	// environment variables; Key Vault references are resolved by the server (the literal
+	// reference stays where resolution failed, as App Service does).
+	Settings map[string]string `json:"settings,omitempty"`
+	// Functions is set for a function app (Kind contains "functionapp").
+	Functions *SiteFunctions `json:"functions,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// SiteFunctions is what a node needs to host a function app.
+type SiteFunctions struct {
+	// Package is the deployed package; nil: nothing is deployed yet (the node serves 503).
+	Package *Package `json:"package,omitempty"`
+	// Keys are the app's function keys (secrets: never logged).
+	Keys FunctionKeys `json:"keys"`
+}
+
+// Package names a deployment package by its content.
+type Package struct {
+	Digest string `json:"digest"` // "sha256:" + 64 lower-case hex digits of the zip
+	Size   int64  `json:"size"`
+}
+
+// FunctionKeys are a function app's keys, Azure's scopes: the master key, host keys (function
+// level for every function), system keys, and each function's own keys (by function name, then
+// key name).
+type FunctionKeys struct {
+	Master    string                       `json:"masterKey"`
+	Host      map[string]string            `json:"functionKeys,omitempty"`
+	System    map[string]string            `json:"systemKeys,omitempty"`
+	Functions map[string]map[string]string `json:"functions,omitempty"`
+}
+
+// TimerClaim asks to run one tick of a timer function of App on the calling node.
+type TimerClaim struct {
+	App      string    `json:"app"`      // the site's ARM id
+	Function string    `json:"function"` // the function's name
+	Tick     time.Time `json:"tick"`     // the scheduled time of the tick (UTC)
+}
+
+// TimerClaimResponse answers TimerClaim: Claimed is true for exactly one caller per tick.
+type TimerClaimResponse struct {
+	Claimed bool `json:"claimed"`
 }
 
 // SiteAuth is a site's Easy Auth (authsettingsV2) as the front door enforces it, checked by the
