@@ -292,11 +292,21 @@ func TestSandboxIsolation(t *testing.T) {
 	}
 	defer host.Close()
 	go http.Serve(host, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("from-the-host")) }))
-	time.Sleep(1100 * time.Millisecond) // the loopback relay reads the host's ports every second
-	cases = append(cases, struct{ name, site, script, want string }{
-		"a server on the host's loopback", s.site.ID, `curl -s http://` + host.Addr().String() + `/`, "from-the-host"})
 	if _, err := exec.LookPath("curl"); err != nil {
 		missing(t, "LANYARD_REQUIRE_CURL", "curl is not installed")
+	}
+	// The loopback relay reads the host's listening ports every second: a server started after
+	// the sandbox is reachable within a moment, not at once (a loaded machine takes longer).
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		out, err := s.run(t, s.site.ID, nil, "sh", "-c", `curl -s http://`+host.Addr().String()+`/`)
+		if err == nil && strings.TrimSpace(out) == "from-the-host" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("a server on the host's loopback: %v %q, want %q", err, out, "from-the-host")
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for _, c := range cases {
 		out, err := s.run(t, c.site, nil, "sh", "-c", c.script)
