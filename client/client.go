@@ -241,20 +241,59 @@ func (c *Client) ListAudit(ctx context.Context, after int64, limit int) ([]Audit
 	return out.Value, err
 }
 
-// AuditVerification is the result of walking the audit chain.
+// AuditVerification is the result of walking the audit chain and checking it against signed
+// checkpoints.
 type AuditVerification struct {
-	Events   int  `json:"events"`
-	OK       bool `json:"ok"`
-	Problems []struct {
+	Events      int  `json:"events"`
+	Checkpoints int  `json:"checkpoints"` // how many checkpoints were checked
+	OK          bool `json:"ok"`
+	Problems    []struct {
 		Seq    int64  `json:"seq"`
 		Reason string `json:"reason"`
 	} `json:"problems"`
 }
 
-// VerifyAudit walks the audit chain on the server.
-func (c *Client) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+// VerifyAudit walks the audit chain on the server and checks it against the stored checkpoints
+// and kept (copies the operator holds; may be nil).
+func (c *Client) VerifyAudit(ctx context.Context, kept ...AuditCheckpoint) (AuditVerification, error) {
 	var out AuditVerification
-	err := c.Do(ctx, http.MethodGet, "/admin/v1/audit/verify", nil, &out)
+	if len(kept) == 0 {
+		err := c.Do(ctx, http.MethodGet, "/admin/v1/audit/verify", nil, &out)
+		return out, err
+	}
+	err := c.Do(ctx, http.MethodPost, "/admin/v1/audit/verify", map[string]any{"checkpoints": kept}, &out)
+	return out, err
+}
+
+// AuditCheckpoint is a signed checkpoint of the audit chain's head.
+type AuditCheckpoint struct {
+	Seq       int64     `json:"seq"`
+	Hash      string    `json:"hash"`
+	Time      time.Time `json:"time"`
+	KeyID     string    `json:"keyId"`
+	Signature []byte    `json:"signature"`
+}
+
+// AuditCheckpoints are the stored checkpoints (newest first) and the public keys that sign them.
+type AuditCheckpoints struct {
+	Keys []struct {
+		KeyID     string `json:"keyId"`
+		PublicKey []byte `json:"publicKey"`
+	} `json:"keys"`
+	Value []AuditCheckpoint `json:"value"`
+}
+
+// CheckpointAudit signs a checkpoint of the audit chain's head now.
+func (c *Client) CheckpointAudit(ctx context.Context) (AuditCheckpoint, error) {
+	var out AuditCheckpoint
+	err := c.Do(ctx, http.MethodPost, "/admin/v1/audit/checkpoints", nil, &out)
+	return out, err
+}
+
+// ListAuditCheckpoints returns up to limit stored checkpoints, newest first.
+func (c *Client) ListAuditCheckpoints(ctx context.Context, limit int) (AuditCheckpoints, error) {
+	var out AuditCheckpoints
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/audit/checkpoints?limit="+strconv.Itoa(limit), nil, &out)
 	return out, err
 }
 

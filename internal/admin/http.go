@@ -39,6 +39,9 @@ type API struct {
 	Tokens Minter
 	// DefaultTenant returns the id of the tenant a mint request without tenantId is for.
 	DefaultTenant func() string
+	// Checkpoints signs audit checkpoints on demand; CheckpointStore lists them and their keys.
+	Checkpoints     *audit.Checkpointer
+	CheckpointStore audit.CheckpointStore
 }
 
 // Routes mounts the API's routes.
@@ -55,6 +58,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	h("POST /admin/v1/signing-keys/rotate", a.rotate)
 	h("GET /admin/v1/audit", a.listAudit)
 	h("GET /admin/v1/audit/verify", a.verifyAudit)
+	h("POST /admin/v1/audit/verify", a.verifyAudit)
+	h("GET /admin/v1/audit/checkpoints", a.listCheckpoints)
+	h("POST /admin/v1/audit/checkpoints", a.checkpoint)
 	h("POST /admin/v1/tokens", a.mintToken)
 	h("GET /admin/v1/ca", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -118,15 +124,89 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// verifyAudit walks the chain and checks it against the stored checkpoints and, on POST, the
+// checkpoints the operator kept ({"checkpoints": [...]}: copies the database cannot change).
 func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	n, problems, err := audit.Verify(r.Context(), a.Audit)
+	var in struct {
+		Checkpoints []audit.Checkpoint `json:"checkpoints"`
+	}
+	if r.Method == http.MethodPost && r.ContentLength != 0 {
+		if err := httpx.DecodeJSON(r, &in); err != nil {
+			return err
+		}
+		if len(in.Checkpoints) > maxCheckpoints {
+			return errs.E(errs.Invalid, "at most %d checkpoints at once, not %d", maxCheckpoints, len(in.Checkpoints))
+		}
+		for _, c := range in.Checkpoints {
+			if err := audit.ValidateCheckpoint(c); err != nil {
+				return err
+			}
+		}
+	}
+	n, last, problems, err := audit.VerifyChain(r.Context(), a.Audit)
 	if err != nil {
 		return err
+	}
+	checked := 0
+	if a.CheckpointStore != nil {
+		stored, err := a.CheckpointStore.ListAuditCheckpoints(r.Context(), maxCheckpoints)
+		if err != nil {
+			return err
+		}
+		keys, err := a.CheckpointStore.AuditCheckpointKeys(r.Context())
+		if err != nil {
+			return err
+		}
+		cps := append(in.Checkpoints, stored...)
+		more, err := audit.VerifyCheckpoints(r.Context(), a.Audit, last, cps, keys)
+		if err != nil {
+			return err
+		}
+		problems = append(problems, more...)
+		checked = len(cps)
 	}
 	if problems == nil {
 		problems = []audit.Problem{}
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": n, "ok": len(problems) == 0, "problems": problems})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": n, "checkpoints": checked, "ok": len(problems) == 0, "problems": problems})
+	return nil
+}
+
+// maxCheckpoints bounds the checkpoints one verify reads or takes.
+const maxCheckpoints = 10_000
+
+func (a *API) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
+	if a.CheckpointStore == nil {
+		return errs.E(errs.Unavailable, "audit checkpoints are not configured")
+	}
+	limit, err := intParam(r, "limit", 100, 1, maxCheckpoints)
+	if err != nil {
+		return err
+	}
+	cps, err := a.CheckpointStore.ListAuditCheckpoints(r.Context(), int(limit))
+	if err != nil {
+		return err
+	}
+	keys, err := a.CheckpointStore.AuditCheckpointKeys(r.Context())
+	if err != nil {
+		return err
+	}
+	if cps == nil {
+		cps = []audit.Checkpoint{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"keys": keys, "value": cps})
+	return nil
+}
+
+func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) error {
+	if a.Checkpoints == nil {
+		return errs.E(errs.Unavailable, "audit checkpoints are not configured")
+	}
+	cp, err := a.Checkpoints.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, cp)
 	return nil
 }
 

@@ -182,6 +182,12 @@ func (p Problem) String() string { return fmt.Sprintf("event %d: %s", p.Seq, p.R
 // link to the previous event is broken, or whose sequence number skips (a removed row) or repeats.
 // It returns the number of events checked.
 func Verify(ctx context.Context, st Store) (int, []Problem, error) {
+	n, _, problems, err := VerifyChain(ctx, st)
+	return n, problems, err
+}
+
+// VerifyChain is Verify that also returns the last event's seq (0 for an empty chain).
+func VerifyChain(ctx context.Context, st Store) (int, int64, []Problem, error) {
 	const page = 1000
 	var (
 		problems []Problem
@@ -192,7 +198,7 @@ func Verify(ctx context.Context, st Store) (int, []Problem, error) {
 	for {
 		evs, err := st.ListAudit(ctx, prevSeq, page)
 		if err != nil {
-			return n, problems, err
+			return n, prevSeq, problems, err
 		}
 		for _, e := range evs {
 			n++
@@ -208,7 +214,7 @@ func Verify(ctx context.Context, st Store) (int, []Problem, error) {
 			prevSeq, prevHash = e.Seq, e.Hash
 		}
 		if len(evs) < page {
-			return n, problems, nil
+			return n, prevSeq, problems, nil
 		}
 	}
 }

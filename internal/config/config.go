@@ -92,7 +92,7 @@ func Defaults(mode Mode) Config {
 		},
 		Log:    Log{Level: "info", Format: "text"},
 		Limits: Limits{UnauthenticatedRate: DefaultUnauthenticatedRate, UnauthenticatedBurst: DefaultUnauthenticatedBurst},
-		Audit:  Audit{RefusalWindow: Duration(DefaultRefusalWindow)},
+		Audit:  Audit{RefusalWindow: Duration(DefaultRefusalWindow), CheckpointInterval: Duration(DefaultCheckpointInterval)},
 		SQLite: SQLite{Synchronous: DefaultSQLiteSynchronous},
 	}
 	if mode == ModeDev {

@@ -25,6 +25,9 @@ type Audit struct {
 	// aggregate: per source and window, the first refusal is an event of its own and the rest
 	// one summary event.
 	RefusalWindow Duration `yaml:"refusal_window"`
+	// CheckpointInterval is how often each server signs a checkpoint of the audit chain (and
+	// logs it, for operators to keep); one more is signed at shutdown.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
 // SQLite configures the embedded store.
@@ -41,6 +44,7 @@ const (
 	DefaultUnauthenticatedRate  = 10
 	DefaultUnauthenticatedBurst = 100
 	DefaultRefusalWindow        = time.Minute
+	DefaultCheckpointInterval   = 15 * time.Minute
 	DefaultSQLiteSynchronous    = "normal"
 )
 
@@ -49,6 +53,7 @@ const (
 	EnvUnauthenticatedRate  = "LANYARD_LIMITS_UNAUTHENTICATED_RATE"
 	EnvUnauthenticatedBurst = "LANYARD_LIMITS_UNAUTHENTICATED_BURST"
 	EnvRefusalWindow        = "LANYARD_AUDIT_REFUSAL_WINDOW"
+	EnvCheckpointInterval   = "LANYARD_AUDIT_CHECKPOINT_INTERVAL"
 	EnvSQLiteSynchronous    = "LANYARD_SQLITE_SYNCHRONOUS"
 )
 
@@ -78,6 +83,14 @@ func (c *Config) applyOperationsEnv(env map[string]string) error {
 		c.Audit.RefusalWindow = d
 		c.origin["audit.refusal_window"] = EnvRefusalWindow
 	}
+	if v := env[EnvCheckpointInterval]; v != "" {
+		d, err := parseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s: %v", EnvCheckpointInterval, err)
+		}
+		c.Audit.CheckpointInterval = d
+		c.origin["audit.checkpoint_interval"] = EnvCheckpointInterval
+	}
 	if v := env[EnvSQLiteSynchronous]; v != "" {
 		c.SQLite.Synchronous = v
 		c.origin["sqlite.synchronous"] = EnvSQLiteSynchronous
@@ -95,6 +108,9 @@ func (c Config) validateOperations(bad func(field, format string, args ...any)) 
 	}
 	if d := c.Audit.RefusalWindow.Std(); d < time.Second || d > 24*time.Hour {
 		bad("audit.refusal_window", "%s must be between 1s and 24h", d)
+	}
+	if d := c.Audit.CheckpointInterval.Std(); d < time.Second || d > 24*time.Hour {
+		bad("audit.checkpoint_interval", "%s must be between 1s and 24h", d)
 	}
 	switch c.SQLite.Synchronous {
 	case "normal", "full":

@@ -69,7 +69,8 @@ type Server struct {
 	Default   tenant.Tenant     // the default tenant
 	Created   bool              // the default tenant was created by this Open (first start)
 
-	Refusals *audit.Refusals // refusals of unidentified callers, in aggregate (guard.go)
+	Refusals    *audit.Refusals     // refusals of unidentified callers, in aggregate (guard.go)
+	Checkpoints *audit.Checkpointer // signed checkpoints of the audit chain (audit.go)
 
 	metrics *metrics
 	guard   *httpx.Guard
@@ -116,6 +117,9 @@ func (s *Server) open(ctx context.Context) error {
 		return fmt.Errorf("the key-encryption key %s does not match the data: %d sealed value(s) in the store are under another key (wrong kek_file or LANYARD_KEK, or an unfinished 'lanyard server rotate-kek': run it again)", s.KEK, n)
 	}
 	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now, Level: auditLogLevel}
+	if err := s.openCheckpoints(ctx); err != nil {
+		return err
+	}
 	s.openGuard()
 	if s.CA, err = pki.LoadOrCreateCA(ctx, s.DB, s.KEK, s.now, s.rand); err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
@@ -189,6 +193,7 @@ func (s *Server) mount(keys admin.Keys) {
 	s.Nodes.Routes(mux)
 	(&admin.API{
 		Keys: keys, Audit: flushingAudit{s.DB, s.Refusals}, Record: s.Audit, CAPEM: s.CA.CertPEM,
+		Checkpoints: s.Checkpoints, CheckpointStore: s.DB,
 		Tokens: minter{s}, DefaultTenant: func() string { return s.Default.ID },
 	}).Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -333,6 +338,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error { return s.Nodes.Run(ctx) })
 	g.Go(func() error { return s.Refusals.Run(ctx) })
+	g.Go(func() error { return s.Checkpoints.Run(ctx) })
 	g.Go(func() error { return s.watchChanges(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()
