@@ -42,6 +42,8 @@ type API struct {
 	// Checkpoints signs audit checkpoints on demand; CheckpointStore lists them and their keys.
 	Checkpoints     *audit.Checkpointer
 	CheckpointStore audit.CheckpointStore
+	// Segments lists what retention exported; nil: 503.
+	Segments audit.RetentionStore
 }
 
 // Routes mounts the API's routes.
@@ -61,6 +63,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	h("POST /admin/v1/audit/verify", a.verifyAudit)
 	h("GET /admin/v1/audit/checkpoints", a.listCheckpoints)
 	h("POST /admin/v1/audit/checkpoints", a.checkpoint)
+	h("GET /admin/v1/audit/segments", a.listSegments)
 	h("POST /admin/v1/tokens", a.mintToken)
 	h("GET /admin/v1/ca", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/x-pem-file")
@@ -195,6 +198,25 @@ func (a *API) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
 		cps = []audit.Checkpoint{}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"keys": keys, "value": cps})
+	return nil
+}
+
+func (a *API) listSegments(w http.ResponseWriter, r *http.Request) error {
+	if a.Segments == nil {
+		return errs.E(errs.Unavailable, "audit retention is not configured")
+	}
+	segs, err := a.Segments.ListAuditSegments(r.Context())
+	if err != nil {
+		return err
+	}
+	seq, hash, err := a.Segments.AuditBase(r.Context())
+	if err != nil {
+		return err
+	}
+	if segs == nil {
+		segs = []audit.Segment{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"base": map[string]any{"seq": seq, "hash": hash}, "value": segs})
 	return nil
 }
 

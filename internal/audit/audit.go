@@ -33,6 +33,8 @@ type Recorder struct {
 	// server logs successful reads at debug, so that the hot paths write no line per request
 	// at the default level (the event is in the store either way).
 	Level func(Event) slog.Level
+	// Stream, when set, gets every recorded event (audit.stream).
+	Stream *Stream
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -71,6 +73,9 @@ func (r *Recorder) Record(ctx context.Context, ev Event) (Event, error) {
 	}
 	if err != nil {
 		return Event{}, fmt.Errorf("audit: record %s: %w", ev.Action, err)
+	}
+	if r.Stream != nil {
+		r.Stream.Send(out)
 	}
 	level := slog.LevelInfo
 	if r.Level != nil {
@@ -195,6 +200,13 @@ func VerifyChain(ctx context.Context, st Store) (int, int64, []Problem, error) {
 		prevHash string
 		n        int
 	)
+	// After retention, the chain in the store starts after its base: the last exported event.
+	if b, ok := st.(baser); ok {
+		var err error
+		if prevSeq, prevHash, err = b.AuditBase(ctx); err != nil {
+			return 0, 0, nil, err
+		}
+	}
 	for {
 		evs, err := st.ListAudit(ctx, prevSeq, page)
 		if err != nil {

@@ -21,6 +21,13 @@ import (
 // file for tampering, and the recorder.
 func chain(t *testing.T, n int) (*store.DB, *sql.DB) {
 	t.Helper()
+	db, raw, _ := chainAt(t, n)
+	return db, raw
+}
+
+// chainAt is chain that also returns the database file's path.
+func chainAt(t *testing.T, n int) (*store.DB, *sql.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "a.db")
 	db, err := store.Open(context.Background(), "sqlite:"+path)
 	if err != nil {
@@ -43,7 +50,7 @@ func chain(t *testing.T, n int) (*store.DB, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	return db, raw
+	return db, raw, path
 }
 
 func verify(t *testing.T, db *store.DB) (int, []audit.Problem) {

@@ -86,13 +86,7 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	cp := Checkpoint{Seq: seq, Hash: hash, Time: now().UTC().Truncate(time.Microsecond),
-		KeyID: CheckpointKeyID(c.Key.Public().(ed25519.PublicKey))}
-	cp.Signature = ed25519.Sign(c.Key, CheckpointMessage(cp))
+	cp := c.sign(seq, hash)
 	if err := c.Store.PutAuditCheckpoint(ctx, cp); err != nil {
 		return Checkpoint{}, err
 	}
@@ -101,6 +95,18 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (Checkpoint, error) {
 			slog.Time("at", cp.Time), slog.String("key_id", cp.KeyID), slog.String("signature", base64.StdEncoding.EncodeToString(cp.Signature)))
 	}
 	return cp, nil
+}
+
+// sign makes a checkpoint of (seq, hash) now.
+func (c *Checkpointer) sign(seq int64, hash string) Checkpoint {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	cp := Checkpoint{Seq: seq, Hash: hash, Time: now().UTC().Truncate(time.Microsecond),
+		KeyID: CheckpointKeyID(c.Key.Public().(ed25519.PublicKey))}
+	cp.Signature = ed25519.Sign(c.Key, CheckpointMessage(cp))
+	return cp
 }
 
 // Run signs a checkpoint every Interval and one more when ctx ends.
@@ -148,39 +154,69 @@ func EventAt(ctx context.Context, st Store, seq int64) (Event, bool, error) {
 // chain's event at its seq reports a rewritten chain. last is the chain's last seq (Verify's
 // count of a whole chain). Checkpoints of an empty chain (seq 0) check only their signature.
 func VerifyCheckpoints(ctx context.Context, st Store, last int64, cps []Checkpoint, keys []CheckpointKey) ([]Problem, error) {
-	pubs := map[string]ed25519.PublicKey{}
-	for _, k := range keys {
-		pubs[k.ID] = k.PublicKey
+	base := int64(0)
+	if b, ok := st.(baser); ok {
+		var err error
+		if base, _, err = b.AuditBase(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var problems []Problem
 	for _, cp := range cps {
-		when := cp.Time.UTC().Format(time.RFC3339)
-		pub, ok := pubs[cp.KeyID]
-		switch {
-		case !ok:
-			problems = append(problems, Problem{cp.Seq, fmt.Sprintf("checkpoint of %s is signed with key %q, which this server never used: it is forged or from another installation", when, cp.KeyID)})
-			continue
-		case len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, CheckpointMessage(cp), cp.Signature):
-			problems = append(problems, Problem{cp.Seq, fmt.Sprintf("checkpoint of %s has a signature that does not verify: it was altered or forged", when)})
-			continue
-		case cp.Seq == 0:
-			continue
-		case cp.Seq > last:
-			problems = append(problems, Problem{cp.Seq, fmt.Sprintf("the chain ends at event %d but the checkpoint of %s covers up to event %d: the newest events were removed (truncation)", last, when, cp.Seq)})
-			continue
+		var lookupErr error
+		p := checkOne(cp, keys, last, func(seq int64) (string, bool) {
+			if seq <= base {
+				return "", true // exported and pruned: its segment file carries it (VerifySegmentFile)
+			}
+			e, found, err := EventAt(ctx, st, seq)
+			if err != nil {
+				lookupErr = err
+			}
+			return e.Hash, found
+		})
+		if lookupErr != nil {
+			return problems, lookupErr
 		}
-		e, found, err := EventAt(ctx, st, cp.Seq)
-		if err != nil {
-			return problems, err
-		}
-		switch {
-		case !found:
-			problems = append(problems, Problem{cp.Seq, fmt.Sprintf("the checkpoint of %s covers event %d, which is missing", when, cp.Seq)})
-		case e.Hash != cp.Hash:
-			problems = append(problems, Problem{cp.Seq, fmt.Sprintf("event %d's hash is not the one the checkpoint of %s signed: the chain up to it was rewritten", cp.Seq, when)})
+		if p != nil {
+			problems = append(problems, *p)
 		}
 	}
 	return problems, nil
+}
+
+// checkOne checks one checkpoint against keys and a chain ending at last whose event hashes
+// hashAt gives ("" and true: not checkable here, accepted).
+func checkOne(cp Checkpoint, keys []CheckpointKey, last int64, hashAt func(seq int64) (string, bool)) *Problem {
+	when := cp.Time.UTC().Format(time.RFC3339)
+	var pub ed25519.PublicKey
+	for _, k := range keys {
+		if k.ID == cp.KeyID {
+			pub = k.PublicKey
+		}
+	}
+	switch {
+	case pub == nil:
+		return &Problem{cp.Seq, fmt.Sprintf("checkpoint of %s is signed with key %q, which this server never used: it is forged or from another installation", when, cp.KeyID)}
+	case len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, CheckpointMessage(cp), cp.Signature):
+		return &Problem{cp.Seq, fmt.Sprintf("checkpoint of %s has a signature that does not verify: it was altered or forged", when)}
+	case cp.Seq == 0:
+		return nil
+	case cp.Seq > last:
+		return &Problem{cp.Seq, fmt.Sprintf("the chain ends at event %d but the checkpoint of %s covers up to event %d: the newest events were removed (truncation)", last, when, cp.Seq)}
+	}
+	hash, found := hashAt(cp.Seq)
+	switch {
+	case !found:
+		return &Problem{cp.Seq, fmt.Sprintf("the checkpoint of %s covers event %d, which is missing", when, cp.Seq)}
+	case hash != "" && hash != cp.Hash:
+		return &Problem{cp.Seq, fmt.Sprintf("event %d's hash is not the one the checkpoint of %s signed: the chain up to it was rewritten", cp.Seq, when)}
+	}
+	return nil
+}
+
+// baser is a Store whose chain may start after a base (retention removed older events).
+type baser interface {
+	AuditBase(ctx context.Context) (int64, string, error)
 }
 
 // ValidateCheckpoint checks that a checkpoint given by a caller is well formed.

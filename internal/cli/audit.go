@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/audit"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -35,7 +38,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 	}
 	list.Flags().Int64Var(&after, "after", 0, "list events after this sequence number")
 	list.Flags().IntVar(&limit, "limit", 100, "at most this many events (1-1000)")
-	var keptFile string
+	var keptFile, segDir string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit chain and its signed checkpoints: changes, removals and rewrites are reported",
@@ -49,6 +52,9 @@ taken before. Exits 1 when anything is wrong.`,
   lanyard audit verify --checkpoints kept.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if segDir != "" {
+				return verifySegments(cmd, g, segDir)
+			}
 			var kept []client.AuditCheckpoint
 			if keptFile != "" {
 				var err error
@@ -69,6 +75,7 @@ taken before. Exits 1 when anything is wrong.`,
 			return nil
 		},
 	}
+	verify.Flags().StringVar(&segDir, "segments", "", "instead of the store's chain, check the segment files retention exported to this directory (or 'audit export' files in it): each event, the links between files and to the store, and each closing checkpoint")
 	verify.Flags().StringVar(&keptFile, "checkpoints", "", "a file of checkpoints you kept: JSON lines, or a JSON array (as 'audit checkpoint' and 'audit checkpoint list' print)")
 	var cpLimit int
 	checkpoint := &cobra.Command{
@@ -113,7 +120,25 @@ after it. Servers also sign one every audit.checkpoint_interval and at shutdown,
 	}
 	checkpointList.Flags().IntVar(&cpLimit, "limit", 100, "at most this many checkpoints (1-10000)")
 	checkpoint.AddCommand(checkpointList)
-	cmd.AddCommand(list, verify, checkpoint)
+	var exportAfter int64
+	var outFile string
+	export := &cobra.Command{
+		Use:   "export",
+		Short: "Write the audit events in the store as JSON lines, closed by a signed checkpoint",
+		Long: `Writes the events after --after (all by default) up to the chain's head as JSON lines, one
+event each with its hash and the hash before it, and a last line {"checkpoint": …} signed for the
+last event: the format of the segments retention exports, which 'lanyard audit verify
+--segments DIR' checks offline. To stream events as they happen instead, set audit.stream.`,
+		Example: `  lanyard audit export --out audit-$(date +%F).jsonl
+  lanyard audit export --after 120000 > recent.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return exportAudit(cmd, g, exportAfter, outFile)
+		},
+	}
+	export.Flags().Int64Var(&exportAfter, "after", 0, "export the events after this sequence number")
+	export.Flags().StringVar(&outFile, "out", "", "write to this file (created 0600; refused if it exists) instead of stdout")
+	cmd.AddCommand(list, verify, checkpoint, export)
 	return cmd
 }
 
@@ -176,4 +201,108 @@ func readCheckpoints(path string) ([]client.AuditCheckpoint, error) {
 		return nil, fmt.Errorf("--checkpoints %s: no checkpoints in it", path)
 	}
 	return cps, nil
+}
+
+// exportAudit writes the events after `after` up to a fresh checkpoint's seq, then that
+// checkpoint.
+func exportAudit(cmd *cobra.Command, g *globals, after int64, path string) error {
+	ctx := cmd.Context()
+	c := g.client()
+	cp, err := c.CheckpointAudit(ctx)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	n := 0
+	for after < cp.Seq {
+		evs, err := c.ListAudit(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return fmt.Errorf("the audit chain has no event after %d although its head is %d: events before %d were removed by retention (see 'lanyard audit verify --segments')", after, cp.Seq, cp.Seq)
+		}
+		for _, e := range evs {
+			if e.Seq > cp.Seq {
+				break
+			}
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+			after = e.Seq
+			n++
+		}
+	}
+	if err := enc.Encode(map[string]any{"checkpoint": cp}); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if path != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d event(s) up to %d and a signed checkpoint to %s\n", n, cp.Seq, path)
+	}
+	return nil
+}
+
+// verifySegments checks exported segment files offline: in name order, each file on its own and
+// linked to the one before it; the newest must link to the store's base when the store has
+// pruned up to it.
+func verifySegments(cmd *cobra.Command, g *globals, dir string) error {
+	ctx := cmd.Context()
+	cps, err := g.client().ListAuditCheckpoints(ctx, 1)
+	if err != nil {
+		return err
+	}
+	var keys []audit.CheckpointKey
+	for _, k := range cps.Keys {
+		keys = append(keys, audit.CheckpointKey{ID: k.KeyID, PublicKey: k.PublicKey})
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("--segments %s: no .jsonl files in it", dir)
+	}
+	sort.Strings(files) // segment names carry zero-padded sequence numbers
+	var (
+		results  []audit.SegmentCheck
+		prevHash string
+		prevLast int64
+		problems int
+	)
+	for _, f := range files {
+		res, err := audit.VerifySegmentFile(f, prevHash, keys)
+		if err != nil {
+			return err
+		}
+		if prevLast != 0 && res.FirstSeq != prevLast+1 {
+			res.Problems = append(res.Problems, audit.Problem{Seq: res.FirstSeq, Reason: fmt.Sprintf("the segment before ends at %d: events %d to %d are in no file", prevLast, prevLast+1, res.FirstSeq-1)})
+		}
+		if res.Problems == nil {
+			res.Problems = []audit.Problem{}
+		}
+		problems += len(res.Problems)
+		results = append(results, res)
+		prevHash, prevLast = res.LastHash, res.LastSeq
+	}
+	out := map[string]any{"ok": problems == 0, "segments": results}
+	if err := g.print(cmd.OutOrStdout(), out); err != nil {
+		return err
+	}
+	if problems > 0 {
+		return fmt.Errorf("%d problem(s) in the segments of %s", problems, dir)
+	}
+	return nil
 }

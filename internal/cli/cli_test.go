@@ -132,6 +132,33 @@ func TestAuditCheckpointTruncation(t *testing.T) {
 	}
 }
 
+// TestAuditExportVerifySegments: an export is a segment that verify --segments checks offline;
+// an edited line is reported.
+func TestAuditExportVerifySegments(t *testing.T) {
+	_, sock := server(t)
+	must(t, sock, "tenant", "create", "--name", "second")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "audit-000000000001.jsonl")
+	must(t, sock, "audit", "export", "--out", file)
+	if _, _, code := run(t, sock, "audit", "export", "--out", file); code == 0 {
+		t.Fatal("export over an existing file was not refused")
+	}
+	if got := must(t, sock, "audit", "verify", "--segments", dir, "--query", "[ok, length(segments[0].problems)]", "-o", "tsv"); got != "true\n0\n" {
+		t.Fatalf("verify --segments of a fresh export: %q", got)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || !strings.Contains(string(b), `"checkpoint"`) {
+		t.Fatalf("export %q %v", b, err)
+	}
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), `"result":"success"`, `"result":"denied"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := run(t, sock, "audit", "verify", "--segments", dir)
+	if code != 1 || !strings.Contains(out, "changed") {
+		t.Fatalf("verify --segments of an edited export: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
 func TestRest(t *testing.T) {
 	_, sock := server(t)
 	if got := must(t, sock, "rest", "--url", "/admin/v1/audit/verify", "--query", "ok"); got != "true\n" {

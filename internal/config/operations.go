@@ -28,6 +28,16 @@ type Audit struct {
 	// CheckpointInterval is how often each server signs a checkpoint of the audit chain (and
 	// logs it, for operators to keep); one more is signed at shutdown.
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// RetentionMaxAge and RetentionMaxEvents bound the events kept in the store (0: no bound).
+	// Older events are first exported to ExportDir as segment files (JSON lines ending with a
+	// signed checkpoint), then removed.
+	RetentionMaxAge    Duration `yaml:"retention_max_age"`
+	RetentionMaxEvents int64    `yaml:"retention_max_events"`
+	// ExportDir is where segments go; default {data_dir}/audit.
+	ExportDir string `yaml:"export_dir"`
+	// Stream sends every event as it happens to "file:/path", "syslog", or
+	// "syslog+udp|tcp|unix://address"; "" sends nothing.
+	Stream string `yaml:"stream"`
 }
 
 // SQLite configures the embedded store.
@@ -54,6 +64,7 @@ const (
 	EnvUnauthenticatedBurst = "LANYARD_LIMITS_UNAUTHENTICATED_BURST"
 	EnvRefusalWindow        = "LANYARD_AUDIT_REFUSAL_WINDOW"
 	EnvCheckpointInterval   = "LANYARD_AUDIT_CHECKPOINT_INTERVAL"
+	EnvAuditStream          = "LANYARD_AUDIT_STREAM"
 	EnvSQLiteSynchronous    = "LANYARD_SQLITE_SYNCHRONOUS"
 )
 
@@ -91,6 +102,10 @@ func (c *Config) applyOperationsEnv(env map[string]string) error {
 		c.Audit.CheckpointInterval = d
 		c.origin["audit.checkpoint_interval"] = EnvCheckpointInterval
 	}
+	if v := env[EnvAuditStream]; v != "" {
+		c.Audit.Stream = v
+		c.origin["audit.stream"] = EnvAuditStream
+	}
 	if v := env[EnvSQLiteSynchronous]; v != "" {
 		c.SQLite.Synchronous = v
 		c.origin["sqlite.synchronous"] = EnvSQLiteSynchronous
@@ -111,6 +126,15 @@ func (c Config) validateOperations(bad func(field, format string, args ...any)) 
 	}
 	if d := c.Audit.CheckpointInterval.Std(); d < time.Second || d > 24*time.Hour {
 		bad("audit.checkpoint_interval", "%s must be between 1s and 24h", d)
+	}
+	if d := c.Audit.RetentionMaxAge.Std(); d != 0 && d < time.Hour {
+		bad("audit.retention_max_age", "%s must be 0 (keep everything) or at least 1h", d)
+	}
+	if n := c.Audit.RetentionMaxEvents; n != 0 && n < 1000 {
+		bad("audit.retention_max_events", "%d must be 0 (keep everything) or at least 1000", n)
+	}
+	if s := c.Audit.Stream; s != "" && !strings.HasPrefix(s, "file:/") && s != "syslog" && !strings.HasPrefix(s, "syslog+") {
+		bad("audit.stream", "%q is not file:/absolute/path, syslog, or syslog+udp|tcp|unix://address", s)
 	}
 	switch c.SQLite.Synchronous {
 	case "normal", "full":

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/seal"
@@ -40,5 +42,27 @@ func (s *Server) openCheckpoints(ctx context.Context) error {
 		return fmt.Errorf("audit checkpoint key %s: %w", id, err)
 	}
 	s.Checkpoints = &audit.Checkpointer{Store: s.DB, Key: key, Interval: s.cfg.Audit.CheckpointInterval.Std(), Log: s.log, Now: s.now}
+	return nil
+}
+
+// openRetention builds audit retention and the event stream from the configuration.
+func (s *Server) openRetention() error {
+	c := s.cfg.Audit
+	dir := c.ExportDir
+	if dir == "" {
+		dir = filepath.Join(s.cfg.DataDir, "audit")
+	}
+	host, _ := os.Hostname()
+	s.Retention = &audit.Retention{
+		Store: s.DB, Dir: dir, MaxAge: c.RetentionMaxAge.Std(), MaxEvents: c.RetentionMaxEvents,
+		Signer: s.Checkpoints, Server: host, Log: s.log, Now: s.now,
+	}
+	if c.Stream != "" {
+		st, err := audit.OpenStream(c.Stream, s.log)
+		if err != nil {
+			return err
+		}
+		s.Audit.Stream = st
+	}
 	return nil
 }

@@ -62,6 +62,16 @@ type flushingAudit struct {
 	refusals *audit.Refusals
 }
 
+// AuditBase is the store's, so that verify starts where retention left the chain.
+func (f flushingAudit) AuditBase(ctx context.Context) (int64, string, error) {
+	if b, ok := f.Store.(interface {
+		AuditBase(context.Context) (int64, string, error)
+	}); ok {
+		return b.AuditBase(ctx)
+	}
+	return 0, "", nil
+}
+
 func (f flushingAudit) ListAudit(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
 	if err := f.refusals.Flush(ctx); err != nil {
 		return nil, err

@@ -71,6 +71,7 @@ type Server struct {
 
 	Refusals    *audit.Refusals     // refusals of unidentified callers, in aggregate (guard.go)
 	Checkpoints *audit.Checkpointer // signed checkpoints of the audit chain (audit.go)
+	Retention   *audit.Retention    // exports and removes old audit events (audit.go)
 
 	metrics *metrics
 	guard   *httpx.Guard
@@ -118,6 +119,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	s.Audit = &audit.Recorder{Store: s.DB, Log: s.log, Now: s.now, Level: auditLogLevel}
 	if err := s.openCheckpoints(ctx); err != nil {
+		return err
+	}
+	if err := s.openRetention(); err != nil {
 		return err
 	}
 	s.openGuard()
@@ -193,7 +197,7 @@ func (s *Server) mount(keys admin.Keys) {
 	s.Nodes.Routes(mux)
 	(&admin.API{
 		Keys: keys, Audit: flushingAudit{s.DB, s.Refusals}, Record: s.Audit, CAPEM: s.CA.CertPEM,
-		Checkpoints: s.Checkpoints, CheckpointStore: s.DB,
+		Checkpoints: s.Checkpoints, CheckpointStore: s.DB, Segments: s.DB,
 		Tokens: minter{s}, DefaultTenant: func() string { return s.Default.ID },
 	}).Routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -339,6 +343,10 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.Nodes.Run(ctx) })
 	g.Go(func() error { return s.Refusals.Run(ctx) })
 	g.Go(func() error { return s.Checkpoints.Run(ctx) })
+	g.Go(func() error { return s.Retention.Run(ctx) })
+	if st := s.Audit.Stream; st != nil {
+		g.Go(func() error { return st.Run(ctx) })
+	}
 	g.Go(func() error { return s.watchChanges(ctx) })
 	g.Go(func() error {
 		<-ctx.Done()

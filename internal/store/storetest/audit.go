@@ -196,3 +196,60 @@ func testAuditConcurrent(t *testing.T, db *store.DB) {
 		}
 	}
 }
+
+// testAuditCheckpointsAndPrune: checkpoint keys (first stored wins), checkpoints newest first,
+// and a prune that moves the base, refuses a stale base and keeps the chain linked.
+func testAuditCheckpointsAndPrune(t *testing.T, db *store.DB) {
+	for i := 0; i < 6; i++ {
+		_, err := db.AppendAudit(ctx, chain(audit.Event{Time: t0.Add(time.Duration(i) * time.Second), Actor: "system", Action: "test", Target: "x", Result: "success"}))
+		must(t, err, "AppendAudit")
+	}
+	make1 := func(id string) func() (string, []byte, string, []byte, error) {
+		return func() (string, []byte, string, []byte, error) {
+			return id, []byte(id + "-pub"), "kek", []byte(id + "-sealed"), nil
+		}
+	}
+	id, _, sealed, err := db.AuditCheckpointKey(ctx, make1("k1"))
+	must(t, err, "AuditCheckpointKey")
+	id2, _, _, err := db.AuditCheckpointKey(ctx, make1("k2"))
+	must(t, err, "AuditCheckpointKey again")
+	if id != "k1" || id2 != "k1" || string(sealed) != "k1-sealed" {
+		t.Fatalf("checkpoint keys %q %q %q: the first one stored must stay", id, id2, sealed)
+	}
+	seq, hash, err := db.AuditHead(ctx)
+	must(t, err, "AuditHead")
+	if seq != 6 || hash == "" {
+		t.Fatalf("head %d %q", seq, hash)
+	}
+	for i, at := range []time.Time{t0, t0.Add(time.Minute)} {
+		must(t, db.PutAuditCheckpoint(ctx, audit.Checkpoint{Seq: int64(3 + i), Hash: "h", Time: at, KeyID: "k1", Signature: []byte("sig")}), "PutAuditCheckpoint")
+	}
+	cps, err := db.ListAuditCheckpoints(ctx, 10)
+	must(t, err, "ListAuditCheckpoints")
+	if len(cps) != 2 || cps[0].Seq != 4 || !cps[0].Time.Equal(t0.Add(time.Minute)) || string(cps[0].Signature) != "sig" {
+		t.Fatalf("checkpoints %+v, want two, newest first", cps)
+	}
+	before, err := db.AuditSeqBefore(ctx, t0.Add(3*time.Second).UnixMicro())
+	must(t, err, "AuditSeqBefore")
+	if before != 3 {
+		t.Fatalf("AuditSeqBefore = %d, want 3", before)
+	}
+	evs := listAll(t, db)
+	seg := audit.Segment{FirstSeq: 1, LastSeq: 3, LastHash: evs[2].Hash, File: "f", SHA256: "d", Server: "s", ExportedAt: t0}
+	must(t, db.PruneAudit(ctx, seg), "PruneAudit")
+	wantKind(t, db.PruneAudit(ctx, seg), errs.Conflict, "PruneAudit of pruned events")
+	base, baseHash, err := db.AuditBase(ctx)
+	must(t, err, "AuditBase")
+	left := listAll(t, db)
+	if base != 3 || baseHash != evs[2].Hash || len(left) != 3 || left[0].Seq != 4 || left[0].PrevHash != baseHash {
+		t.Fatalf("after pruning 1-3: base %d, events %+v", base, left)
+	}
+	segs, err := db.ListAuditSegments(ctx)
+	must(t, err, "ListAuditSegments")
+	if len(segs) != 1 || segs[0].LastSeq != 3 || !segs[0].ExportedAt.Equal(t0) {
+		t.Fatalf("segments %+v", segs)
+	}
+	// New events still link to the head.
+	_, err = db.AppendAudit(ctx, chain(audit.Event{Time: t0, Actor: "system", Action: "test", Target: "y", Result: "success"}))
+	must(t, err, "AppendAudit after pruning")
+}
