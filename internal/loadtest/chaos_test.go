@@ -369,4 +369,3 @@ func jwks(t *testing.T, s *stack, tenant string) jose.JSONWebKeySet {
 	}
 	return set
 }
-
