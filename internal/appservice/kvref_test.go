@@ -7,11 +7,11 @@ import "testing"
 func TestParseRef(t *testing.T) {
 	const ver = "ec96f02080254f109c51a1f14cdb1931"
 	ok := map[string]Ref{
-		"@Microsoft.KeyVault(SecretUri=https://myvault.vault.azure.net/secrets/mysecret/)":        {"myvault", "mysecret", ""},
-		"@Microsoft.KeyVault(SecretUri=https://myvault.vault.azure.net/secrets/mysecret)":         {"myvault", "mysecret", ""},
+		"@Microsoft.KeyVault(SecretUri=https://myvault.vault.azure.net/secrets/mysecret/)":          {"myvault", "mysecret", ""},
+		"@Microsoft.KeyVault(SecretUri=https://myvault.vault.azure.net/secrets/mysecret)":           {"myvault", "mysecret", ""},
 		"@Microsoft.KeyVault(SecretUri=https://MyVault.vault.localhost:8443/secrets/s/" + ver + ")": {"myvault", "s", ver},
-		"@Microsoft.KeyVault(VaultName=myvault;SecretName=mysecret)":                              {"myvault", "mysecret", ""},
-		"@microsoft.keyvault(vaultname=myvault; SECRETNAME=mysecret; SecretVersion=" + ver + ";)": {"myvault", "mysecret", ver},
+		"@Microsoft.KeyVault(VaultName=myvault;SecretName=mysecret)":                                {"myvault", "mysecret", ""},
+		"@microsoft.keyvault(vaultname=myvault; SECRETNAME=mysecret; SecretVersion=" + ver + ";)":   {"myvault", "mysecret", ver},
 	}
 	for in, want := range ok {
 		got, err := ParseRef(in)
