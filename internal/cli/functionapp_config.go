@@ -43,12 +43,14 @@ const redactedWarning = "App settings have been redacted. Use `lanyard %s config
 
 func (s *siteCmd) config() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Configure a " + s.k.label,
+		Use:     "config",
+		Short:   "Configure a " + s.k.label,
+		Example: `  lanyard ` + s.k.noun + ` config appsettings list -n ` + s.k.name + ` -g rg`,
 	}
 	app := &cobra.Command{
-		Use:   "appsettings",
-		Short: "A " + s.k.label + "'s app settings: environment variables of its processes",
+		Use:     "appsettings",
+		Short:   "A " + s.k.label + "'s app settings: environment variables of its processes",
+		Example: `  lanyard ` + s.k.noun + ` config appsettings set -n ` + s.k.name + ` -g rg --settings MODE=prod`,
 		Long: `A ` + s.k.label + `'s app settings (config/appsettings): its processes see them as environment variables.
 A value of the form @Microsoft.KeyVault(SecretUri=...) or @Microsoft.KeyVault(VaultName=...;SecretName=...)
 is a Key Vault reference: the server reads the secret with the app's identity and gives the
@@ -191,8 +193,9 @@ func (s *siteCmd) settingsDelete() *cobra.Command {
 }
 
 func (s *siteCmd) deployment() *cobra.Command {
-	cmd := &cobra.Command{Use: "deployment", Short: "Deploy a " + s.k.label + "'s code"}
-	source := &cobra.Command{Use: "source", Short: "Deploy from a source"}
+	ex := `  lanyard ` + s.k.noun + ` deployment source config-zip -n ` + s.k.name + ` -g rg --src app.zip`
+	cmd := &cobra.Command{Use: "deployment", Short: "Deploy a " + s.k.label + "'s code", Example: ex}
+	source := &cobra.Command{Use: "source", Short: "Deploy from a source", Example: ex}
 	var (
 		f   siteFlags
 		src string
@@ -240,8 +243,9 @@ var keyTypes = []string{client.KeyTypeFunction, client.KeyTypeSystem, client.Key
 
 func (s *siteCmd) keys() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "keys",
-		Short: "A function app's host keys: the master key, host function keys and system keys",
+		Use:     "keys",
+		Short:   "A function app's host keys: the master key, host function keys and system keys",
+		Example: `  lanyard functionapp keys list -n ` + s.k.name + ` -g rg`,
 		Long: `A function app's host-level keys. A request to an HTTP function of authLevel function passes with
 the master key, a host function key or one of the function's own keys (x-functions-key header or
 code query parameter); authLevel admin needs the master key.`,
@@ -341,8 +345,9 @@ func keyOut(k client.KeyInfo) map[string]string {
 }
 
 func (s *siteCmd) function() *cobra.Command {
-	cmd := &cobra.Command{Use: "function", Short: "A function app's functions"}
-	keys := &cobra.Command{Use: "keys", Short: "A function's own keys"}
+	ex := `  lanyard functionapp function keys list -n ` + s.k.name + ` -g rg --function-name hello`
+	cmd := &cobra.Command{Use: "function", Short: "A function app's functions", Example: ex}
+	keys := &cobra.Command{Use: "keys", Short: "A function's own keys", Example: ex}
 	var (
 		fl, fs, fd        siteFlags
 		lfn, sfn, dfn     string
