@@ -312,7 +312,7 @@ func TestAgentFunctionApps(t *testing.T) {
 		t.Errorf("a site for a node it is not placed on: %+v", s3)
 	}
 	// Timer claims: two nodes race for each tick; exactly one wins each.
-	tick := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	tick := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
 	for i := range 5 {
 		claim := agentapi.TimerClaim{App: app, Function: "Cleanup", Tick: tick.Add(time.Duration(i) * time.Minute)}
 		var wg sync.WaitGroup
@@ -343,6 +343,9 @@ func TestAgentFunctionApps(t *testing.T) {
 	}
 	if st, _, _ := n1.do(http.MethodPost, agentapi.PathTimerClaim, agentapi.TimerClaim{App: solo, Function: "../x", Tick: tick}); st != http.StatusBadRequest {
 		t.Errorf("a claim with a bad function name: %d, want 400", st)
+	}
+	if st, _, _ := n1.do(http.MethodPost, agentapi.PathTimerClaim, agentapi.TimerClaim{App: solo, Function: "Cleanup", Tick: tick.Add(-48 * time.Hour)}); st != http.StatusBadRequest {
+		t.Errorf("a claim of a tick two days old: %d, want 400", st)
 	}
 	// Without a client certificate the routes refuse.
 	resp, err := e.HTTP.Get(e.URL + agentapi.PathPackages + "/" + digest)
