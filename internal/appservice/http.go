@@ -15,16 +15,16 @@ import (
 type opKind int
 
 const (
-	opZipDeploy      opKind = iota + 1 // POST {site}/extensions/zipdeploy
-	opAppSettings                      // GET, PUT {site}/config/appsettings
-	opAppSettingsLst                   // POST {site}/config/appsettings/list
-	opConfigRefs                       // GET {site}/config/configreferences/appsettings[/{key}]
-	opHostListKeys                     // POST {site}/host/default/listkeys
-	opHostKey                          // PUT, DELETE {site}/host/default/{functionKeys|systemKeys|masterKey}/{name}
-	opFnListKeys                       // POST {site}/functions/{fn}/listkeys
-	opFnListSecrets                    // POST {site}/functions/{fn}/listsecrets
-	opFnKey                            // PUT, DELETE {site}/functions/{fn}/keys/{name}
-	opSlotConfigNames                  // GET {site}/config/slotConfigNames
+	opZipDeploy       opKind = iota + 1 // POST {site}/extensions/zipdeploy
+	opAppSettings                       // GET, PUT {site}/config/appsettings
+	opAppSettingsLst                    // POST {site}/config/appsettings/list
+	opConfigRefs                        // GET {site}/config/configreferences/appsettings[/{key}]
+	opHostListKeys                      // POST {site}/host/default/listkeys
+	opHostKey                           // PUT, DELETE {site}/host/default/{functionKeys|systemKeys|masterKey}/{name}
+	opFnListKeys                        // POST {site}/functions/{fn}/listkeys
+	opFnListSecrets                     // POST {site}/functions/{fn}/listsecrets
+	opFnKey                             // PUT, DELETE {site}/functions/{fn}/keys/{name}
+	opSlotConfigNames                   // GET {site}/config/slotConfigNames
 )
 
 // route is a parsed path of this package.
