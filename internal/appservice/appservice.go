@@ -56,6 +56,8 @@ type Store interface {
 	PutSiteConfig(ctx context.Context, tenantID, siteKey, name string, body json.RawMessage, at time.Time) error
 	// VaultGeneration is raised by every change to any vault or its access policies.
 	VaultGeneration(ctx context.Context) (int64, error)
+	// RBACGeneration is raised by every change to the tenant's role assignments.
+	RBACGeneration(ctx context.Context, tenantID string) (int64, error)
 
 	// DeploySitePackage, in one transaction: stores body as the tenant's package digest unless
 	// it has it; records it as the site's newest deployment and doc as the site's config

@@ -26,7 +26,9 @@ import (
 // the app as the secret's value, read with the site's system-assigned identity, or with the
 // user-assigned identity properties.keyVaultReferenceIdentity names. A reference that cannot be
 // resolved stays the literal text. Resolved values are kept per site and read again on any
-// configuration change (app settings, the site, any vault or access policy) and every 24 h.
+// configuration change (app settings, the site) and every 24 h (Azure's); Lanyard also reads
+// them again on any change to a vault, an access policy or the tenant's role assignments, so
+// that a revoked grant takes effect at once.
 
 // refPrefix starts a Key Vault reference (compared without case).
 const refPrefix = "@Microsoft.KeyVault("
@@ -196,8 +198,8 @@ func (c *refCache) forget(key string) {
 
 // ResolvedSettings returns site's app settings with their Key Vault references resolved, and the
 // references' statuses, from the cache when nothing in the configuration changed since they were
-// resolved (the app settings, the site resource, any vault or access policy) and they are less
-// than 24 h old. site is the stored resource (with its identities).
+// resolved (the app settings, the site resource, any vault or access policy, the tenant's role
+// assignments) and they are less than 24 h old. site is the stored resource (with its identities).
 func (s *Service) ResolvedSettings(ctx context.Context, site resources.Resource) (map[string]string, []RefStatus, error) {
 	settings, raw, err := s.appSettings(ctx, site.TenantID, site.Key())
 	if err != nil {
@@ -217,9 +219,13 @@ func (s *Service) ResolvedSettings(ctx context.Context, site resources.Resource)
 	if err != nil {
 		return nil, nil, err
 	}
+	rbacGen, err := s.Store.RBACGeneration(ctx, site.TenantID)
+	if err != nil {
+		return nil, nil, err
+	}
 	h := sha256.New()
 	h.Write(raw)
-	h.Write([]byte("\x00" + strconv.FormatInt(site.Version, 10) + "\x00" + strconv.FormatInt(gen, 10)))
+	h.Write([]byte("\x00" + strconv.FormatInt(site.Version, 10) + "\x00" + strconv.FormatInt(gen, 10) + "\x00" + strconv.FormatInt(rbacGen, 10)))
 	// The identity references are read with, spelled out: the cache is right even for a caller
 	// whose read of the site carries no version.
 	p, idType, problem := s.referencePrincipal(site)

@@ -26,6 +26,7 @@ import (
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/rbac"
 )
 
 // nodeClient is an enrolled node's client of the agent API: HTTPS with its client certificate.
@@ -432,5 +433,40 @@ func TestFunctionKeysNotAtRest(t *testing.T) {
 				t.Errorf("the %s holds the %s", hn, nn)
 			}
 		}
+	}
+}
+
+// TestKeyVaultReferenceRBAC: with a vault that uses RBAC, a reference resolves once the site's
+// identity holds Key Vault Secrets User on the vault, as the vault's own data-plane check says,
+// and is AccessToKeyVaultDenied before and after.
+func TestKeyVaultReferenceRBAC(t *testing.T) {
+	e := startManagement(t)
+	ctx := context.Background()
+	g := e.group("rg")
+	app := e.functionApp(g, "fa1", map[string]any{"identity": map[string]any{"type": "SystemAssigned"}})
+	var site armResource
+	e.admin(http.MethodGet, app+"?api-version="+vWeb, nil, &site)
+	body := vaultBody(e.tenant, []map[string]any{})
+	body["properties"].(map[string]any)["enableRbacAuthorization"] = true
+	vault := g + "/providers/Microsoft.KeyVault/vaults/kv-rbac"
+	e.admin(http.MethodPut, vault+"?api-version="+vKV, body, nil)
+	port := e.URL[strings.LastIndex(e.URL, ":")+1:]
+	if _, err := e.Admin.Vault("kv-rbac.vault.localhost:"+port).SetSecret(ctx, "s", client.SecretSet{Value: "rbac-value"}); err != nil {
+		t.Fatal(err)
+	}
+	e.admin(http.MethodPut, app+"/config/appsettings?api-version="+vWeb, map[string]any{"properties": map[string]string{
+		"REF": "@Microsoft.KeyVault(SecretUri=https://kv-rbac.vault.azure.net/secrets/s/)"}}, nil)
+	if st := e.refStatuses(app)["REF"].Properties.Status; st != "AccessToKeyVaultDenied" {
+		t.Errorf("without a role: %s", st)
+	}
+	// A role assignment is picked up at once (the tenant's RBAC generation is part of the cache's
+	// key), and so is its removal.
+	ra := e.assignRole(vault, rbac.KeyVaultSecretsUser, site.Identity.PrincipalID)
+	if p := e.refStatuses(app)["REF"].Properties; p.Status != "Resolved" || p.ActiveVersion == "" {
+		t.Errorf("with Key Vault Secrets User: %+v", p)
+	}
+	e.admin(http.MethodDelete, vault+"/providers/Microsoft.Authorization/roleAssignments/"+ra+"?api-version="+vAuthz, nil, nil)
+	if st := e.refStatuses(app)["REF"].Properties.Status; st != "AccessToKeyVaultDenied" {
+		t.Errorf("after the role assignment is deleted: %s", st)
 	}
 }
