@@ -17,6 +17,9 @@ type Limits struct {
 	// rate. Requests with a valid token or client certificate are never throttled.
 	UnauthenticatedRate  float64 `yaml:"unauthenticated_rate"`
 	UnauthenticatedBurst int     `yaml:"unauthenticated_burst"`
+	// MaxPackageSize is the largest deployment package (zip) a function app may be given
+	// through zipdeploy, in bytes; a larger one is refused with 413.
+	MaxPackageSize int64 `yaml:"max_package_size"`
 }
 
 // Audit configures the audit log.
@@ -56,6 +59,8 @@ const (
 	DefaultRefusalWindow        = time.Minute
 	DefaultCheckpointInterval   = 15 * time.Minute
 	DefaultSQLiteSynchronous    = "normal"
+	DefaultMaxPackageSize       = 100 << 20
+	MaxMaxPackageSize           = 2 << 30
 )
 
 // Environment variables of the operational settings.
@@ -135,6 +140,9 @@ func (c Config) validateOperations(bad func(field, format string, args ...any)) 
 	}
 	if s := c.Audit.Stream; s != "" && !strings.HasPrefix(s, "file:/") && s != "syslog" && !strings.HasPrefix(s, "syslog+") {
 		bad("audit.stream", "%q is not file:/absolute/path, syslog, or syslog+udp|tcp|unix://address", s)
+	}
+	if n := c.Limits.MaxPackageSize; n < 1024 || n > MaxMaxPackageSize {
+		bad("limits.max_package_size", "%d must be between 1024 and %d bytes", n, int64(MaxMaxPackageSize))
 	}
 	switch c.SQLite.Synchronous {
 	case "normal", "full":
