@@ -12,7 +12,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/errs"
 )
 
-// Function apps (migration 0013): deployment packages and the deployments that name them,
+// Function apps (migration 0015): deployment packages and the deployments that name them,
 // function keys (sealed) and timer claims.
 
 var _ appservice.Store = (*DB)(nil)

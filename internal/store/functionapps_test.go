@@ -7,7 +7,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/store/storetest"
 )
 
-// TestFunctionAppsConformance runs migration 0013's part of the conformance suite on every
+// TestFunctionAppsConformance runs migration 0015's part of the conformance suite on every
 // dialect.
 func TestFunctionAppsConformance(t *testing.T) {
 	for _, d := range dialects {

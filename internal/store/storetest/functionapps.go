@@ -15,7 +15,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/store"
 )
 
-// RunFunctionApps is the part of the suite for migration 0013: deployment packages, function
+// RunFunctionApps is the part of the suite for migration 0015: deployment packages, function
 // keys and timer claims.
 func RunFunctionApps(t *testing.T, open func(t *testing.T) *store.DB) {
 	tests := []struct {
