@@ -244,7 +244,18 @@ func (p *process) do(req *http.Request) (*http.Response, error) {
 		g, ready := p.gen, p.readyCh
 		p.mu.Unlock()
 		if g != nil {
-			return p.send(req, g)
+			resp, err := p.send(req, g)
+			if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+				// the worker is gone and the request was not sent: wait for the host to see
+				// the exit, then try the next run of the worker
+				select {
+				case <-g.ctx.Done():
+					continue
+				case <-time.After(2 * time.Second):
+				case <-ctx.Done():
+				}
+			}
+			return resp, err
 		}
 		select {
 		case <-ready:
@@ -268,7 +279,7 @@ func (p *process) send(req *http.Request, g *generation) (*http.Response, error)
 	if err != nil {
 		stop()
 		cancel()
-		if g.ctx.Err() != nil {
+		if g.ctx.Err() != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, errors.New("the worker exited during the invocation")
 		}
 		return nil, err

@@ -50,7 +50,7 @@ type constraint struct {
 
 // parseRoute parses an ASP.NET route template.
 func parseRoute(tmpl string) (*route, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(tmpl, "~"), "/")
+	t := strings.Trim(strings.TrimPrefix(tmpl, "~"), "/")
 	r := &route{template: t}
 	if strings.Contains(t, "?") && !strings.Contains(t, "{") {
 		return nil, fmt.Errorf("the route template cannot contain '?' outside a parameter")
@@ -111,7 +111,7 @@ func splitSegments(t string) ([]string, error) {
 			}
 			depth++
 		case '}':
-			if i+1 < len(t) && t[i+1] == '}' && depth > 1 {
+			if i+1 < len(t) && t[i+1] == '}' && depth > 0 {
 				i++
 				continue
 			}
