@@ -191,7 +191,11 @@ func (m *MSISecretReader) ReadSecret(ctx context.Context, ref SecretRef) (string
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusUnauthorized {
-			m.forget(ref.Identity)
+			id := ref.Identity
+			if id == "" || strings.EqualFold(id, "system") {
+				id = "system"
+			}
+			m.forget(id)
 		}
 		return "", fmt.Errorf("reading secret '%s' from vault '%s': %s%s", ref.Name, name, resp.Status, apiError(body))
 	}
@@ -232,6 +236,9 @@ func (m *MSISecretReader) forget(identity string) {
 }
 
 func (m *MSISecretReader) token(ctx context.Context, identity string) (string, error) {
+	if identity == "" || strings.EqualFold(identity, "system") {
+		identity = "system"
+	}
 	m.mu.Lock()
 	if t, ok := m.tokens[identity]; ok && m.now().Before(t.expires.Add(-tokenSlack)) {
 		m.mu.Unlock()
@@ -243,7 +250,7 @@ func (m *MSISecretReader) token(ctx context.Context, identity string) (string, e
 	}
 	q := url.Values{"api-version": {"2019-08-01"}, "resource": {vaultResource}}
 	switch {
-	case identity == "" || strings.EqualFold(identity, "system"):
+	case identity == "system":
 	case strings.HasPrefix(identity, "/"):
 		q.Set("mi_res_id", identity)
 	default:

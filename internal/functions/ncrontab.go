@@ -156,7 +156,7 @@ func parseTimeSpan(s string) (time.Duration, bool) {
 	secStr, frac, _ := strings.Cut(p[2], ".")
 	sec, err3 := strconv.Atoi(secStr)
 	if err1 != nil || err2 != nil || err3 != nil || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 59 ||
-		len(p[0]) == 0 || len(p[0]) > 2 || len(p[1]) != 2 || len(secStr) != 2 || strings.HasPrefix(p[0], "+") {
+		len(p[0]) == 0 || len(p[0]) > 2 || len(p[1]) == 0 || len(p[1]) > 2 || len(secStr) == 0 || len(secStr) > 2 || strings.HasPrefix(p[0], "+") {
 		return 0, false
 	}
 	d := time.Duration(days)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second
