@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Route templates in ASP.NET Core's syntax (functions.md §2.1, Azure's): literal segments,
@@ -52,6 +53,9 @@ type constraint struct {
 func parseRoute(tmpl string) (*route, error) {
 	t := strings.Trim(strings.TrimPrefix(tmpl, "~"), "/")
 	r := &route{template: t}
+	if !utf8.ValidString(t) {
+		return nil, fmt.Errorf("the route template is not valid UTF-8")
+	}
 	if strings.Contains(t, "?") && !strings.Contains(t, "{") {
 		return nil, fmt.Errorf("the route template cannot contain '?' outside a parameter")
 	}
@@ -195,7 +199,11 @@ func parseSegment(s string) (segment, error) {
 			}
 		}
 		re.WriteString("$")
-		seg.re = regexp.MustCompile(re.String())
+		c, err := regexp.Compile(re.String())
+		if err != nil {
+			return segment{}, fmt.Errorf("the segment cannot be matched: %v", err)
+		}
+		seg.re = c
 	}
 	return seg, nil
 }
