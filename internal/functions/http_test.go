@@ -271,7 +271,9 @@ func TestWorkerCrashRestarts(t *testing.T) {
 		t.Errorf("crash: %d %q", w.Code, w.Body.String())
 	}
 	// once the host saw the exit, the next call waits for the restarted worker
-	waitFor(t, "the worker's exit", func() bool { return strings.Contains(log.String(), "The language worker process exited (exit status 3)") })
+	waitFor(t, "the worker's exit", func() bool {
+		return strings.Contains(log.String(), "The language worker process exited (exit status 3)")
+	})
 	w := do(h, "GET", "/api/hello?name=again", "", nil)
 	if w.Code != 201 || w.Body.String() != "hello again" {
 		t.Errorf("after the restart: %d %q", w.Code, w.Body.String())
