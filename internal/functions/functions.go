@@ -413,3 +413,6 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// RoutePrefix is host.json's extensions.http.routePrefix ("api" by default, "" for none).
+func (h *Host) RoutePrefix() string { return h.hc.routePrefix }
