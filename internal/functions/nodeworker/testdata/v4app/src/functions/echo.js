@@ -1,0 +1,60 @@
+// The HTTP request and response surface, and the hooks.
+const { app } = require('@azure/functions');
+
+let unknownHook = 'none';
+try {
+  require('@azure/functions-core').registerHook('noSuchHook', () => {});
+} catch (err) {
+  unknownHook = err.constructor.name;
+}
+
+app.hook.preInvocation((ctx) => {
+  ctx.hookData.pre = true;
+  if (ctx.invocationContext.functionName === 'echo') {
+    const orig = ctx.functionHandler;
+    ctx.functionHandler = async (...args) => {
+      const r = await orig(...args);
+      r.headers = { ...r.headers, 'x-pre-hook': 'wrapped' };
+      return r;
+    };
+  }
+});
+
+app.hook.postInvocation((ctx) => {
+  if (ctx.invocationContext.functionName === 'echo') ctx.invocationContext.log(`post hook saw pre=${ctx.hookData.pre}`);
+});
+
+app.http('echo', {
+  methods: ['GET', 'POST'],
+  route: 'echo/{id?}',
+  handler: async (request, context) => {
+    context.warn('a warning');
+    context.debug('a debug line');
+    return {
+      status: 201,
+      headers: { 'x-id': request.params.id || '' },
+      cookies: [{ name: 'flavour', value: 'oat', path: '/' }],
+      jsonBody: {
+        method: request.method,
+        url: request.url,
+        q: request.query.get('q'),
+        body: await request.text(),
+        header: request.headers.get('x-custom'),
+        user: request.user ? request.user.username : null,
+        unknownHook,
+      },
+    };
+  },
+});
+
+app.http('fail', {
+  handler: async (request, context) => {
+    context.error('failing now');
+    throw new Error('boom from v4');
+  },
+});
+
+app.http('bench', {
+  methods: ['POST', 'GET'],
+  handler: () => ({ jsonBody: { ok: true } }),
+});
