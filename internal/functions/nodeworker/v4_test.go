@@ -142,7 +142,9 @@ func TestV4Seed000ListsGroups(t *testing.T) {
 		t.Fatalf("after the grant: %d", code)
 	}
 	_, h, body := decodeHTTP(t, resp["ReturnValue"])
-	var groups struct{ Value []struct{ DisplayName string } }
+	var groups struct {
+		Value []struct{ DisplayName string }
+	}
 	if err := json.Unmarshal(body, &groups); err != nil {
 		t.Fatal(err)
 	}
