@@ -81,8 +81,26 @@ func TestV3ContextDoneStyle(t *testing.T) {
 	if body["name"] != "ada" || body["got"].(map[string]any)["n"].(float64) != 1 || body["contentType"] != "application/json" {
 		t.Errorf("body %v", body)
 	}
-	if p := body["params"].(map[string]any); p["id"] != "7" {
-		t.Errorf("params %v", p)
+	if p := body["params"].(map[string]any); p["id"] != "7" || body["boundId"] != "7" {
+		t.Errorf("params %v, bindingData.id %v", p, body["boundId"])
+	}
+	if body["user"] != nil {
+		t.Errorf("user without x-ms-client-principal: %v", body["user"])
+	}
+}
+
+func TestV3RequestUser(t *testing.T) {
+	w := startV3(t)
+	principal := base64.StdEncoding.EncodeToString([]byte(`{"auth_typ":"aad","claims":[{"typ":"name","val":"Ada"}]}`))
+	trig := httpTrigger("GET", "http://a/api/donestyle", map[string][]string{
+		"X-MS-CLIENT-PRINCIPAL": {principal}, "X-MS-CLIENT-PRINCIPAL-ID": {"oid-1"},
+		"X-MS-CLIENT-PRINCIPAL-NAME": {"ada@example.org"}, "X-MS-CLIENT-PRINCIPAL-IDP": {"aad"},
+	}, nil)
+	_, resp := w.invoke(t, "donestyle", map[string]any{"req": trig}, nil)
+	user := resp["Outputs"].(map[string]any)["res"].(map[string]any)["body"].(map[string]any)["user"].(map[string]any)
+	if user["type"] != "AppService" || user["id"] != "oid-1" || user["username"] != "ada@example.org" || user["identityProvider"] != "aad" ||
+		user["claimsPrincipalData"].(map[string]any)["auth_typ"] != "aad" {
+		t.Errorf("user %v", user)
 	}
 }
 

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const v4App = "testdata/v4app"
@@ -210,7 +214,7 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 	}
 	want := map[string]any{
 		"method": "POST", "url": "https://app.example/api/echo/42?q=hello", "q": "hello", "body": "the body",
-		"header": "one, two", "user": "ada@example.org", "unknownHook": "RangeError",
+		"header": "one, two", "user": "ada@example.org", "unknownHook": "RangeError", "started": true,
 	}
 	if code != 201 || !reflect.DeepEqual(got, want) {
 		t.Errorf("%d %v, want %v", code, got, want)
@@ -219,7 +223,8 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 		t.Errorf("headers %v", h)
 	}
 	logs := logEntries(t, resp)
-	if !contains(logs["warning"], "a warning") || !contains(logs["debug"], "a debug line") || !contains(logs["information"], "post hook saw pre=true") {
+	if !contains(logs["warning"], "a warning") || !contains(logs["debug"], "a debug line") || !contains(logs["information"], "post hook saw pre=true") ||
+		!contains(logs["information"], "[redacted in echo]") || contains(logs["information"], "redact me") {
 		t.Errorf("logs %v", logs)
 	}
 
@@ -291,4 +296,24 @@ func TestV4BrokenMainStillAnswers(t *testing.T) {
 	if status, _ := w.invoke(t, "oldstyle", map[string]any{}, nil); status != 404 {
 		t.Errorf("oldstyle: %d", status)
 	}
+}
+
+// SIGTERM runs the appTerminate hooks before the worker exits.
+func TestV4AppTerminateHookOnSIGTERM(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "terminated")
+	w, _ := startV4(t, v4App, "TERMINATE_MARK="+mark)
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(mark); err == nil {
+			if string(b) != "terminated" {
+				t.Errorf("mark %q", b)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no appTerminate hook ran:\n%s", w.stderr.String())
 }

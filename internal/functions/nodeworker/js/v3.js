@@ -272,6 +272,8 @@ async function invoke(f, body, inv) {
       context.res = new Response(() => done());
       context.traceContext.traceparent = v.headers.traceparent;
       context.traceContext.tracestate = v.headers.tracestate;
+      // Azure: HTTP binding data also has the route values, query and headers (§4.2).
+      for (const [k, x] of Object.entries(v.params)) if (!(k in context.bindingData)) context.bindingData[k] = x;
       context.bindingData.query = v.query;
       context.bindingData.headers = v.headers;
     } else {

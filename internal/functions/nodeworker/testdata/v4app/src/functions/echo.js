@@ -8,6 +8,21 @@ try {
   unknownHook = err.constructor.name;
 }
 
+let started = false;
+app.hook.appStart((ctx) => {
+  started = typeof ctx.hookData === 'object';
+});
+
+// The test sends SIGTERM and looks for this file.
+app.hook.appTerminate(() => {
+  if (process.env.TERMINATE_MARK) require('fs').writeFileSync(process.env.TERMINATE_MARK, 'terminated');
+});
+
+// Log hooks may rewrite a line's message (and see its invocation).
+app.hook.log((ctx) => {
+  if (ctx.message === 'redact me') ctx.message = `[redacted in ${ctx.invocationContext ? ctx.invocationContext.functionName : 'none'}]`;
+});
+
 app.hook.preInvocation((ctx) => {
   ctx.hookData.pre = true;
   if (ctx.invocationContext.functionName === 'echo') {
@@ -30,6 +45,7 @@ app.http('echo', {
   handler: async (request, context) => {
     context.warn('a warning');
     context.debug('a debug line');
+    context.info('redact me');
     return {
       status: 201,
       headers: { 'x-id': request.params.id || '' },
@@ -42,6 +58,7 @@ app.http('echo', {
         header: request.headers.get('x-custom'),
         user: request.user ? request.user.username : null,
         unknownHook,
+        started,
       },
     };
   },
