@@ -36,14 +36,14 @@
 //
 // An HTTP output value (an Outputs entry of an http binding, or ReturnValue for $return) is always
 // {"statusCode":int,"headers":{name:string},"body":…} with a body key, so that the host's §2.5 rule
-// ("status and headers only with a body") keeps the status the function set. "isBase64": true
-// (Lanyard's flag) means body is the base64 of the exact response bytes: the host must decode it
-// and write the bytes as they are, with the headers given (v4 always answers this way; v3 does for
-// a Buffer body). Otherwise body is a string (written as is) or a JSON value (serialized as JSON, as
-// Azure does for an object body). A header value is a string, except "set-cookie", which may be an
-// array of strings (one Set-Cookie line each; cookies set through the models' cookie APIs end up
-// there). When a v3 HTTP function sets no response at all, the output is absent (the host answers
-// 204, §2.5).
+// ("status and headers only with a body") keeps the status the function set. Response bytes (all
+// of v4's, a Buffer body in v3) travel as a string when the response has a content type and the
+// bytes are UTF-8 (the host writes a string body byte for byte), and otherwise as base64 with
+// "isBase64": true (Lanyard's flag: the host must decode body and write the bytes as they are).
+// A body that is another JSON value (v3's context.res = {body: {…}}) is serialized by the host as
+// JSON, as Azure does. A header value is a string, except "set-cookie", which may be an array of
+// strings (one Set-Cookie line each; the models' cookie APIs end up there). When a v3 HTTP
+// function sets no response at all, the output is absent (the host answers 204, §2.5).
 //
 // A function that throws (or rejects, or calls context.done(err)) gets 500 with
 // {"error":"message","stack":"…","LogEntries":[…]}; the host logs Azure's

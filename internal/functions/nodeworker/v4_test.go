@@ -207,6 +207,9 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("status %d: %v", status, resp)
 	}
+	if rv := resp["ReturnValue"].(map[string]any); rv["isBase64"] != nil {
+		t.Errorf("a UTF-8 body with a content type travels as text: %v", rv)
+	}
 	code, h, body := decodeHTTP(t, resp["ReturnValue"])
 	var got map[string]any
 	if err := json.Unmarshal(body, &got); err != nil {
@@ -228,6 +231,12 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 		t.Errorf("logs %v", logs)
 	}
 
+	status, resp = w.invoke(t, "bytes", map[string]any{d.trigger(t, "bytes"): httpTrigger("GET", "https://app.example/api/bytes", nil, nil)}, nil)
+	rv := resp["ReturnValue"].(map[string]any)
+	if _, _, body := decodeHTTP(t, rv); status != 200 || rv["isBase64"] != true || string(body) != "\x00\xff\x01\xfe" {
+		t.Errorf("bytes: %d %v", status, resp)
+	}
+
 	status, resp = w.invoke(t, "fail", map[string]any{d.trigger(t, "fail"): httpTrigger("GET", "https://app.example/api/fail", nil, nil)}, nil)
 	if status != 500 || resp["error"] != "boom from v4" || !strings.Contains(resp["stack"].(string), "echo.js") {
 		t.Errorf("fail: %d %v", status, resp)
@@ -241,7 +250,7 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 // schedule and the keyVault binding's own options.
 func TestV4DiscoveryMatchesFunctionJSON(t *testing.T) {
 	_, d := startV4(t, v4App)
-	if d.Model != "v4" || len(d.Errors) != 0 || len(d.Functions) != 6 {
+	if d.Model != "v4" || len(d.Errors) != 0 || len(d.Functions) != 7 {
 		t.Fatalf("discovery %+v", d)
 	}
 	generated := regexp.MustCompile(`^(httpTrigger|timerTrigger)[0-9a-f]{10}$`)

@@ -6,6 +6,7 @@ const fs = require('fs');
 const path = require('path');
 const { pathToFileURL } = require('url');
 const { AsyncLocalStorage } = require('async_hooks');
+const { isUtf8 } = require('buffer');
 
 // The invocation a log line belongs to, found through the async context so that the
 // @azure/functions-core log(), console-free system warnings and the v3 context all land in
@@ -209,7 +210,18 @@ function toBase64(v) {
   return Buffer.from(v.buffer ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v).toString('base64');
 }
 
+// bytesBody is the body field of an HTTP output for response bytes: the text itself when the
+// response has a content type and the bytes are UTF-8 (the host writes a string body byte for
+// byte), else base64 with "isBase64": true (Lanyard's flag: the host decodes it).
+function bytesBody(bytes, headers) {
+  const buf = bytes instanceof ArrayBuffer ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length === 0) return { body: '' };
+  if (headers['content-type'] && isUtf8(buf)) return { body: buf.toString('utf8') };
+  return { body: buf.toString('base64'), isBase64: true };
+}
+
 module.exports = {
+  bytesBody,
   current, Invocation, systemLog, stderrLine, isESM, loadModule, glob, flatHeaders, isBinaryType,
   bodyBytes, camel, errorBody, isBytes, toBase64,
 };

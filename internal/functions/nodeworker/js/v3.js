@@ -172,19 +172,19 @@ function untouched(res) {
 // body}). Node v3 on Azure honours a status without a body (the gRPC path), so the output always
 // carries a body key; bytes are base64 with "isBase64": true (Lanyard's flag).
 function httpOut(v) {
-  if (v === null || typeof v !== 'object' || util.isBytes(v)) return { statusCode: 200, headers: {}, ...bodyOf(v) };
+  if (v === null || typeof v !== 'object' || util.isBytes(v)) return { statusCode: 200, headers: {}, ...bodyOf(v, {}) };
   let status = typeof v.status === 'function' ? undefined : v.status;
   if (status === undefined) status = v.statusCode;
   if (status === undefined || status === null || status === '') status = 200;
   const headers = {};
   for (const [k, x] of Object.entries(v.headers || {})) if (x !== undefined && x !== null) headers[k.toLowerCase()] = Array.isArray(x) ? x.map(String) : String(x);
   if (Array.isArray(v.cookies) && v.cookies.length) headers['set-cookie'] = [].concat(headers['set-cookie'] || [], v.cookies.map(cookieString));
-  return { statusCode: Number(status), headers, ...bodyOf(v.body) };
+  return { statusCode: Number(status), headers, ...bodyOf(v.body, headers) };
 }
 
-function bodyOf(b) {
+function bodyOf(b, headers) {
   if (b === undefined || b === null) return { body: '' };
-  if (util.isBytes(b)) return { body: util.toBase64(b), isBase64: true };
+  if (util.isBytes(b)) return util.bytesBody(b, headers || {});
   return { body: b };
 }
 

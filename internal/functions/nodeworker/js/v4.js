@@ -247,10 +247,8 @@ function fromTyped(d) {
     }
     const out = { statusCode: Number(h.statusCode || 200), headers };
     const b = h.body || {};
-    if (b.bytes !== undefined && b.bytes !== null) {
-      out.body = util.toBase64(b.bytes);
-      out.isBase64 = true;
-    } else if (b.string !== undefined) out.body = b.string;
+    if (b.bytes !== undefined && b.bytes !== null) Object.assign(out, util.bytesBody(b.bytes, headers));
+    else if (b.string !== undefined) out.body = b.string;
     else if (b.json !== undefined) out.body = JSON.parse(b.json);
     else out.body = '';
     return out;

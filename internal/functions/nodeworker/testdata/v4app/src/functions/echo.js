@@ -75,3 +75,7 @@ app.http('bench', {
   methods: ['POST', 'GET'],
   handler: () => ({ jsonBody: { ok: true } }),
 });
+
+app.http('bytes', {
+  handler: async (request) => ({ body: new Uint8Array([0, 255, 1, 254]) }),
+});
