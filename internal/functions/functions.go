@@ -3,7 +3,6 @@ package functions
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/functions/nodeworker"
 )
 
 // Config is one function app's host.
@@ -130,6 +130,8 @@ type Host struct {
 	timers   sync.WaitGroup
 	stop     context.CancelFunc
 
+	tmpDirs []string // removed at Close
+
 	onTick func(fn string, payload map[string]any, err error) // tests
 }
 
@@ -174,12 +176,18 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 
 	argv, err := h.workerArgv()
 	if err != nil {
+		for _, d := range h.tmpDirs {
+			_ = os.RemoveAll(d)
+		}
 		return nil, err
 	}
 	p := startProcess(&h.cfg, h.flog, argv, h.workerDir(), h.environ())
 	h.worker = p
 	if err := p.waitStarted(ctx); err != nil {
 		_ = p.close(context.Background())
+		for _, d := range h.tmpDirs {
+			_ = os.RemoveAll(d)
+		}
 		return nil, errs.Wrap(errs.Unavailable, err, "the function app's worker did not start")
 	}
 	// functions the worker registered itself (the Node v4 model; doc.go)
@@ -259,7 +267,12 @@ func (h *Host) runtime() string {
 func (h *Host) workerArgv() ([]string, error) {
 	switch rt := h.runtime(); {
 	case rt == "node":
-		dir := filepath.Join(os.TempDir(), "lanyard-nodeworker")
+		// a private directory of this host's (a shared one in /tmp could be planted by another user)
+		dir, err := os.MkdirTemp("", "lanyard-nodeworker-")
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
+		}
+		h.tmpDirs = append(h.tmpDirs, dir)
 		script, err := nodeScript(dir)
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
@@ -287,9 +300,7 @@ func (h *Host) workerDir() string {
 
 // nodeScript writes Lanyard's Node worker into dir and returns its path; package nodeworker's
 // Script once that is merged (doc.go).
-var nodeScript = func(dir string) (string, error) {
-	return "", errors.New("the Node worker (package nodeworker) is not built into this host yet")
-}
+var nodeScript = nodeworker.Script
 
 // environ is the workers' environment (functions.md §10): the host's defaults, Config.Env,
 // the app settings, and what the host always sets.
@@ -339,10 +350,14 @@ func (h *Host) discover(ctx context.Context, have []*function, lookup func(strin
 			Name     string          `json:"name"`
 			Bindings json.RawMessage `json:"bindings"`
 		} `json:"functions"`
+		Errors []string `json:"errors"` // the Node worker's load errors
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
 		h.cfg.Log.Warn("the worker's function list is not JSON", "err", err)
 		return nil, nil
+	}
+	for _, e := range list.Errors {
+		h.flog.write(levelError, "The worker could not load the app: "+e)
 	}
 	seen := map[string]bool{}
 	for _, f := range have {
@@ -410,6 +425,9 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	if werr := h.worker.close(ctx); err == nil {
 		err = werr
+	}
+	for _, d := range h.tmpDirs {
+		_ = os.RemoveAll(d)
 	}
 	return err
 }
