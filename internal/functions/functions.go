@@ -56,6 +56,10 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Node is the node executable for FUNCTIONS_WORKER_RUNTIME=node; default "node" on PATH.
 	Node string
+	// WorkDir is where the host may write its own files (the Node worker's script, in a new
+	// directory removed at Close); it must be visible to the workers (Command's sandbox).
+	// Default: os.TempDir().
+	WorkDir string
 
 	Log *slog.Logger // the host's own log; default slog.Default()
 	// FunctionLog receives the invocation lines and the functions' own log lines, one per
@@ -191,7 +195,14 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "the function app's worker did not start")
 	}
 	// functions the worker registered itself (the Node v4 model; doc.go)
-	reg, regBad := h.discover(ctx, fns, lookup)
+	reg, v4, regBad := h.discover(ctx, fns, lookup)
+	if v4 {
+		// a Node v4 app runs the functions it registers only (nodeworker's rule)
+		for _, f := range fns {
+			bad = append(bad, Function{Name: f.Name, Trigger: f.Trigger, Error: f.source + ": ignored: the app uses the Node v4 programming model, whose functions are those it registers"})
+		}
+		fns = nil
+	}
 	fns = append(fns, reg...)
 	bad = append(bad, regBad...)
 	fns, clash := checkRoutes(fns)
@@ -268,7 +279,7 @@ func (h *Host) workerArgv() ([]string, error) {
 	switch rt := h.runtime(); {
 	case rt == "node":
 		// a private directory of this host's (a shared one in /tmp could be planted by another user)
-		dir, err := os.MkdirTemp("", "lanyard-nodeworker-")
+		dir, err := os.MkdirTemp(h.cfg.WorkDir, "lanyard-nodeworker-")
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
 		}
@@ -332,20 +343,21 @@ func (h *Host) environ() []string {
 
 // discover asks the worker for the functions it registered itself (GET /.lanyard/functions,
 // doc.go); a worker that does not know the path (a custom handler) has none.
-func (h *Host) discover(ctx context.Context, have []*function, lookup func(string) (string, bool)) ([]*function, []Function) {
+func (h *Host) discover(ctx context.Context, have []*function, lookup func(string) (string, bool)) ([]*function, bool, []Function) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/.lanyard/functions", nil)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	resp, err := h.worker.do(req)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
-		return nil, nil
+		return nil, false, nil
 	}
 	var list struct {
+		Model     string `json:"model"` // the Node worker's: v3 or v4
 		Functions []struct {
 			Name     string          `json:"name"`
 			Bindings json.RawMessage `json:"bindings"`
@@ -354,14 +366,17 @@ func (h *Host) discover(ctx context.Context, have []*function, lookup func(strin
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
 		h.cfg.Log.Warn("the worker's function list is not JSON", "err", err)
-		return nil, nil
+		return nil, false, nil
 	}
 	for _, e := range list.Errors {
 		h.flog.write(levelError, "The worker could not load the app: "+e)
 	}
+	v4 := list.Model == "v4"
 	seen := map[string]bool{}
 	for _, f := range have {
-		seen[strings.ToLower(f.Name)] = true
+		if !v4 {
+			seen[strings.ToLower(f.Name)] = true
+		}
 	}
 	var ok []*function
 	var bad []Function
@@ -380,7 +395,7 @@ func (h *Host) discover(ctx context.Context, have []*function, lookup func(strin
 		}
 		ok = append(ok, fn)
 	}
-	return ok, bad
+	return ok, v4, bad
 }
 
 // Functions returns the functions of the app, indexed or refused, by name.

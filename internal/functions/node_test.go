@@ -70,6 +70,7 @@ func TestNodeV4(t *testing.T) {
 		t.Skip("run `npm ci` in internal/functions/nodeworker/testdata/v4app first")
 	}
 	root := nodeApp(t, src)
+	write(t, filepath.Join(root, "old", "function.json"), httpFn(""))
 	var log logBuf
 	h := startHost(t, Config{Root: root, FunctionLog: &log, Keys: testKeys{}, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
 		Secrets: staticSecrets{"my-application-secret": "123"}}, nil)
@@ -79,6 +80,9 @@ func TestNodeV4(t *testing.T) {
 	}
 	if f := fns["echo"]; f.Error != "" || f.AuthLevel != "anonymous" || f.Route != "echo/{id?}" || strings.Join(f.Methods, ",") != "GET,POST" {
 		t.Errorf("echo %+v", f)
+	}
+	if f := fns["old"]; f.Error != "old/function.json: ignored: the app uses the Node v4 programming model, whose functions are those it registers" {
+		t.Errorf("old %+v", f)
 	}
 	if f := fns["tick"]; f.Trigger != "timerTrigger" || f.Schedule != "0 */5 * * * *" {
 		t.Errorf("tick %+v", f)
