@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -23,7 +25,16 @@ import (
 // reasonHTTP is the reason Azure logs for HTTP calls (§11).
 const reasonHTTP = "This function was programmatically called via the host APIs."
 
-func newID() string { return uuid.NewString() }
+// newID is a random (version 4) UUID for invocation ids and sys.RandGuid: ids, not secrets, so
+// from math/rand/v2's runtime-seeded ChaCha8 (no system call per invocation).
+func newID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], mrand.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return uuid.UUID(b).String()
+}
 
 // handlerResponse is a worker's answer (§3.3) with Lanyard's LogEntries (doc.go).
 type handlerResponse struct {
