@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/functions"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
@@ -143,6 +144,9 @@ func funcStart(cmd *cobra.Command, g *globals, d *devApp, root string, port int,
 		if err := checkSandboxFlag(d.sandbox); err != nil {
 			return err
 		}
+		if err := ensureFunctionApp(ctx, a, d); err != nil {
+			return err
+		}
 		reg, _, err := d.register(ctx, a, cmd.ErrOrStderr())
 		if err != nil {
 			return err
@@ -208,6 +212,37 @@ func funcStart(cmd *cobra.Command, g *globals, d *devApp, root string, port int,
 		err = nil
 	}
 	return err
+}
+
+// ensureFunctionApp creates the site d.name as a function app when it does not exist (register
+// would make a web app), and fixes d.group to the site's group.
+func ensureFunctionApp(ctx context.Context, a *armCmd, d *devApp) error {
+	if err := checkName(d.name); err != nil {
+		return err
+	}
+	if d.group != "" {
+		if err := checkResourceGroup("resource-group", d.group); err != nil {
+			return err
+		}
+	}
+	c := a.g.client()
+	sub, err := a.sub(ctx, c)
+	if err != nil {
+		return err
+	}
+	if d.group, err = siteGroup(ctx, c, sub, d.name, d.group); err != nil {
+		return err
+	}
+	location, err := ensureGroup(ctx, c, sub, d.group)
+	if err != nil {
+		return err
+	}
+	path := client.ResourcePath(sub, d.group, client.TypeSites, d.name)
+	err = c.ARM(ctx, http.MethodGet, path, client.APIVersionSites, nil, nil)
+	if !client.IsNotFound(err) {
+		return err
+	}
+	return c.ARM(ctx, http.MethodPut, path, client.APIVersionSites, sitePut{Location: location, Kind: functionAppKind.kind}, nil)
 }
 
 // hostClient is the keyVault reader's HTTP client: it trusts the CA bundle the agent gives

@@ -189,7 +189,7 @@ func TestFuncStartWithIdentity(t *testing.T) {
 	if !strings.Contains(out.String(), "keyVault binding 'mySecret': secret 'db-password' in vault 'kv1' could not be read") {
 		t.Errorf("log:\n%s", out.String())
 	}
-	principal := strings.TrimSpace(must(t, sock, "webapp", "show", "--name", "fnapp", "-g", "apps", "--query", "identity.principalId", "-o", "tsv"))
+	principal := strings.TrimSpace(must(t, sock, "functionapp", "show", "--name", "fnapp", "-g", "apps", "--query", "identity.principalId", "-o", "tsv"))
 	must(t, sock, "keyvault", "set-policy", "--name", "kv1", "--object-id", principal, "--secret-permissions", "get")
 	code, body = get("/api/secret")
 	if code != 200 || !strings.Contains(body, `"mySecret":"from-the-vault"`) {
