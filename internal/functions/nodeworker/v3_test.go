@@ -3,6 +3,7 @@ package nodeworker
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +220,30 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+func TestV3LogLinesAreBounded(t *testing.T) {
+	w := startV3(t)
+	status, resp := w.invoke(t, "chatty", map[string]any{"req": httpTrigger("GET", "http://a/api/chatty", nil, nil)}, nil)
+	if status != 200 {
+		t.Fatalf("%d %v", status, resp)
+	}
+	logs := logEntries(t, resp)
+	if len(logs["information"]) != 10000 || logs["information"][9999] != "line 9999" ||
+		!contains(logs["warning"], "More than 10000 log lines in one invocation: the rest are dropped.") {
+		t.Errorf("%d information lines, warnings %v", len(logs["information"]), logs["warning"])
+	}
+}
+
+func TestBodyThatIsNotJSONIs400WithoutQuotingIt(t *testing.T) {
+	w := startV3(t)
+	resp, err := w.client.Post(w.base+"/seed003", "application/json", strings.NewReader("secret-value-not-json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || strings.Contains(string(b), "secret-value") {
+		t.Errorf("%d %s", resp.StatusCode, b)
+	}
 }

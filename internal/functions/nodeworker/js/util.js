@@ -20,6 +20,8 @@ const levels = {
   warning: 'warning', warn: 'warning', error: 'error', critical: 'error',
 };
 
+const maxEntries = 10000;
+
 function stderrLine(level, message, inv) {
   const who = inv ? ` Function '${inv.functionName}' (Id=${inv.invocationId}):` : '';
   const lv = level.charAt(0).toUpperCase() + level.slice(1);
@@ -48,6 +50,13 @@ class Invocation {
           `Please check for asynchronous calls that are not awaited. Function name: ${this.functionName}. Invocation Id: ${this.invocationId}.`);
       }
       stderrLine(lv, message, this);
+      return;
+    }
+    // Lanyard's own bound: a function logging in a loop cannot grow one answer without end.
+    if (this.entries.length >= maxEntries) {
+      if (this.entries.length === maxEntries) {
+        this.entries.push({ level: 'warning', category: 'system', message: `More than ${maxEntries} log lines in one invocation: the rest are dropped.` });
+      }
       return;
     }
     this.entries.push({ level: lv, category, message });
