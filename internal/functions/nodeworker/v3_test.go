@@ -247,3 +247,14 @@ func TestBodyThatIsNotJSONIs400WithoutQuotingIt(t *testing.T) {
 		t.Errorf("%d %s", resp.StatusCode, b)
 	}
 }
+
+func TestV3PromiseAndDoneLogsAzuresError(t *testing.T) {
+	w := startV3(t)
+	status, resp := w.invoke(t, "both", map[string]any{"req": httpTrigger("GET", "http://a/api/both", nil, nil)}, nil)
+	if status != 200 || resp["Outputs"].(map[string]any)["res"].(map[string]any)["body"] != "both" {
+		t.Fatalf("%d %v", status, resp)
+	}
+	if logs := logEntries(t, resp); !contains(logs["error"], "Error: Choose either to return a promise or call 'done'. Do not use both in your script.") {
+		t.Errorf("logs %v", logs)
+	}
+}
