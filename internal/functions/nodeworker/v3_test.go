@@ -88,6 +88,11 @@ func TestV3ContextDoneStyle(t *testing.T) {
 	if body["user"] != nil {
 		t.Errorf("user without x-ms-client-principal: %v", body["user"])
 	}
+	logs := logEntries(t, resp)
+	if !contains(logs["information"], "after done") || len(logs["warning"]) != 1 ||
+		!strings.HasPrefix(logs["warning"][0], "Unexpected call to 'log' on the context object after function execution has completed.") {
+		t.Errorf("a log after done: %v", logs)
+	}
 }
 
 func TestV3RequestUser(t *testing.T) {

@@ -36,7 +36,8 @@ class Invocation {
     this.invocationId = invocationId;
     this.functionName = functionName;
     this.entries = [];
-    this.finished = false;
+    this.finished = false; // the answer is built: lines go to stderr
+    this.completed = false; // v3: done was called or the promise settled (Azure warns on later logs)
     this.warnLate = true; // v3: warn about a user log after completion (v4's library warns itself)
   }
 
@@ -45,10 +46,7 @@ class Invocation {
     if (!lv) return;
     message = String(message);
     if (this.finished) {
-      if (category === 'user' && this.warnLate) {
-        stderrLine('warning', "Unexpected call to 'log' on the context object after function execution has completed. " +
-          `Please check for asynchronous calls that are not awaited. Function name: ${this.functionName}. Invocation Id: ${this.invocationId}.`);
-      }
+      if (category === 'user' && this.warnLate) stderrLine('warning', lateWarning(this));
       stderrLine(lv, message, this);
       return;
     }
@@ -59,6 +57,9 @@ class Invocation {
       }
       return;
     }
+    if (this.completed && category === 'user' && this.warnLate) {
+      this.entries.push({ level: 'warning', category: 'system', message: lateWarning(this) });
+    }
     this.entries.push({ level: lv, category, message });
   }
 
@@ -66,6 +67,12 @@ class Invocation {
     this.finished = true;
     return this.entries;
   }
+}
+
+// lateWarning is Azure's warning for a log after completion (functions.md §11).
+function lateWarning(inv) {
+  return "Unexpected call to 'log' on the context object after function execution has completed. " +
+    `Please check for asynchronous calls that are not awaited. Function name: ${inv.functionName}. Invocation Id: ${inv.invocationId}.`;
 }
 
 // systemLog writes a worker line: into the current invocation when there is one, else stderr.

@@ -243,6 +243,7 @@ async function invoke(f, body, inv) {
       return;
     }
     doneCalled = true;
+    inv.completed = true;
     resolveDone({ err, result });
   };
 
@@ -286,7 +287,11 @@ async function invoke(f, body, inv) {
   const ret = f.fn(context, ...inputs);
   let result;
   if (ret && typeof ret.then === 'function') {
-    result = await ret;
+    try {
+      result = await ret;
+    } finally {
+      inv.completed = true;
+    }
     if (doneByUser) {
       inv.log('error', 'system', "Error: Choose either to return a promise or call 'done'. Do not use both in your script.");
     }
