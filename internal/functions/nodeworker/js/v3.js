@@ -51,6 +51,7 @@ function entry(mod, entryPoint) {
   if (typeof mod.run === 'function') return mod.run;
   if (typeof mod.index === 'function') return mod.index;
   if (typeof mod.default === 'function') return mod.default;
+  if (mod.default && typeof mod.default === 'object' && mod.default !== mod) return entry(mod.default, entryPoint);
   throw new Error("unable to determine the function's entry point: export one function, or one named 'run' or 'index', or set entryPoint");
 }
 

@@ -46,7 +46,11 @@ async function start() {
   }
   for (const e of app.errors) util.stderrLine('error', `app start: ${e}`);
 
-  const server = http.createServer({ keepAliveTimeout: 120000 }, handle);
+  const server = http.createServer(handle);
+  // The host keeps connections; an idle one must outlive Go's 90 s idle timeout, or a POST may
+  // meet a connection the worker is closing (Lanyard's own). Invocations have no time limit
+  // here: functionTimeout is the host's.
+  server.keepAliveTimeout = 120000;
   server.headersTimeout = 0;
   server.requestTimeout = 0;
   server.listen(port, '127.0.0.1');
