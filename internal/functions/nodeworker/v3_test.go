@@ -189,6 +189,11 @@ func TestV3ESMTimerEntryPointAndBinary(t *testing.T) {
 		t.Errorf("esm: %v", resp)
 	}
 
+	_, resp = w.invoke(t, "esmpkg", map[string]any{"req": httpTrigger("GET", "http://a/api/esmpkg", nil, nil)}, nil)
+	if b := resp["Outputs"].(map[string]any)["res"].(map[string]any)["body"]; b != "esm by package type" {
+		t.Errorf("esmpkg: %v", resp)
+	}
+
 	timer := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "ScheduleStatus": nil, "IsPastDue": true}
 	status, resp := w.invoke(t, "timer", map[string]any{"myTimer": timer}, nil)
 	if status != 200 || !contains(logEntries(t, resp)["information"], "isPastDue=true adjustForDST=true method=timer") {
