@@ -29,10 +29,13 @@
 // The answer is 200 with §3.3's {"Outputs":{name:value},"Logs":["…"],"ReturnValue":any} plus
 // Lanyard's "LogEntries":[{"level":"information|warning|error|debug|trace","category":"user|system",
 // "message":"…"}], the same lines as Logs with their levels; the host should use LogEntries and
-// ignore Logs when LogEntries is present. A log line written after the function completed goes to
-// the worker's stderr as `[Warning] Function 'NAME' (Id=ID): message` lines (with Azure's
-// "Unexpected call to 'log' … after function execution has completed" warning); the worker's own
-// start errors go there too as `[Error] app start: …`.
+// ignore Logs when LogEntries is present. A v3 log line written after context.done or the
+// promise settled, but before the answer was built, follows a system warning entry (Azure's
+// "Unexpected call to 'log' on the context object after function execution has completed…"; v4's
+// library writes the same itself). A line written after the answer was sent goes to the worker's
+// stderr as `[Information] Function 'NAME' (Id=ID): message`, after that warning as a
+// `[Warning] …` line; the worker's own start errors go there too as `[Error] app start: …`. The
+// app's console.log output is the process's stdout and stderr, as for any custom handler.
 //
 // An HTTP output value (an Outputs entry of an http binding, or ReturnValue for $return) is always
 // {"statusCode":int,"headers":{name:string},"body":…} with a body key, so that the host's §2.5 rule

@@ -3,6 +3,7 @@ package nodeworker
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -150,33 +151,42 @@ func startWorker(t testing.TB, root string, env ...string) *worker {
 // invoke POSTs a custom-handler body to /{fn} and decodes the JSON answer.
 func (w *worker) invoke(t testing.TB, fn string, data, metadata map[string]any) (int, map[string]any) {
 	t.Helper()
+	status, out, err := w.post(fn, data, metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, out
+}
+
+// post is invoke without the test: safe in any goroutine.
+func (w *worker) post(fn string, data, metadata map[string]any) (int, map[string]any, error) {
 	if metadata == nil {
 		metadata = map[string]any{}
 	}
 	body, err := json.Marshal(map[string]any{"Data": data, "Metadata": metadata})
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	req, err := http.NewRequest("POST", w.base+"/"+fn, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Azure-Functions-InvocationId", "11111111-2222-3333-4444-555555555555")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("answer of %s is not JSON (%d): %s", fn, resp.StatusCode, raw)
+		return 0, nil, fmt.Errorf("answer of %s is not JSON (%d): %s", fn, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }
 
 func (w *worker) getJSON(t testing.TB, path string, v any) {

@@ -3,6 +3,7 @@ package nodeworker
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,11 @@ func TestV3ContextDoneStyle(t *testing.T) {
 	}
 	if body["user"] != nil {
 		t.Errorf("user without x-ms-client-principal: %v", body["user"])
+	}
+	logs := logEntries(t, resp)
+	if !contains(logs["information"], "after done") || len(logs["warning"]) != 1 ||
+		!strings.HasPrefix(logs["warning"][0], "Unexpected call to 'log' on the context object after function execution has completed.") {
+		t.Errorf("a log after done: %v", logs)
 	}
 }
 
@@ -183,6 +189,11 @@ func TestV3ESMTimerEntryPointAndBinary(t *testing.T) {
 		t.Errorf("esm: %v", resp)
 	}
 
+	_, resp = w.invoke(t, "esmpkg", map[string]any{"req": httpTrigger("GET", "http://a/api/esmpkg", nil, nil)}, nil)
+	if b := resp["Outputs"].(map[string]any)["res"].(map[string]any)["body"]; b != "esm by package type" {
+		t.Errorf("esmpkg: %v", resp)
+	}
+
 	timer := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "ScheduleStatus": nil, "IsPastDue": true}
 	status, resp := w.invoke(t, "timer", map[string]any{"myTimer": timer}, nil)
 	if status != 200 || !contains(logEntries(t, resp)["information"], "isPastDue=true adjustForDST=true method=timer") {
@@ -219,4 +230,41 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+func TestV3LogLinesAreBounded(t *testing.T) {
+	w := startV3(t)
+	status, resp := w.invoke(t, "chatty", map[string]any{"req": httpTrigger("GET", "http://a/api/chatty", nil, nil)}, nil)
+	if status != 200 {
+		t.Fatalf("%d %v", status, resp)
+	}
+	logs := logEntries(t, resp)
+	if len(logs["information"]) != 10000 || logs["information"][9999] != "line 9999" ||
+		!contains(logs["warning"], "More than 10000 log lines in one invocation: the rest are dropped.") {
+		t.Errorf("%d information lines, warnings %v", len(logs["information"]), logs["warning"])
+	}
+}
+
+func TestBodyThatIsNotJSONIs400WithoutQuotingIt(t *testing.T) {
+	w := startV3(t)
+	resp, err := w.client.Post(w.base+"/seed003", "application/json", strings.NewReader("secret-value-not-json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || strings.Contains(string(b), "secret-value") {
+		t.Errorf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func TestV3PromiseAndDoneLogsAzuresError(t *testing.T) {
+	w := startV3(t)
+	status, resp := w.invoke(t, "both", map[string]any{"req": httpTrigger("GET", "http://a/api/both", nil, nil)}, nil)
+	if status != 200 || resp["Outputs"].(map[string]any)["res"].(map[string]any)["body"] != "both" {
+		t.Fatalf("%d %v", status, resp)
+	}
+	if logs := logEntries(t, resp); !contains(logs["error"], "Error: Choose either to return a promise or call 'done'. Do not use both in your script.") {
+		t.Errorf("logs %v", logs)
+	}
 }

@@ -3,13 +3,16 @@ package nodeworker
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -250,7 +253,7 @@ func TestV4HTTPRequestResponseAndHooks(t *testing.T) {
 // schedule and the keyVault binding's own options.
 func TestV4DiscoveryMatchesFunctionJSON(t *testing.T) {
 	_, d := startV4(t, v4App)
-	if d.Model != "v4" || len(d.Errors) != 0 || len(d.Functions) != 7 {
+	if d.Model != "v4" || len(d.Errors) != 0 || len(d.Functions) != 8 {
 		t.Fatalf("discovery %+v", d)
 	}
 	generated := regexp.MustCompile(`^(httpTrigger|timerTrigger)[0-9a-f]{10}$`)
@@ -325,4 +328,42 @@ func TestV4AppTerminateHookOnSIGTERM(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("no appTerminate hook ran:\n%s", w.stderr.String())
+}
+
+// Concurrent invocations: each answer carries its own body and only its own log lines.
+func TestV4ConcurrentInvocationsKeepTheirLogs(t *testing.T) {
+	w, d := startV4(t, v4App)
+	trigger := d.trigger(t, "isolate")
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := strconv.Itoa(i)
+			status, resp, err := w.post("isolate", map[string]any{trigger: httpTrigger("GET", "http://a/api/isolate?id="+id, nil, nil)}, nil)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			var body any
+			if rv, ok := resp["ReturnValue"].(map[string]any); ok {
+				body = rv["body"]
+			}
+			var logs []string
+			entries, _ := resp["LogEntries"].([]any)
+			for _, e := range entries {
+				logs = append(logs, fmt.Sprint(e.(map[string]any)["message"]))
+			}
+			// The body is text: text/plain UTF-8 (doc.go).
+			if status != 200 || body != id || !equal(logs, []string{"before " + id, "after " + id}) {
+				errs <- fmt.Sprintf("%s: %d %v %v", id, status, body, logs)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -20,6 +20,8 @@ const levels = {
   warning: 'warning', warn: 'warning', error: 'error', critical: 'error',
 };
 
+const maxEntries = 10000;
+
 function stderrLine(level, message, inv) {
   const who = inv ? ` Function '${inv.functionName}' (Id=${inv.invocationId}):` : '';
   const lv = level.charAt(0).toUpperCase() + level.slice(1);
@@ -34,7 +36,8 @@ class Invocation {
     this.invocationId = invocationId;
     this.functionName = functionName;
     this.entries = [];
-    this.finished = false;
+    this.finished = false; // the answer is built: lines go to stderr
+    this.completed = false; // v3: done was called or the promise settled (Azure warns on later logs)
     this.warnLate = true; // v3: warn about a user log after completion (v4's library warns itself)
   }
 
@@ -43,12 +46,19 @@ class Invocation {
     if (!lv) return;
     message = String(message);
     if (this.finished) {
-      if (category === 'user' && this.warnLate) {
-        stderrLine('warning', "Unexpected call to 'log' on the context object after function execution has completed. " +
-          `Please check for asynchronous calls that are not awaited. Function name: ${this.functionName}. Invocation Id: ${this.invocationId}.`);
-      }
+      if (category === 'user' && this.warnLate) stderrLine('warning', lateWarning(this));
       stderrLine(lv, message, this);
       return;
+    }
+    // Lanyard's own bound: a function logging in a loop cannot grow one answer without end.
+    if (this.entries.length >= maxEntries) {
+      if (this.entries.length === maxEntries) {
+        this.entries.push({ level: 'warning', category: 'system', message: `More than ${maxEntries} log lines in one invocation: the rest are dropped.` });
+      }
+      return;
+    }
+    if (this.completed && category === 'user' && this.warnLate) {
+      this.entries.push({ level: 'warning', category: 'system', message: lateWarning(this) });
     }
     this.entries.push({ level: lv, category, message });
   }
@@ -57,6 +67,12 @@ class Invocation {
     this.finished = true;
     return this.entries;
   }
+}
+
+// lateWarning is Azure's warning for a log after completion (functions.md §11).
+function lateWarning(inv) {
+  return "Unexpected call to 'log' on the context object after function execution has completed. " +
+    `Please check for asynchronous calls that are not awaited. Function name: ${inv.functionName}. Invocation Id: ${inv.invocationId}.`;
 }
 
 // systemLog writes a worker line: into the current invocation when there is one, else stderr.

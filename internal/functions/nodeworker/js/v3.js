@@ -51,6 +51,7 @@ function entry(mod, entryPoint) {
   if (typeof mod.run === 'function') return mod.run;
   if (typeof mod.index === 'function') return mod.index;
   if (typeof mod.default === 'function') return mod.default;
+  if (mod.default && typeof mod.default === 'object' && mod.default !== mod) return entry(mod.default, entryPoint);
   throw new Error("unable to determine the function's entry point: export one function, or one named 'run' or 'index', or set entryPoint");
 }
 
@@ -243,6 +244,7 @@ async function invoke(f, body, inv) {
       return;
     }
     doneCalled = true;
+    inv.completed = true;
     resolveDone({ err, result });
   };
 
@@ -286,7 +288,11 @@ async function invoke(f, body, inv) {
   const ret = f.fn(context, ...inputs);
   let result;
   if (ret && typeof ret.then === 'function') {
-    result = await ret;
+    try {
+      result = await ret;
+    } finally {
+      inv.completed = true;
+    }
     if (doneByUser) {
       inv.log('error', 'system', "Error: Choose either to return a promise or call 'done'. Do not use both in your script.");
     }

@@ -46,7 +46,11 @@ async function start() {
   }
   for (const e of app.errors) util.stderrLine('error', `app start: ${e}`);
 
-  const server = http.createServer({ keepAliveTimeout: 120000 }, handle);
+  const server = http.createServer(handle);
+  // The host keeps connections; an idle one must outlive Go's 90 s idle timeout, or a POST may
+  // meet a connection the worker is closing (Lanyard's own). Invocations have no time limit
+  // here: functionTimeout is the host's.
+  server.keepAliveTimeout = 120000;
   server.headersTimeout = 0;
   server.requestTimeout = 0;
   server.listen(port, '127.0.0.1');
@@ -109,8 +113,9 @@ async function route(req, res, raw) {
   let body;
   try {
     body = raw.length ? JSON.parse(raw.toString('utf8')) : {};
-  } catch (err) {
-    send(res, 400, { error: `the invocation body is not JSON: ${err.message}` });
+  } catch {
+    // V8's message quotes the input, which may hold a secret: not repeated.
+    send(res, 400, { error: 'the invocation body is not JSON' });
     return;
   }
   const invocationId = req.headers['x-azure-functions-invocationid'] || crypto.randomUUID();

@@ -7,5 +7,6 @@ module.exports = function (context, req) {
       body: { name: req.query.name, got: req.body, contentType: req.get('Content-Type'), params: req.params, boundId: context.bindingData.id, user: req.user },
     };
     context.done();
+    context.log('after done');
   });
 };

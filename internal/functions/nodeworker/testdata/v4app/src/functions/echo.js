@@ -79,3 +79,14 @@ app.http('bench', {
 app.http('bytes', {
   handler: async (request) => ({ body: new Uint8Array([0, 255, 1, 254]) }),
 });
+
+// Concurrent invocations keep their own log lines.
+app.http('isolate', {
+  handler: async (request, context) => {
+    const id = request.query.get('id');
+    context.log(`before ${id}`);
+    await new Promise((resolve) => setTimeout(resolve, Number(id) % 7));
+    context.log(`after ${id}`);
+    return { body: id };
+  },
+});
