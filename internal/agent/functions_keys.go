@@ -78,9 +78,6 @@ var (
 	secretVersionRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
 )
 
-// vaultResource is the audience of Key Vault tokens (Azure's).
-const vaultResource = "https://vault.azure.net"
-
 // vaultAPIVersion is the Key Vault data-plane version the binding reads with.
 const vaultAPIVersion = "7.4"
 
@@ -167,7 +164,10 @@ func (f *fnSecrets) ReadSecret(ctx context.Context, ref functions.SecretRef) (st
 	if err != nil {
 		return "", err
 	}
-	e, _, err := f.a.cache.get(ctx, f.ap.cfg.Site, selectorOf(ref.Identity), vaultResource, f.ap.lim)
+	// The token's audience is the one the vault's challenge names: https://{vault domain}, as
+	// a Key Vault client learns it (Azure's is https://vault.azure.net; Lanyard's vaults live
+	// under its own domain).
+	e, _, err := f.a.cache.get(ctx, f.ap.cfg.Site, selectorOf(ref.Identity), "https://"+domain, f.ap.lim)
 	if err != nil {
 		return "", fmt.Errorf("a token of the identity %q for Key Vault: %w", ref.Identity, err)
 	}
