@@ -195,7 +195,7 @@ func (f *fnSecrets) ReadSecret(ctx context.Context, ref functions.SecretRef) (st
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(raw, &eb)
-		return "", errs.E(errs.Denied, "the vault %s answered %d %s reading the secret %s: %s", name, resp.StatusCode, eb.Error.Code, ref.Name, clip(eb.Error.Message))
+		return "", errs.E(errs.Denied, "the vault %s answered %d %s reading the secret %s: %s", name, resp.StatusCode, eb.Error.Code, ref.Name, clipLong(eb.Error.Message))
 	}
 	var sb struct {
 		Value *string `json:"value"`
@@ -207,6 +207,15 @@ func (f *fnSecrets) ReadSecret(ctx context.Context, ref functions.SecretRef) (st
 }
 
 var _ functions.SecretReader = (*fnSecrets)(nil)
+
+// clipLong keeps a vault's error message readable in a function's error (Key Vault's say who
+// was refused what, in about 200 characters).
+func clipLong(s string) string {
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
 
 // fnTimers claims timer ticks from the server, so that one node of those hosting the app runs
 // each (Azure does it with a blob lease in AzureWebJobsStorage; Lanyard with its store).

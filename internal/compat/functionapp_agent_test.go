@@ -1,0 +1,134 @@
+package compat
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/agent"
+	"github.com/lanyardhq/lanyard/internal/functions"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+)
+
+// secretHost stands in for the function host (package functions) until it is built: every
+// request is one invocation of a function with the keyVault binding, reading the secret
+// db-password of the vault fnvault with the identity the query names, through the
+// SecretReader the agent gave the host.
+type secretHost struct{ cfg functions.Config }
+
+func (h secretHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	v, err := h.cfg.Secrets.ReadSecret(r.Context(), functions.SecretRef{
+		Identity: r.URL.Query().Get("identity"), Vault: "fnvault", Name: "db-password",
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = io.WriteString(w, v)
+}
+
+func (secretHost) Close(context.Context) error { return nil }
+
+// TestFunctionAppKeyVaultReadsThroughAgent: a function app hosted by a real agent (run in place
+// from a script root) reads a secret for its keyVault binding with a token of the identity the
+// binding names, from the agent's own token path, through the real vault's access policies:
+// the system-assigned identity, a user-assigned one by client id and by resource id; once the
+// system identity's policy is removed the next read fails and says why, never a stale value.
+// The request comes in through the agent's front door at the site's host name.
+func TestFunctionAppKeyVaultReadsThroughAgent(t *testing.T) {
+	e := newVaultEnv(t, lanyardtest.Options{})
+	uaPrincipal := e.identity("fn-ua")
+	uaID := client.ResourcePath(e.sub, "rg", client.TypeIdentities, "fn-ua")
+	var site armRes
+	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "kv-func"), vWeb, map[string]any{
+		"location": "local", "kind": "functionapp,linux",
+		"identity":   map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{uaID: map[string]any{}}},
+		"properties": map[string]any{"lanyard": map[string]string{"node": "fn-node"}},
+	}, &site)
+	var uaClientID string
+	for id, ua := range site.Identity.UserAssignedIdentities {
+		if strings.EqualFold(id, uaID) {
+			uaClientID = ua.ClientID
+		}
+	}
+	if site.Identity.PrincipalID == "" || uaClientID == "" {
+		t.Fatalf("the site's identities: %+v", site.Identity)
+	}
+	sysPolicy := e.policy(site.Identity.PrincipalID, "get")
+	vaultID := e.createVault("fnvault", map[string]any{"accessPolicies": []any{sysPolicy, e.policy(uaPrincipal, "get")}})
+	e.adminSetSecret("fnvault", "db-password", "s3cret-value")
+
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "host.json"), []byte(`{"version":"2.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var started atomic.Int64
+	ag := e.env.StartAgent(t, "fn-node", agent.Config{
+		FrontDoor: agent.FrontDoorConfig{ListenHTTP: "127.0.0.1:0"},
+		FunctionHost: func(_ context.Context, cfg functions.Config) (agent.FunctionHost, error) {
+			started.Add(1)
+			if cfg.Root != root || cfg.Name != "kv-func" {
+				t.Errorf("host started on %s for %s", cfg.Root, cfg.Name)
+			}
+			return secretHost{cfg}, nil
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := ag.StartApp(ctx, agent.AppConfig{Site: site.ID, Functions: root}); err != nil {
+		t.Fatal(err)
+	}
+	call := func(identity string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, ag.FrontDoorHTTPURL()+"/api/secret?identity="+identity, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "kv-func.sites.localhost"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := call("system")
+		if code == http.StatusOK && body == "s3cret-value" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the system identity's read: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range []string{uaClientID, uaID} {
+		if code, body := call(id); code != http.StatusOK || body != "s3cret-value" {
+			t.Errorf("the user-assigned identity %s: %d %s", id, code, body)
+		}
+	}
+	if code, body := call("00000000-0000-0000-0000-00000000dead"); code != http.StatusInternalServerError || strings.Contains(body, "s3cret") {
+		t.Errorf("an identity the app does not have: %d %s", code, body)
+	}
+	e.accessPolicies(vaultID, "remove", sysPolicy)
+	code, body := call("system")
+	t.Logf("after the policy's removal: %d %s", code, body)
+	if code != http.StatusInternalServerError || strings.Contains(body, "s3cret") || !strings.Contains(body, "403") || !strings.Contains(body, "db-password") {
+		t.Errorf("after the policy's removal: %d %q, want a failure that says the vault refused", code, body)
+	}
+	if code, body := call(uaClientID); code != http.StatusOK || body != "s3cret-value" {
+		t.Errorf("the user-assigned identity keeps its policy: %d %s", code, body)
+	}
+	if n := started.Load(); n != 1 {
+		t.Errorf("%d hosts started, want 1", n)
+	}
+}
