@@ -16,4 +16,39 @@
 //
 // The wire contract is ../shared/spec/functions.md; which behaviour is Azure's and which is
 // Lanyard's own is said where it is built.
+//
+// # Files
+//
+// index.go (host.json, function.json), route.go (route templates), invoke.go (HTTP triggers,
+// the default and forwarding modes, responses), customhandler.go (the worker process: start,
+// readiness, restart with backoff), timer.go and ncrontab.go (timer triggers), keyvault.go (the
+// keyVault binding and MSISecretReader), log.go (the log stream's lines), metrics.go.
+//
+// # The worker contract (the host and package nodeworker)
+//
+// A worker is a process that speaks the custom-handler protocol (functions.md §3). For
+// FUNCTIONS_WORKER_RUNTIME=node the host runs Lanyard's Node worker as one:
+//
+//   - The host writes the worker's script with nodeworker.Script(dir) and starts
+//     `node <script>` (Config.Node, default "node", through Config.Command) in the script root,
+//     with the environment of a custom handler: FUNCTIONS_CUSTOMHANDLER_PORT (and the legacy
+//     FUNCTIONS_HTTPWORKER_PORT), FUNCTIONS_CUSTOMHANDLER_WORKER_ID, FUNCTIONS_APP_ROOT_PATH and
+//     AzureWebJobsScriptRoot (the script root), FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION=~4,
+//     WEBSITE_SITE_NAME, WEBSITE_HOSTNAME, Config.Env (identity variables ...) and the app
+//     settings. The worker listens on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
+//   - Readiness: the host polls GET / until any HTTP answer.
+//   - Discovery (Lanyard's own): GET /.lanyard/functions answers
+//     {"functions":[{"name":"...","bindings":[function.json-shaped bindings]}]} for the
+//     functions the app registered itself (Node v4 app.http(...), app.timer(...)); the host
+//     indexes them with the same validation as function.json folders. A worker that answers
+//     anything but 200 with a JSON content type has none (plain custom handlers). Functions in
+//     folders with a function.json (Node v3) are read by the worker itself from
+//     FUNCTIONS_APP_ROOT_PATH (scriptFile, entryPoint); the host indexes them too.
+//   - Invocation: POST /{FunctionName} with {"Data":{...},"Metadata":{...}} exactly as for a
+//     custom handler (§3.2; keyVault inputs are in Data under their binding names, as
+//     strings). The answer is {"Outputs":{...},"Logs":[...],"ReturnValue":...} (§3.3) plus the
+//     Lanyard extension "LogEntries":[{"level":"information|warning|error|debug|trace",
+//     "message":"..."}], which the host prefers over Logs when present.
+//   - A worker that exits is restarted with exponential backoff (100 ms doubling to 30 s);
+//     the invocations it held fail (HTTP 500).
 package functions

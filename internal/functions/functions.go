@@ -2,11 +2,21 @@ package functions
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,23 +110,306 @@ type Function struct {
 
 // Host runs one function app.
 type Host struct {
-	cfg Config
+	cfg       Config
+	hc        *hostConfig
+	flog      *funcLog
+	met       *metrics
+	worker    worker
+	fns       []Function  // every function, indexed or refused, by name
+	http      []*function // the HTTP functions in route precedence order
+	bodyLimit int64
+	now       func() time.Time
+	poll      time.Duration // the timers' longest sleep between looks at the clock
+
+	fnMu  sync.Mutex
+	fnMet map[string]*fnMetrics
+
+	mu       sync.Mutex // guards closing against inflight.Add
+	closing  bool
+	inflight sync.WaitGroup
+	timers   sync.WaitGroup
+	stop     context.CancelFunc
+
+	onTick func(fn string, payload map[string]any, err error) // tests
 }
 
 // Start indexes cfg.Root, starts the workers and the timers, and returns when the host is ready
 // to serve (every worker answers) or failed to start. ctx bounds the start only; Close stops.
 func Start(ctx context.Context, cfg Config) (*Host, error) {
-	return nil, errs.E(errs.Unavailable, "the function host is not built yet")
+	return start(ctx, cfg, nil)
+}
+
+func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Host{cfg: cfg, now: cfg.Now, poll: time.Second, fnMet: map[string]*fnMetrics{},
+		flog: &funcLog{w: cfg.FunctionLog, now: cfg.Now}, met: newMetrics(cfg.Registerer)}
+	if tweak != nil {
+		tweak(h)
+	}
+	lookup := h.lookup
+	data, err := os.ReadFile(filepath.Join(cfg.Root, "host.json"))
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, err, "the function app has no host.json")
+	}
+	hc, warnings, err := parseHostJSON(data, cfg.Root, lookup)
+	if err != nil {
+		return nil, errs.E(errs.Invalid, "%s", err.Error())
+	}
+	for _, w := range warnings {
+		h.flog.write(levelWarning, w)
+	}
+	h.hc = hc
+	h.bodyLimit = defaultBodyLimit
+	if v, ok := lookup("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"); ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+			h.bodyLimit = n
+		}
+	}
+	fns, bad := indexFolders(cfg.Root, lookup)
+
+	argv, err := h.workerArgv()
+	if err != nil {
+		return nil, err
+	}
+	p := startProcess(&h.cfg, h.flog, argv, h.workerDir(), h.environ())
+	h.worker = p
+	if err := p.waitStarted(ctx); err != nil {
+		_ = p.close(context.Background())
+		return nil, errs.Wrap(errs.Unavailable, err, "the function app's worker did not start")
+	}
+	// functions the worker registered itself (the Node v4 model; doc.go)
+	reg, regBad := h.discover(ctx, fns, lookup)
+	fns = append(fns, reg...)
+	bad = append(bad, regBad...)
+	fns, clash := checkRoutes(fns)
+	bad = append(bad, clash...)
+	for _, f := range fns {
+		h.fns = append(h.fns, f.Function)
+		if f.route != nil {
+			h.http = append(h.http, f)
+		}
+	}
+	for _, b := range bad {
+		h.fns = append(h.fns, b)
+		h.flog.write(levelError, fmt.Sprintf("The '%s' function is in error: %s", b.Name, b.Error))
+		h.cfg.Log.Warn("function refused", "function", b.Name, "err", b.Error)
+	}
+	sort.Slice(h.fns, func(i, j int) bool { return strings.ToLower(h.fns[i].Name) < strings.ToLower(h.fns[j].Name) })
+	sortRoutes(h.http)
+	names := make([]string, 0, len(fns))
+	for _, f := range fns {
+		names = append(names, f.Name)
+	}
+	h.flog.write(levelInformation, fmt.Sprintf("Found the following functions:\n%s", "Host.Functions."+strings.Join(names, "\nHost.Functions.")))
+	tctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	for _, f := range fns {
+		if f.Trigger == "timerTrigger" && !f.Disabled {
+			h.timers.Add(1)
+			go h.runTimer(tctx, f)
+		}
+	}
+	return h, nil
+}
+
+// defaultBodyLimit is Azure's (functions.md §2.5).
+const defaultBodyLimit = 104857600
+
+// sortRoutes orders routes by ASP.NET-like precedence, then by template.
+func sortRoutes(fns []*function) {
+	sort.SliceStable(fns, func(i, j int) bool {
+		a, b := fns[i].route.precedence(), fns[j].route.precedence()
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k] != b[k] {
+				return a[k] < b[k]
+			}
+		}
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return fns[i].route.template < fns[j].route.template
+	})
+}
+
+// lookup reads an app setting, then the environment given in Config.Env.
+func (h *Host) lookup(k string) (string, bool) {
+	if v, ok := h.cfg.Settings[k]; ok {
+		return v, true
+	}
+	for i := len(h.cfg.Env) - 1; i >= 0; i-- {
+		if name, v, ok := strings.Cut(h.cfg.Env[i], "="); ok && name == k {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (h *Host) runtime() string {
+	v, _ := h.lookup("FUNCTIONS_WORKER_RUNTIME")
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// workerArgv picks the worker: Lanyard's Node worker for FUNCTIONS_WORKER_RUNTIME=node, host.json's
+// custom handler otherwise.
+func (h *Host) workerArgv() ([]string, error) {
+	switch rt := h.runtime(); {
+	case rt == "node":
+		dir := filepath.Join(os.TempDir(), "lanyard-nodeworker")
+		script, err := nodeScript(dir)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
+		}
+		node := h.cfg.Node
+		if node == "" {
+			node = "node"
+		}
+		return []string{node, script}, nil
+	case h.hc.handler != nil && (rt == "" || rt == "custom"):
+		return handlerArgv(h.hc.handler), nil
+	case rt == "" || rt == "custom":
+		return nil, errs.E(errs.Invalid, "host.json: customHandler: the app has no customHandler section and FUNCTIONS_WORKER_RUNTIME is not set")
+	default:
+		return nil, errs.E(errs.Invalid, "FUNCTIONS_WORKER_RUNTIME '%s' is not supported by Lanyard's function host (node and custom are)", rt)
+	}
+}
+
+func (h *Host) workerDir() string {
+	if h.runtime() != "node" && h.hc.handler != nil {
+		return h.hc.handler.workDir
+	}
+	return h.cfg.Root
+}
+
+// nodeScript writes Lanyard's Node worker into dir and returns its path; package nodeworker's
+// Script once that is merged (doc.go).
+var nodeScript = func(dir string) (string, error) {
+	return "", errors.New("the Node worker (package nodeworker) is not built into this host yet")
+}
+
+// environ is the workers' environment (functions.md §10): the host's defaults, Config.Env,
+// the app settings, and what the host always sets.
+func (h *Host) environ() []string {
+	rt := h.runtime()
+	if rt == "" {
+		rt = "custom"
+	}
+	env := []string{"FUNCTIONS_WORKER_RUNTIME=" + rt, "FUNCTIONS_EXTENSION_VERSION=~4", "AZURE_FUNCTIONS_ENVIRONMENT=Production"}
+	if h.cfg.Name != "" {
+		env = append(env, "WEBSITE_SITE_NAME="+h.cfg.Name)
+	}
+	if h.cfg.HostName != "" {
+		env = append(env, "WEBSITE_HOSTNAME="+h.cfg.HostName)
+	}
+	env = append(env, h.cfg.Env...)
+	keys := make([]string, 0, len(h.cfg.Settings))
+	for k := range h.cfg.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "" && !strings.ContainsAny(k, "=\x00") {
+			env = append(env, k+"="+h.cfg.Settings[k])
+		}
+	}
+	return append(env, "AzureWebJobsScriptRoot="+h.cfg.Root, "FUNCTIONS_APP_ROOT_PATH="+h.cfg.Root)
+}
+
+// discover asks the worker for the functions it registered itself (GET /.lanyard/functions,
+// doc.go); a worker that does not know the path (a custom handler) has none.
+func (h *Host) discover(ctx context.Context, have []*function, lookup func(string) (string, bool)) ([]*function, []Function) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/.lanyard/functions", nil)
+	if err != nil {
+		return nil, nil
+	}
+	resp, err := h.worker.do(req)
+	if err != nil {
+		return nil, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return nil, nil
+	}
+	var list struct {
+		Functions []struct {
+			Name     string          `json:"name"`
+			Bindings json.RawMessage `json:"bindings"`
+		} `json:"functions"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
+		h.cfg.Log.Warn("the worker's function list is not JSON", "err", err)
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for _, f := range have {
+		seen[strings.ToLower(f.Name)] = true
+	}
+	var ok []*function
+	var bad []Function
+	for _, f := range list.Functions {
+		source := "the worker's registration of '" + f.Name + "'"
+		if seen[strings.ToLower(f.Name)] {
+			bad = append(bad, Function{Name: f.Name, Error: source + ": name: a function named '" + f.Name + "' already exists"})
+			continue
+		}
+		seen[strings.ToLower(f.Name)] = true
+		body, _ := json.Marshal(map[string]json.RawMessage{"bindings": f.Bindings})
+		fn, err := parseFunction(f.Name, source, body, lookup)
+		if err != nil {
+			bad = append(bad, Function{Name: f.Name, Error: err.Error()})
+			continue
+		}
+		ok = append(ok, fn)
+	}
+	return ok, bad
 }
 
 // Functions returns the functions of the app, indexed or refused, by name.
-func (h *Host) Functions() []Function { return nil }
+func (h *Host) Functions() []Function { return slices.Clone(h.fns) }
 
-// ServeHTTP serves the HTTP triggers (under the route prefix); anything else is 404.
-func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "the function host is not built yet", http.StatusServiceUnavailable)
+// enter counts an invocation in flight; false once the host is closing.
+func (h *Host) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.inflight.Add(1)
+	return true
+}
+
+func (h *Host) fnMetrics(name string) *fnMetrics {
+	h.fnMu.Lock()
+	defer h.fnMu.Unlock()
+	m, ok := h.fnMet[name]
+	if !ok {
+		m = h.met.function(h.cfg.Name, name)
+		h.fnMet[name] = m
+	}
+	return m
 }
 
 // Close stops the timers, lets the invocations in flight finish (until ctx ends), and stops
 // the workers.
-func (h *Host) Close(ctx context.Context) error { return nil }
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	h.stop()
+	done := make(chan struct{})
+	go func() { h.timers.Wait(); h.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if werr := h.worker.close(ctx); err == nil {
+		err = werr
+	}
+	return err
+}

@@ -1,0 +1,333 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The workers. A worker is anything that answers the custom-handler protocol over HTTP
+// (functions.md §3): a custom handler (host.json customHandler), or Lanyard's Node worker,
+// which is a custom handler the host starts itself (doc.go). The host sees one small interface.
+
+// worker runs an app's code.
+type worker interface {
+	// do sends req to the worker: req.URL holds only the path and query; the worker sets the
+	// rest. It fails when the worker dies while it holds the request.
+	do(req *http.Request) (*http.Response, error)
+	// close stops the worker (ctx bounds the wait for it to exit).
+	close(ctx context.Context) error
+}
+
+// hostVersion is the host version the workers are told (X-Azure-Functions-HostVersion).
+const hostVersion = "4.1036.1.0"
+
+// process is a worker process the host starts, restarts after a crash with exponential
+// backoff, and talks to over HTTP on 127.0.0.1:{port} (§3.1).
+type process struct {
+	argv   []string
+	dir    string
+	env    []string // without the port variables
+	cfg    *Config
+	log    *slog.Logger
+	flog   *funcLog
+	client *http.Client
+
+	mu      sync.Mutex
+	gen     *generation
+	readyCh chan struct{} // closed when gen is ready; replaced after a crash
+
+	stop     context.CancelFunc
+	stopped  chan struct{}
+	started  chan error // the first start's outcome
+	restarts int        // for tests
+}
+
+// generation is one run of the worker process.
+type generation struct {
+	base   string // http://127.0.0.1:{port}
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// backoff bounds (Lanyard's own).
+var (
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = 30 * time.Second
+	readyTimeout = 60 * time.Second // "start within 60 seconds" (§3.1)
+	readyPoll    = 20 * time.Millisecond
+)
+
+func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string) *process {
+	p := &process{argv: argv, dir: dir, env: env, cfg: cfg, log: cfg.Log, flog: flog,
+		readyCh: make(chan struct{}), stopped: make(chan struct{}), started: make(chan error, 1)}
+	dial := cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	p.client = &http.Client{
+		Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+			DisableCompression: true, ResponseHeaderTimeout: 0},
+		// no redirects are followed (§3.1, forwarding mode)
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	go p.supervise(ctx)
+	return p
+}
+
+// waitStarted waits for the first start: the worker answered, or it could not start.
+func (p *process) waitStarted(ctx context.Context) error {
+	select {
+	case err := <-p.started:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("the worker did not answer in time: %w", ctx.Err())
+	}
+}
+
+func (p *process) supervise(ctx context.Context) {
+	defer close(p.stopped)
+	backoff := backoffMin
+	first := true
+	for {
+		up := time.Now()
+		err := p.runOnce(ctx, &first)
+		if ctx.Err() != nil {
+			return
+		}
+		if first { // never got ready: the first start failed
+			p.started <- err
+			first = false
+			// keep trying in the background, as Azure's host does
+		}
+		p.log.Warn("function worker exited; restarting", "argv0", p.argv[0], "err", err, "backoff", backoff)
+		p.flog.write(levelError, fmt.Sprintf("The language worker process exited (%v); restarting it in %s.", err, backoff))
+		if time.Since(up) > 2*time.Minute {
+			backoff = backoffMin
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, backoffMax)
+		p.mu.Lock()
+		p.restarts++
+		p.mu.Unlock()
+	}
+}
+
+// runOnce starts the process, waits for it to be ready, and returns when it exits.
+func (p *process) runOnce(ctx context.Context, first *bool) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd, err := p.command()
+	if err != nil {
+		return err
+	}
+	ps := strconv.Itoa(port)
+	id := newID()
+	cmd.Env = append(append([]string{}, p.env...),
+		"FUNCTIONS_CUSTOMHANDLER_PORT="+ps, "FUNCTIONS_HTTPWORKER_PORT="+ps,
+		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+id, "FUNCTIONS_HTTPWORKER_ID="+id)
+	if cmd.Dir == "" {
+		cmd.Dir = p.dir
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = &lineWriter{log: p.flog, level: levelInformation}
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &lineWriter{log: p.flog, level: levelError}
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", p.argv[0], err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	kill := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			return <-exited
+		}
+	}
+	base := "http://127.0.0.1:" + ps
+	gctx, gcancel := context.WithCancel(ctx)
+	defer gcancel()
+	// readiness: any HTTP answer to GET / (§3.1)
+	deadline := time.NewTimer(readyTimeout)
+	defer deadline.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(gctx, http.MethodGet, base+"/", nil)
+		rctx, rcancel := context.WithTimeout(gctx, 2*time.Second)
+		resp, err := p.client.Do(req.WithContext(rctx))
+		rcancel()
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the worker exited before it was ready: %v", exitErr(err))
+		case <-ctx.Done():
+			return kill()
+		case <-deadline.C:
+			_ = kill()
+			return fmt.Errorf("the worker did not answer on port %d within %s", port, readyTimeout)
+		case <-time.After(readyPoll):
+		}
+	}
+	g := &generation{base: base, ctx: gctx, cancel: gcancel}
+	p.mu.Lock()
+	p.gen = g
+	close(p.readyCh)
+	p.mu.Unlock()
+	if *first {
+		*first = false
+		p.started <- nil
+	}
+	var result error
+	select {
+	case err := <-exited:
+		result = exitErr(err)
+	case <-ctx.Done():
+		result = kill()
+	}
+	// the invocations it held fail (their requests are cancelled with the generation)
+	p.mu.Lock()
+	p.gen = nil
+	p.readyCh = make(chan struct{})
+	p.mu.Unlock()
+	gcancel()
+	p.client.Transport.(*http.Transport).CloseIdleConnections()
+	return result
+}
+
+func exitErr(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
+}
+
+func (p *process) command() (*exec.Cmd, error) {
+	if p.cfg.Command != nil {
+		return p.cfg.Command(p.argv)
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, nil
+}
+
+func (p *process) do(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for {
+		p.mu.Lock()
+		g, ready := p.gen, p.readyCh
+		p.mu.Unlock()
+		if g != nil {
+			resp, err := p.send(req, g)
+			if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
+				// the worker is gone and the request was not sent: wait for the host to see
+				// the exit, then try the next run of the worker
+				select {
+				case <-g.ctx.Done():
+					continue
+				case <-time.After(2 * time.Second):
+				case <-ctx.Done():
+				}
+			}
+			return resp, err
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the worker is not running: %w", ctx.Err())
+		case <-p.stopped:
+			return nil, errors.New("the host is stopping")
+		}
+	}
+}
+
+func (p *process) send(req *http.Request, g *generation) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	stop := context.AfterFunc(g.ctx, cancel)
+	u := *req.URL
+	req = req.WithContext(ctx)
+	req.URL = &u
+	req.URL.Scheme, req.URL.Host = "http", g.base[len("http://"):]
+	req.Host = req.URL.Host
+	resp, err := p.client.Do(req)
+	if err != nil {
+		stop()
+		cancel()
+		if g.ctx.Err() != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, errors.New("the worker exited during the invocation")
+		}
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+// cancelBody releases the request's context when the answer's body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
+}
+
+func (p *process) close(ctx context.Context) error {
+	p.stop()
+	select {
+	case <-p.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// freePort picks a free TCP port on 127.0.0.1 (§3.1: the host picks the port).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// handlerArgv resolves host.json's executable: a relative path is joined to the working
+// directory only if that file exists, else it is a command on PATH (§1.1, Azure's).
+func handlerArgv(h *handlerConfig) []string {
+	exe := h.executable
+	if !filepath.IsAbs(exe) {
+		if _, err := os.Stat(filepath.Join(h.workDir, exe)); err == nil {
+			exe = filepath.Join(h.workDir, exe)
+		}
+	}
+	return append([]string{exe}, h.args...)
+}

@@ -1,0 +1,111 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Timer triggers (functions.md §6, Azure's): the NCRONTAB schedule in UTC, runOnStartup, the
+// payload, the reason "Timer fired at ...", one node per tick through Config.Timers (Azure uses
+// a storage lock), no retries. A tick that runs later than scheduled is IsPastDue; ticks missed
+// while the host was busy or down are not run one by one: the next run is the next occurrence
+// after now, as Azure's schedule monitor does.
+
+// pastDueSlack: a run that starts this much after its tick is past due (Lanyard's own).
+const pastDueSlack = time.Second
+
+// runTimer runs fn's schedule until ctx ends.
+func (h *Host) runTimer(ctx context.Context, fn *function) {
+	defer h.timers.Done()
+	start := h.now()
+	var last time.Time
+	if fn.onStartup {
+		h.tick(ctx, fn, start, time.Time{}, start, false)
+		last = start
+	}
+	from := start
+	for {
+		next, ok := fn.schedule.next(from)
+		if !ok {
+			return
+		}
+		if !h.sleepUntil(ctx, next) {
+			return
+		}
+		now := h.now()
+		pastDue := now.Sub(next) > pastDueSlack
+		if claimed := h.claim(ctx, fn, next); claimed {
+			h.tick(ctx, fn, now, last, next, pastDue)
+		}
+		last = next
+		from = next
+		if n := h.now(); n.After(next) {
+			from = n // skip the ticks missed meanwhile
+		}
+	}
+}
+
+func (h *Host) claim(ctx context.Context, fn *function, tick time.Time) bool {
+	if h.cfg.Timers == nil {
+		return true
+	}
+	ok, err := h.cfg.Timers.Claim(ctx, fn.Name, tick)
+	if err != nil {
+		h.cfg.Log.Warn("timer claim failed; the tick is skipped here", "function", fn.Name, "tick", tick, "err", err)
+		return false
+	}
+	return ok
+}
+
+// sleepUntil waits until the clock (Config.Now) reaches t, polling so that an injected clock
+// works; false when ctx ends.
+func (h *Host) sleepUntil(ctx context.Context, t time.Time) bool {
+	for {
+		d := t.Sub(h.now())
+		if d <= 0 {
+			return true
+		}
+		d = min(d, h.poll)
+		tm := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return false
+		case <-tm.C:
+		}
+	}
+}
+
+// tick runs one timer invocation (no retries).
+func (h *Host) tick(ctx context.Context, fn *function, now, last, scheduled time.Time, pastDue bool) {
+	if fn.Disabled || !h.enter() {
+		return
+	}
+	defer h.inflight.Done()
+	next, _ := fn.schedule.next(scheduled)
+	status := map[string]any{"Last": isoOrMin(last), "Next": isoOrMin(next), "LastUpdated": isoOrMin(now)}
+	payload := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "ScheduleStatus": status, "IsPastDue": pastDue}
+	inv := &invocation{fn: fn, id: newID(), reason: "Timer fired at " + now.UTC().Format("2006-01-02T15:04:05.0000000-07:00"),
+		data: map[string]any{fn.triggerName: payload}, metadata: map[string]any{}}
+	if h.hc.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.hc.timeout)
+		defer cancel()
+	}
+	end := h.begin(inv)
+	_, err := h.call(ctx, inv)
+	end(err)
+	if h.onTick != nil {
+		h.onTick(fn.Name, payload, err)
+	}
+}
+
+func isoOrMin(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.0000000-07:00")
+}
+
+var _ = fmt.Sprintf
