@@ -91,7 +91,7 @@ func Defaults(mode Mode) Config {
 			SigningAlg:     "RS256",
 		},
 		Log:    Log{Level: "info", Format: "text"},
-		Limits: Limits{UnauthenticatedRate: DefaultUnauthenticatedRate, UnauthenticatedBurst: DefaultUnauthenticatedBurst},
+		Limits: Limits{UnauthenticatedRate: DefaultUnauthenticatedRate, UnauthenticatedBurst: DefaultUnauthenticatedBurst, MaxPackageSize: DefaultMaxPackageSize},
 		Audit:  Audit{RefusalWindow: Duration(DefaultRefusalWindow)},
 		SQLite: SQLite{Synchronous: DefaultSQLiteSynchronous},
 	}
@@ -140,6 +140,8 @@ const (
 	FlagLogLevel      = "log-level"
 	FlagLogFormat     = "log-format"
 	FlagLogFile       = "log-file"
+	// FlagMaxPackageSize bounds a function app's deployment package (limits.max_package_size).
+	FlagMaxPackageSize = "max-package-size"
 )
 
 // AddFlags registers the configuration's flags on fs. Their defaults are empty (the real ones
@@ -159,6 +161,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String(FlagLogLevel, "", "log level: debug, info, warn or error (default info)")
 	fs.String(FlagLogFormat, "", "log format: text or json (default text)")
 	fs.String(FlagLogFile, "", "append the log to this file (created 0600) instead of writing it to stderr")
+	fs.Int64(FlagMaxPackageSize, 0, "largest deployment package (zip) a function app may be given, in bytes (default 104857600, 100 MiB)")
 }
 
 // Load builds the configuration of mode: the defaults, then the YAML file named by --config (if
@@ -337,6 +340,12 @@ func (c *Config) applyFlags(fs *pflag.FlagSet) error {
 			set("log.format", &c.Log.Format)
 		case FlagLogFile:
 			set("log.file", &c.Log.File)
+		case FlagMaxPackageSize:
+			var n int64
+			if n, err = fs.GetInt64(f.Name); err == nil {
+				c.Limits.MaxPackageSize = n
+				c.origin["limits.max_package_size"] = origin
+			}
 		}
 	})
 	if err != nil {

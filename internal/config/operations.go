@@ -17,6 +17,9 @@ type Limits struct {
 	// rate. Requests with a valid token or client certificate are never throttled.
 	UnauthenticatedRate  float64 `yaml:"unauthenticated_rate"`
 	UnauthenticatedBurst int     `yaml:"unauthenticated_burst"`
+	// MaxPackageSize is the largest deployment package (zip) a function app may be given
+	// through zipdeploy, in bytes; a larger one is refused with 413.
+	MaxPackageSize int64 `yaml:"max_package_size"`
 }
 
 // Audit configures the audit log.
@@ -42,6 +45,8 @@ const (
 	DefaultUnauthenticatedBurst = 100
 	DefaultRefusalWindow        = time.Minute
 	DefaultSQLiteSynchronous    = "normal"
+	DefaultMaxPackageSize       = 100 << 20
+	MaxMaxPackageSize           = 2 << 30
 )
 
 // Environment variables of the operational settings.
@@ -95,6 +100,9 @@ func (c Config) validateOperations(bad func(field, format string, args ...any)) 
 	}
 	if d := c.Audit.RefusalWindow.Std(); d < time.Second || d > 24*time.Hour {
 		bad("audit.refusal_window", "%s must be between 1s and 24h", d)
+	}
+	if n := c.Limits.MaxPackageSize; n < 1024 || n > MaxMaxPackageSize {
+		bad("limits.max_package_size", "%d must be between 1024 and %d bytes", n, int64(MaxMaxPackageSize))
 	}
 	switch c.SQLite.Synchronous {
 	case "normal", "full":

@@ -82,6 +82,9 @@ var forbidden = map[string][]string{
 	"agent":     {"store", "server", "cli", "directory", "rbac", "resources", "tenant"},
 	"functions": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
 	"frontdoor": {"store", "server", "cli", "directory", "rbac", "resources", "tenant", "token", "nodes", "agent", "vault"},
+	// the server's side of sites' settings, keys and packages reads secrets through a one-method
+	// interface, not the vault package
+	"appservice": {"store", "server", "cli", "vault", "nodes", "frontdoor", "functions"},
 	// the console is a client of the public APIs: no domain, no store, no back door
 	"console": {"store", "server", "cli", "directory", "rbac", "resources", "vault", "nodes", "tenant", "token", "admin", "agent"},
 	// the shared plumbing never imports a domain

@@ -29,6 +29,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+agentapi.PathToken, httpx.With(httpx.Plain, s.serveToken))
 	mux.Handle("GET "+agentapi.PathEvents, node(s.serveEvents))
 	mux.Handle("POST "+agentapi.PathSites, node(s.serveSites))
+	mux.Handle("GET "+agentapi.PathPackages+"/{digest}", node(s.servePackage))
+	mux.Handle("POST "+agentapi.PathTimerClaim, node(s.serveTimerClaim))
 	admin := func(fn httpx.Handler) http.Handler {
 		return httpx.With(httpx.Plain, func(w http.ResponseWriter, r *http.Request) error {
 			if err := authn.RequireAdmin(r.Context()); err != nil {

@@ -72,4 +72,13 @@ type Store interface {
 	// the node's machine) in one statement: errs.NotFound when there is no such node, found
 	// false when the node exists and the resource does not.
 	GetNodeAndResource(ctx context.Context, id, key string) (n Node, r resources.Resource, found bool, err error)
+
+	// PackageSites returns the keys of the tenant's sites deployed with the package digest (now
+	// or recently).
+	PackageSites(ctx context.Context, tenantID, digest string) ([]string, error)
+	// GetSitePackage returns the tenant's package digest (errs.NotFound).
+	GetSitePackage(ctx context.Context, tenantID, digest string) ([]byte, error)
+	// ClaimTimer claims one tick of a site's timer function for the node: true for the first
+	// node that asks (and again for it), false for the others.
+	ClaimTimer(ctx context.Context, siteKey, function string, tick time.Time, nodeID string, now time.Time) (bool, error)
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -38,6 +39,13 @@ type Machines func(ctx context.Context, tenantID, name string) (resources.Resour
 // decides the claims, the token service signs).
 type Minter func(ctx context.Context, tenantID, principalID, resource string) (token.Token, error)
 
+// Apps gives what a node hosting a site needs beyond its front door's settings
+// (appservice.Service does): its app settings with Key Vault references resolved and, for a
+// function app, its package and keys. site is the stored resource, placed on the node.
+type Apps interface {
+	HostedSite(ctx context.Context, site resources.Resource) (map[string]string, *agentapi.SiteFunctions, error)
+}
+
 // Service is the server's side of the node agent: join tokens, enrollment, certificate renewal,
 // minting for agents, and the events long poll.
 type Service struct {
@@ -45,10 +53,12 @@ type Service struct {
 	Signer   Signer
 	Machines Machines
 	Mint     Minter
-	Audit    *audit.Recorder
-	Log      *slog.Logger
-	Now      func() time.Time
-	Rand     io.Reader
+	// Apps fills sites' settings and function apps' packages and keys; nil: none are given.
+	Apps  Apps
+	Audit *audit.Recorder
+	Log   *slog.Logger
+	Now   func() time.Time
+	Rand  io.Reader
 	// DefaultTenant is the tenant join tokens are for when the request names none.
 	DefaultTenant func() string
 	// CertLifetime is the lifetime of the client certificates; default 24 h.

@@ -64,6 +64,12 @@ func (s *Service) site(ctx context.Context, n Node, app string) (agentapi.Site, 
 	out.Name = id.Name()
 	out.HostName = strings.ToLower(id.Name()) + "." + s.siteDomain()
 	out.TenantID = n.TenantID
+	out.Kind = r.Kind
+	if s.Apps != nil {
+		if out.Settings, out.Functions, err = s.Apps.HostedSite(ctx, r); err != nil {
+			return out, err
+		}
+	}
 	raw, err := s.Store.GetSiteConfig(ctx, n.TenantID, id.Key(), strings.ToLower(resources.AuthSettingsName))
 	if errs.Is(err, errs.NotFound) {
 		return out, nil

@@ -298,3 +298,56 @@ func (s *Service) serveAuthSettings(w http.ResponseWriter, r *http.Request, p au
 	})
 	return nil
 }
+
+// SiteFor checks that site is a site of the tenant that p may act on with action (an ARM
+// action, such as Microsoft.Web/sites/config/list/action), and returns it: for the other
+// routes of a site (internal/appservice).
+func (s *Service) SiteFor(ctx context.Context, p authn.Principal, tenantID string, site arm.ID, action string) (Resource, error) {
+	return s.siteFor(ctx, p, tenantID, site, action)
+}
+
+// ServeSiteRoute runs what every route of the management API does first (the method among
+// methods, authentication, the api-version among the sites' and the caller's tenant) and then
+// op, rendering its error in ARM's shape: for the routes of a site served outside this package.
+func (s *Service) ServeSiteRoute(w http.ResponseWriter, r *http.Request, methods string, op func(p authn.Principal, tenantID string) error) {
+	s.serve(w, r, methods, TypeOf(TypeSite).Versions, op)
+}
+
+// KeyVaultReferenceIdentityProperty is the site property naming the identity Key Vault
+// references in app settings are resolved with (functions.md §7): "SystemAssigned" (the
+// default) or a user-assigned identity's ARM id.
+const KeyVaultReferenceIdentityProperty = "keyVaultReferenceIdentity"
+
+// checkKeyVaultReferenceIdentity checks properties.keyVaultReferenceIdentity of a site.
+func checkKeyVaultReferenceIdentity(props map[string]json.RawMessage) error {
+	raw, ok := props[KeyVaultReferenceIdentityProperty]
+	if !ok || string(raw) == "null" {
+		delete(props, KeyVaultReferenceIdentityProperty)
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return invalidContent("'properties.keyVaultReferenceIdentity' must be a string.")
+	}
+	if v == "" || strings.EqualFold(v, "SystemAssigned") {
+		return nil
+	}
+	id, err := arm.Parse(v)
+	if err != nil || !strings.EqualFold(id.ResourceType(), TypeUserAssigned) {
+		return invalidContent("'properties.keyVaultReferenceIdentity' must be SystemAssigned or a user-assigned identity's resource id, not '%s'.", clip(v))
+	}
+	return nil
+}
+
+// KeyVaultReferenceIdentity returns properties.keyVaultReferenceIdentity of site r: "" for the
+// system-assigned identity, else the user-assigned identity's ARM id.
+func KeyVaultReferenceIdentity(r Resource) string {
+	var props struct {
+		ID string `json:"keyVaultReferenceIdentity"`
+	}
+	_ = json.Unmarshal(r.Properties, &props)
+	if strings.EqualFold(props.ID, "SystemAssigned") {
+		return ""
+	}
+	return props.ID
+}

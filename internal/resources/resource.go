@@ -480,6 +480,9 @@ func (s *Service) properties(tenantID string, t *Type, old *Resource, given json
 		if err := checkPlacement(props); err != nil {
 			return propertiesOut{}, err
 		}
+		if err := checkKeyVaultReferenceIdentity(props); err != nil {
+			return propertiesOut{}, err
+		}
 	case TypeUserAssigned:
 		for _, k := range []string{"principalId", "clientId", "tenantId"} {
 			delete(props, k)

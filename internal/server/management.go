@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lanyardhq/lanyard/internal/appservice"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/directory"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -85,11 +86,16 @@ func isManagementPath(path string) bool {
 // managementHandler routes the management API: RBAC's roleAssignments and roleDefinitions paths
 // (at any scope) to RBAC, the rest to resources.
 func (s *Server) managementHandler() http.Handler {
-	roles, res := s.RBAC.Handler(), s.Resources.Handler()
+	roles, res, apps := s.RBAC.Handler(), s.Resources.Handler(), s.Apps.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rbac.MatchPath(r.URL.Path) {
 			r.Pattern = "management: rbac"
 			roles.ServeHTTP(w, r)
+			return
+		}
+		if appservice.MatchPath(r.URL.Path) {
+			r.Pattern = "management: appservice"
+			apps.ServeHTTP(w, r)
 			return
 		}
 		r.Pattern = "management: resources"

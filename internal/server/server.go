@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lanyardhq/lanyard/internal/admin"
+	"github.com/lanyardhq/lanyard/internal/appservice"
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/config"
@@ -59,10 +60,11 @@ type Server struct {
 	Tokens    *token.Service
 	Tenants   *tenant.Service
 	Dir       *directory.Service
-	Resources *resources.Service // the management API's resources (management.go)
-	RBAC      *rbac.Service      // the management API's role assignments and definitions
-	Nodes     *nodes.Service     // the agent API and join tokens (nodes.go)
-	Vault     *vault.Service     // the vault data plane (vault.go)
+	Resources *resources.Service  // the management API's resources (management.go)
+	RBAC      *rbac.Service       // the management API's role assignments and definitions
+	Nodes     *nodes.Service      // the agent API and join tokens (nodes.go)
+	Vault     *vault.Service      // the vault data plane (vault.go)
+	Apps      *appservice.Service // sites' app settings, function keys and packages (appservice.go)
 	Audit     *audit.Recorder
 	Console   *console.Console  // the web console (console.go)
 	Activity  *console.Activity // what the console's dashboard shows
@@ -144,6 +146,7 @@ func (s *Server) open(ctx context.Context) error {
 	})
 	s.openManagement()
 	s.openVault()
+	s.openAppService()
 	s.openNodes()
 	if s.Default, s.Created, err = s.Tenants.EnsureDefault(ctx); err != nil {
 		return fmt.Errorf("default tenant: %w", err)

@@ -29,6 +29,7 @@ var sealedColumns = []sealedColumn{
 	{Table: "ca", IDColumn: "id", Purpose: "private-key", Blob: "sealed_key", KEK: "kek_id"},
 	{Table: "vault_secret_versions", IDColumn: "id", Purpose: "value", Blob: "sealed_value", KEK: "kek_id"},
 	{Table: "vault_backup_keys", IDColumn: "id", Purpose: "key", Blob: "sealed_key", KEK: "kek_id"},
+	{Table: "site_function_keys", IDColumn: "id", Purpose: "value", Blob: "sealed_value", KEK: "kek_id"},
 }
 
 func sealedColumnOf(s seal.Sealed) (sealedColumn, bool) {
