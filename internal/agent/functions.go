@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/frontdoor"
@@ -82,7 +80,6 @@ type fnApp struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	gen    atomic.Int64 // hosts started, for their metrics' label
 
 	mu   sync.Mutex
 	want agentapi.Site // the latest the server said of the site
@@ -100,7 +97,6 @@ type fnVersion struct {
 	label   string // the digest, or "local", for logs
 	dir     string
 	host    FunctionHost
-	reg     *fnRegisterer
 	refs    atomic.Int64
 	drained chan struct{}
 }
@@ -335,8 +331,7 @@ func (fa *fnApp) deploy(s agentapi.Site, key, label string) error {
 			return err
 		}
 	}
-	reg := &fnRegisterer{r: prometheus.WrapRegistererWith(prometheus.Labels{"host_generation": strconv.FormatInt(fa.gen.Add(1), 10)}, fa.a.met.reg)}
-	cfg := fa.a.functionsConfig(fa, s, root, reg)
+	cfg := fa.a.functionsConfig(fa, s, root)
 	ctx, cancel := context.WithTimeout(fa.ctx, fnStartTimeout)
 	defer cancel()
 	start := fa.a.cfg.FunctionHost
@@ -345,15 +340,13 @@ func (fa *fnApp) deploy(s agentapi.Site, key, label string) error {
 	}
 	host, err := start(ctx, cfg)
 	if err != nil {
-		reg.unregister()
 		return err
 	}
 	if fa.ctx.Err() != nil { // stopped while it started: it never serves
 		_ = host.Close(context.WithoutCancel(ctx))
-		reg.unregister()
 		return fa.ctx.Err()
 	}
-	v := &fnVersion{key: key, label: label, dir: root, host: host, reg: reg, drained: make(chan struct{})}
+	v := &fnVersion{key: key, label: label, dir: root, host: host, drained: make(chan struct{})}
 	v.refs.Store(1)
 	old := fa.cur.Swap(v)
 	fa.a.setState(fa.ap.cfg.Name, frontdoor.Running)
@@ -384,7 +377,6 @@ func (fa *fnApp) retire(v *fnVersion) {
 	if err := v.host.Close(ctx); err != nil {
 		fa.a.log.Warn("function app: closing a host", slog.String("app", fa.ap.cfg.Name), slog.String("version", v.label), slog.String("error", err.Error()))
 	}
-	v.reg.unregister()
 }
 
 // cleanup removes the version directories (and leftovers of interrupted downloads) that the
@@ -477,7 +469,7 @@ func sizeWord(n, want int64) string {
 }
 
 // functionsConfig is the host's configuration for fa's site s, run from root.
-func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string, reg prometheus.Registerer) functions.Config {
+func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string) functions.Config {
 	ap := fa.ap
 	cfg := functions.Config{
 		Name: s.Name, HostName: s.HostName, Root: root,
@@ -488,8 +480,10 @@ func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string, reg pro
 		Timers:      &fnTimers{a: a, site: ap.cfg.Site},
 		Log:         a.log.With(slog.String("app", ap.cfg.Name)),
 		FunctionLog: fa.log,
-		Registerer:  reg,
-		Now:         a.now,
+		// The host's collectors are labelled by site and function, and a second host (the next
+		// version, another app) shares them: counts go on across deploys.
+		Registerer: a.met.reg,
+		Now:        a.now,
 	}
 	if cfg.Name == "" {
 		cfg.Name = ap.cfg.Name
@@ -560,49 +554,3 @@ func siteScope(id string) (sub, rg string) {
 	}
 	return sub, rg
 }
-
-// fnRegisterer registers a host's metrics with the agent's registry and unregisters them when
-// the host is closed (the old and the new host of a switch run side by side for a moment; each
-// has its host_generation label, Lanyard's own).
-type fnRegisterer struct {
-	r    prometheus.Registerer
-	mu   sync.Mutex
-	regs []prometheus.Collector
-}
-
-func (f *fnRegisterer) Register(c prometheus.Collector) error {
-	if err := f.r.Register(c); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.regs = append(f.regs, c)
-	f.mu.Unlock()
-	return nil
-}
-
-func (f *fnRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := f.Register(c); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (f *fnRegisterer) Unregister(c prometheus.Collector) bool {
-	f.mu.Lock()
-	f.regs = slices.DeleteFunc(f.regs, func(x prometheus.Collector) bool { return x == c })
-	f.mu.Unlock()
-	return f.r.Unregister(c)
-}
-
-func (f *fnRegisterer) unregister() {
-	f.mu.Lock()
-	regs := f.regs
-	f.regs = nil
-	f.mu.Unlock()
-	for _, c := range regs {
-		f.r.Unregister(c)
-	}
-}
-
-var _ prometheus.Registerer = (*fnRegisterer)(nil)
