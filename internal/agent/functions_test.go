@@ -33,13 +33,13 @@ type fnControl struct {
 	mu      sync.Mutex
 	site    agentapi.Site     // siteA, as the server describes it
 	zips    map[string][]byte // served under PathPackages/{digest}
-	claims  map[string]bool   // function + tick claimed
+	claims  map[string]string // function + tick → the node (certificate subject) holding it
 	fetches atomic.Int64      // package downloads
 	certs   atomic.Int64      // of which with a client certificate
 }
 
 func addFnRoutes(s *stub) *fnControl {
-	c := &fnControl{zips: map[string][]byte{}, claims: map[string]bool{}, site: agentapi.Site{
+	c := &fnControl{zips: map[string][]byte{}, claims: map[string]string{}, site: agentapi.Site{
 		App: siteA, Name: "app-a", HostName: "app-a.sites.test", TenantID: "tenant-1", Kind: "functionapp,linux",
 		Settings:  map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom", "GREETING": "hello"},
 		Functions: &agentapi.SiteFunctions{Keys: agentapi.FunctionKeys{Master: "master-1", Host: map[string]string{"default": "host-1"}}},
@@ -94,11 +94,17 @@ func addFnRoutes(s *stub) *fnControl {
 			return
 		}
 		k := req.App + "/" + req.Function + "/" + req.Tick.UTC().Format(time.RFC3339Nano)
+		// As the server: the first node to claim a tick holds it, and is told so again when it
+		// asks again (a retried call).
+		node := r.TLS.PeerCertificates[0].Subject.String()
 		c.mu.Lock()
-		first := !c.claims[k]
-		c.claims[k] = true
+		holder, ok := c.claims[k]
+		if !ok {
+			holder = node
+			c.claims[k] = node
+		}
 		c.mu.Unlock()
-		answer(w, agentapi.TimerClaimResponse{Claimed: first})
+		answer(w, agentapi.TimerClaimResponse{Claimed: holder == node})
 	})
 	return c
 }
@@ -516,16 +522,20 @@ func TestFunctionAppConfig(t *testing.T) {
 	eventually(t, "a host with WEBSITE_AUTH_ENABLED", func() bool {
 		return slices.Contains(f.hosts.last().cfg.Env, "WEBSITE_AUTH_ENABLED=True")
 	})
-	// The timer lock claims from the server: one claim per tick.
+	// The timer lock claims each tick from the server, over mutual TLS: a tick another node
+	// holds is not run here.
 	tick := time.Date(2026, 12, 5, 5, 0, 0, 0, time.UTC)
-	for i, want := range []bool{true, false} {
-		got, err := cfg.Timers.Claim(t.Context(), "fn", tick)
-		if err != nil || got != want {
-			t.Fatalf("claim %d: %v %v, want %v", i, got, err, want)
+	ctl.mu.Lock()
+	ctl.claims[siteA+"/fn/"+tick.Add(time.Minute).Format(time.RFC3339Nano)] = "CN=other-node"
+	ctl.mu.Unlock()
+	for i, tc := range []struct {
+		tick time.Time
+		want bool
+	}{{tick, true}, {tick, true}, {tick.Add(time.Minute), false}} {
+		got, err := cfg.Timers.Claim(t.Context(), "fn", tc.tick)
+		if err != nil || got != tc.want {
+			t.Fatalf("claim %d: %v %v, want %v", i, got, err, tc.want)
 		}
-	}
-	if got, err := cfg.Timers.Claim(t.Context(), "fn", tick.Add(time.Minute)); err != nil || !got {
-		t.Fatalf("the next tick: %v %v", got, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -130,5 +131,79 @@ func TestFunctionAppKeyVaultReadsThroughAgent(t *testing.T) {
 	}
 	if n := started.Load(); n != 1 {
 		t.Errorf("%d hosts started, want 1", n)
+	}
+}
+
+// TestFunctionAppTimerClaimsAcrossNodes: a function app hosted on two nodes, each by its own
+// agent, has each timer tick claimed by exactly one of them through the real server (the node
+// holding a tick is told so again when it asks again).
+func TestFunctionAppTimerClaimsAcrossNodes(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	sub, err := env.Admin.DefaultSubscription(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := client.ResourceGroupPath(sub.SubscriptionID, "timers")
+	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/timer-func", vWeb, map[string]any{
+		"location": "local", "kind": "functionapp,linux",
+		"properties": map[string]any{"lanyard": map[string]any{"nodes": []string{"tn1", "tn2"}}},
+	}, &site)
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "host.json"), []byte(`{"version":"2.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var locks [2]functions.TimerLock
+	for i, node := range []string{"tn1", "tn2"} {
+		got := make(chan functions.Config, 1)
+		ag := env.StartAgent(t, node, agent.Config{
+			FrontDoor: agent.FrontDoorConfig{ListenHTTP: "127.0.0.1:0"},
+			FunctionHost: func(_ context.Context, cfg functions.Config) (agent.FunctionHost, error) {
+				select {
+				case got <- cfg:
+				default:
+				}
+				return secretHost{cfg}, nil
+			},
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		if _, err := ag.StartApp(ctx, agent.AppConfig{Site: site.ID, Functions: root}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case cfg := <-got:
+			locks[i] = cfg.Timers
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s started no host", node)
+		}
+	}
+	tick := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	for n := range 6 {
+		at := tick.Add(time.Duration(n) * time.Minute)
+		var won [2]bool
+		var wg sync.WaitGroup
+		for i := range locks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if won[i], err = locks[i].Claim(context.Background(), "Tick", at); err != nil {
+					t.Errorf("node %d, tick %s: %v", i, at, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won[0] == won[1] {
+			t.Fatalf("tick %s: claimed by %v, want exactly one node", at, won)
+		}
+		holder := 0
+		if won[1] {
+			holder = 1
+		}
+		if again, err := locks[holder].Claim(context.Background(), "Tick", at); err != nil || !again {
+			t.Fatalf("tick %s asked again by its holder: %v %v", at, again, err)
+		}
 	}
 }
