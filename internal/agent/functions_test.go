@@ -621,3 +621,35 @@ func TestKeyVaultBindingNames(t *testing.T) {
 		}
 	}
 }
+
+// TestFunctionAppStartingIs503: the front door answers 503 while the first version's host
+// starts, and keeps answering it when that version fails (the log says why); the next deploy
+// that starts serves.
+func TestFunctionAppStartingIs503(t *testing.T) {
+	s := newStub(t)
+	ctl := addFnRoutes(s)
+	f := newFnSetup(t, "", s, ctl)
+	gate, entered := make(chan struct{}), make(chan string, 1)
+	f.hosts.gate, f.hosts.entered = gate, entered
+	p := ctl.deploy(t, "fail", nil)
+	f.sync(t)
+	<-entered
+	if code, body, err := f.get("/api/fn"); err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("while the first host starts: %d %q %v, want 503", code, body, err)
+	}
+	f.hosts.mu.Lock()
+	f.hosts.gate, f.hosts.entered = nil, nil
+	f.hosts.mu.Unlock()
+	close(gate)
+	eventually(t, "the failure in the app log", func() bool {
+		log := f.appLog(t)
+		return strings.Contains(log, "version "+p.Digest+" failed to start: host.json: version: must be 2.0") &&
+			!strings.Contains(log, "keeps serving")
+	})
+	if code, body, err := f.get("/api/fn"); err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("after the first version failed: %d %q %v, want 503", code, body, err)
+	}
+	ctl.deploy(t, "v1", nil)
+	f.sync(t)
+	f.waitServing(t, "v1")
+}
