@@ -20,6 +20,7 @@ import (
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // fnPackage is a function app's zip: a custom handler (a Node HTTP server, run by the host with
@@ -213,4 +214,101 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestFunctionAppInSandbox: a deployed function app whose agent runs apps in sandboxes has its
+// worker started in the app's sandbox (through the sandbox's command) and reached in its network
+// namespace; the worker sees the sandbox's identity endpoint.
+func TestFunctionAppInSandbox(t *testing.T) {
+	if err := sandbox.Check(); err != nil {
+		t.Skipf("this host does not allow sandboxes: %v", err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: the test's custom handler is a Node script")
+	}
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, err := env.Admin.DefaultSubscription(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := client.ResourceGroupPath(sub.SubscriptionID, "fnsbx")
+	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/fn-sbx", vWeb, map[string]any{
+		"location": "local", "kind": "functionapp,linux", "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": "fn-sbx-node"}},
+	}, &site)
+	ag := env.StartAgent(t, "fn-sbx-node", agent.Config{Sandbox: agent.SandboxOn, FrontDoor: agent.FrontDoorConfig{ListenHTTP: "127.0.0.1:0"}})
+	appCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := ag.StartApp(appCtx, agent.AppConfig{Site: site.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := ag.SandboxOf("fn-sbx"); !ok {
+		t.Fatal("the app has no sandbox")
+	}
+	// The worker answers with the identity endpoint it was given.
+	pkg := fnPackage(t, "v1")
+	pkg = rezip(t, pkg, "server.js", `const http = require('http');
+http.createServer((req, res) => { res.end(process.env.IDENTITY_ENDPOINT || 'none'); }).listen(+process.env.FUNCTIONS_CUSTOMHANDLER_PORT, '127.0.0.1');
+`)
+	resp, err := env.Admin.Send(ctx, http.MethodPost, site.ID+"/extensions/zipdeploy?api-version="+vWeb, http.Header{"Content-Type": {"application/zip"}}, pkg)
+	if err != nil || resp.Status != http.StatusOK {
+		t.Fatalf("zipdeploy: %v %v", resp, err)
+	}
+	want := "http://" + sandbox.IMDSAddr.String() + agent.PathAppService
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, ag.FrontDoorHTTPURL()+"/api/hello", nil)
+		req.Host = "fn-sbx.sites.localhost"
+		r, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				if string(b) != want {
+					t.Fatalf("the worker's IDENTITY_ENDPOINT is %q, want the sandbox's %q", b, want)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			raw, _ := os.ReadFile(agent.LogPath(ag.Config.StateDir, "fn-sbx"))
+			t.Fatalf("not served from the sandbox: %v\napp log:\n%s", err, raw)
+		}
+		_ = ag.SyncSites(ctx)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rezip returns the zip z with the file name's content replaced.
+func rezip(t *testing.T, z []byte, name, content string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name == name {
+			_, _ = io.WriteString(w, content)
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(w, rc)
+		rc.Close()
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
