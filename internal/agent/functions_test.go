@@ -653,3 +653,31 @@ func TestFunctionAppStartingIs503(t *testing.T) {
 	f.sync(t)
 	f.waitServing(t, "v1")
 }
+
+// TestFunctionAppConfiguredInPlace: an app of the agent's configuration with a script root
+// (apps[].functions) is hosted in place from the start, without a package, and its host is
+// closed when the agent stops.
+func TestFunctionAppConfiguredInPlace(t *testing.T) {
+	s := newStub(t)
+	addFnRoutes(s) // no package deployed
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "version.txt"), []byte("in place"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hosts := &hostFactory{}
+	a := startAgent(t, s, func(c *Config) {
+		c.FrontDoor = FrontDoorConfig{ListenHTTP: "127.0.0.1:0"}
+		c.FunctionHost = hosts.start
+		c.Apps = []AppConfig{{Site: siteA, Name: "app-a", Functions: root}}
+	})
+	f := &fnSetup{agent: a, hosts: hosts}
+	f.waitServing(t, "in place")
+	h := hosts.last()
+	if h.cfg.Root != root {
+		t.Errorf("root %s, want %s", h.cfg.Root, root)
+	}
+	a.stop()
+	if !h.closed.Load() {
+		t.Error("the host was not closed when the agent stopped")
+	}
+}
