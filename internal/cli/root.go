@@ -80,6 +80,7 @@ Start here:
 		newIdentityCmd(g),
 		newWebAppCmd(g),
 		newFunctionAppCmd(g),
+		newFuncCmd(g),
 		newRoleCmd(g),
 		newResourceCmd(g),
 		newKeyVaultCmd(g),

@@ -159,13 +159,23 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// The host's own processes lead a process group, which is signalled whole (a handler
+	// started by a shell script leaves no child behind); Config.Command's are the caller's.
+	group := p.cfg.Command == nil
+	signal := func(s syscall.Signal) {
+		if group {
+			_ = syscall.Kill(-cmd.Process.Pid, s)
+			return
+		}
+		_ = cmd.Process.Signal(s)
+	}
 	kill := func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
 			return err
 		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
+			signal(syscall.SIGKILL)
 			return <-exited
 		}
 	}

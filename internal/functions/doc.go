@@ -29,7 +29,8 @@
 // A worker is a process that speaks the custom-handler protocol (functions.md §3). For
 // FUNCTIONS_WORKER_RUNTIME=node the host runs Lanyard's Node worker as one:
 //
-//   - The host writes the worker's script with nodeworker.Script(dir) and starts
+//   - The host writes the worker's script with nodeworker.Script(dir), dir a private temporary
+//     directory removed at Close, and starts
 //     `node <script>` (Config.Node, default "node", through Config.Command) in the script root,
 //     with the environment of a custom handler: FUNCTIONS_CUSTOMHANDLER_PORT (and the legacy
 //     FUNCTIONS_HTTPWORKER_PORT), FUNCTIONS_CUSTOMHANDLER_WORKER_ID, FUNCTIONS_APP_ROOT_PATH and
@@ -48,7 +49,12 @@
 //     custom handler (§3.2; keyVault inputs are in Data under their binding names, as
 //     strings). The answer is {"Outputs":{...},"Logs":[...],"ReturnValue":...} (§3.3) plus the
 //     Lanyard extension "LogEntries":[{"level":"information|warning|error|debug|trace",
-//     "message":"..."}], which the host prefers over Logs when present.
+//     "message":"..."}], which the host prefers over Logs when present. An HTTP output with
+//     "isBase64": true carries its body in base64 (bytes that are not UTF-8 text). A failed
+//     invocation is a non-2xx answer; {"error","stack","LogEntries"} in it are logged (Azure's
+//     "Exception: ... Stack: ...").
+//   - The worker's load errors come with the discovery answer as "errors":["..."]; the host
+//     logs them.
 //   - A worker that exits is restarted with exponential backoff (100 ms doubling to 30 s);
 //     the invocations it held fail (HTTP 500).
 package functions

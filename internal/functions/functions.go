@@ -3,7 +3,6 @@ package functions
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/functions/nodeworker"
 )
 
 // Config is one function app's host.
@@ -56,6 +56,10 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Node is the node executable for FUNCTIONS_WORKER_RUNTIME=node; default "node" on PATH.
 	Node string
+	// WorkDir is where the host may write its own files (the Node worker's script, in a new
+	// directory removed at Close); it must be visible to the workers (Command's sandbox).
+	// Default: os.TempDir().
+	WorkDir string
 
 	Log *slog.Logger // the host's own log; default slog.Default()
 	// FunctionLog receives the invocation lines and the functions' own log lines, one per
@@ -130,6 +134,8 @@ type Host struct {
 	timers   sync.WaitGroup
 	stop     context.CancelFunc
 
+	tmpDirs []string // removed at Close
+
 	onTick func(fn string, payload map[string]any, err error) // tests
 }
 
@@ -174,16 +180,29 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 
 	argv, err := h.workerArgv()
 	if err != nil {
+		for _, d := range h.tmpDirs {
+			_ = os.RemoveAll(d)
+		}
 		return nil, err
 	}
 	p := startProcess(&h.cfg, h.flog, argv, h.workerDir(), h.environ())
 	h.worker = p
 	if err := p.waitStarted(ctx); err != nil {
 		_ = p.close(context.Background())
+		for _, d := range h.tmpDirs {
+			_ = os.RemoveAll(d)
+		}
 		return nil, errs.Wrap(errs.Unavailable, err, "the function app's worker did not start")
 	}
 	// functions the worker registered itself (the Node v4 model; doc.go)
-	reg, regBad := h.discover(ctx, fns, lookup)
+	reg, v4, regBad := h.discover(ctx, fns, lookup)
+	if v4 {
+		// a Node v4 app runs the functions it registers only (nodeworker's rule)
+		for _, f := range fns {
+			bad = append(bad, Function{Name: f.Name, Trigger: f.Trigger, Error: f.source + ": ignored: the app uses the Node v4 programming model, whose functions are those it registers"})
+		}
+		fns = nil
+	}
 	fns = append(fns, reg...)
 	bad = append(bad, regBad...)
 	fns, clash := checkRoutes(fns)
@@ -259,7 +278,12 @@ func (h *Host) runtime() string {
 func (h *Host) workerArgv() ([]string, error) {
 	switch rt := h.runtime(); {
 	case rt == "node":
-		dir := filepath.Join(os.TempDir(), "lanyard-nodeworker")
+		// a private directory of this host's (a shared one in /tmp could be planted by another user)
+		dir, err := os.MkdirTemp(h.cfg.WorkDir, "lanyard-nodeworker-")
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
+		}
+		h.tmpDirs = append(h.tmpDirs, dir)
 		script, err := nodeScript(dir)
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
@@ -287,9 +311,7 @@ func (h *Host) workerDir() string {
 
 // nodeScript writes Lanyard's Node worker into dir and returns its path; package nodeworker's
 // Script once that is merged (doc.go).
-var nodeScript = func(dir string) (string, error) {
-	return "", errors.New("the Node worker (package nodeworker) is not built into this host yet")
-}
+var nodeScript = nodeworker.Script
 
 // environ is the workers' environment (functions.md §10): the host's defaults, Config.Env,
 // the app settings, and what the host always sets.
@@ -321,32 +343,40 @@ func (h *Host) environ() []string {
 
 // discover asks the worker for the functions it registered itself (GET /.lanyard/functions,
 // doc.go); a worker that does not know the path (a custom handler) has none.
-func (h *Host) discover(ctx context.Context, have []*function, lookup func(string) (string, bool)) ([]*function, []Function) {
+func (h *Host) discover(ctx context.Context, have []*function, lookup func(string) (string, bool)) ([]*function, bool, []Function) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/.lanyard/functions", nil)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	resp, err := h.worker.do(req)
 	if err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
-		return nil, nil
+		return nil, false, nil
 	}
 	var list struct {
+		Model     string `json:"model"` // the Node worker's: v3 or v4
 		Functions []struct {
 			Name     string          `json:"name"`
 			Bindings json.RawMessage `json:"bindings"`
 		} `json:"functions"`
+		Errors []string `json:"errors"` // the Node worker's load errors
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list); err != nil {
 		h.cfg.Log.Warn("the worker's function list is not JSON", "err", err)
-		return nil, nil
+		return nil, false, nil
 	}
+	for _, e := range list.Errors {
+		h.flog.write(levelError, "The worker could not load the app: "+e)
+	}
+	v4 := list.Model == "v4"
 	seen := map[string]bool{}
 	for _, f := range have {
-		seen[strings.ToLower(f.Name)] = true
+		if !v4 {
+			seen[strings.ToLower(f.Name)] = true
+		}
 	}
 	var ok []*function
 	var bad []Function
@@ -365,7 +395,7 @@ func (h *Host) discover(ctx context.Context, have []*function, lookup func(strin
 		}
 		ok = append(ok, fn)
 	}
-	return ok, bad
+	return ok, v4, bad
 }
 
 // Functions returns the functions of the app, indexed or refused, by name.
@@ -411,5 +441,11 @@ func (h *Host) Close(ctx context.Context) error {
 	if werr := h.worker.close(ctx); err == nil {
 		err = werr
 	}
+	for _, d := range h.tmpDirs {
+		_ = os.RemoveAll(d)
+	}
 	return err
 }
+
+// RoutePrefix is host.json's extensions.http.routePrefix ("api" by default, "" for none).
+func (h *Host) RoutePrefix() string { return h.hc.routePrefix }

@@ -185,6 +185,12 @@ type rawFunction struct {
 // parseFunction validates one function's metadata (a function.json, or the bindings a worker
 // registered, in the same shape). source names it in errors.
 func parseFunction(name, source string, data []byte, lookup func(string) (string, bool)) (*function, error) {
+	return parseFunctionIn("", name, source, data, lookup)
+}
+
+// parseFunctionIn is parseFunction for a function folder dir ("" for a worker's registration):
+// scriptFile must then name a file in it (§1.3).
+func parseFunctionIn(dir, name, source string, data []byte, lookup func(string) (string, bool)) (*function, error) {
 	fn := &function{Function: Function{Name: name}, source: source}
 	fail := func(field, format string, args ...any) (*function, error) {
 		if field != "" {
@@ -218,6 +224,15 @@ func parseFunction(name, source string, data []byte, lookup func(string) (string
 	if v, ok := lookup("AzureWebJobs." + name + ".Disabled"); ok {
 		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
 			fn.Disabled = b
+		}
+	}
+	if dir != "" && raw.ScriptFile != "" {
+		p := raw.ScriptFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if st, err := os.Stat(p); err != nil || st.IsDir() {
+			return fail("scriptFile", "Invalid script file name configuration. The 'scriptFile' property is set to a file that does not exist.")
 		}
 	}
 	if len(raw.Bindings) == 0 {
@@ -413,7 +428,7 @@ func indexFolders(root string, lookup func(string) (string, bool)) ([]*function,
 			continue
 		}
 		source := e.Name() + "/function.json"
-		fn, err := parseFunction(e.Name(), source, data, lookup)
+		fn, err := parseFunctionIn(filepath.Join(root, e.Name()), e.Name(), source, data, lookup)
 		if err != nil {
 			bad = append(bad, Function{Name: e.Name(), Error: err.Error()})
 			continue

@@ -127,21 +127,25 @@ func TestParseHostJSON(t *testing.T) {
 func TestStartRefusesWrongFunctionsOnly(t *testing.T) {
 	var log logBuf
 	root := app(t, "", map[string]string{
-		"hello": httpFn(`,"authLevel":"anonymous","methods":["get","post"]`),
-		"bad":   `{"bindings":[{"type":"keyVaultz","direction":"in","name":"x"},{"type":"httpTrigger","direction":"in","name":"req"}]}`,
-		"zdup":  httpFn(`,"route":"HELLO/","methods":["get"]`),
-		"other": httpFn(`,"route":"hello","methods":["delete"]`),
+		"hello":    httpFn(`,"authLevel":"anonymous","methods":["get","post"]`),
+		"bad":      `{"bindings":[{"type":"keyVaultz","direction":"in","name":"x"},{"type":"httpTrigger","direction":"in","name":"req"}]}`,
+		"zdup":     httpFn(`,"route":"HELLO/","methods":["get"]`),
+		"noscript": `{"scriptFile":"../nothere.js","bindings":[{"type":"httpTrigger","direction":"in","name":"req"}]}`,
+		"other":    httpFn(`,"route":"hello","methods":["delete"]`),
 	})
 	h := startHost(t, Config{Root: root, FunctionLog: &log}, nil)
 	got := map[string]Function{}
 	for _, f := range h.Functions() {
 		got[f.Name] = f
 	}
-	if len(got) != 4 {
+	if len(got) != 5 {
 		t.Fatalf("functions %+v", got)
 	}
 	if e := got["bad"].Error; e != "bad/function.json: bindings[0].type: The binding type(s) 'keyVaultz' are not registered. Please ensure the type is correct and the binding extension is installed." {
 		t.Errorf("bad: %q", e)
+	}
+	if e := got["noscript"].Error; e != "noscript/function.json: scriptFile: Invalid script file name configuration. The 'scriptFile' property is set to a file that does not exist." {
+		t.Errorf("noscript: %q", e)
 	}
 	if e := got["hello"].Error; e != "" {
 		t.Errorf("hello: %q", e)

@@ -116,6 +116,20 @@ func (h *Host) call(ctx context.Context, inv *invocation) (*handlerResponse, err
 		return nil, h.explain(ctx, inv, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The Node worker explains its failures: {"error","stack","LogEntries"} (doc.go).
+		var fail struct {
+			handlerResponse
+			Error string `json:"error"`
+			Stack string `json:"stack"`
+		}
+		if json.Unmarshal(raw, &fail) == nil && fail.Error != "" {
+			h.workerLogs(&fail.handlerResponse)
+			msg := fail.Error
+			if fail.Stack != "" {
+				msg += "\nStack: " + fail.Stack
+			}
+			return nil, failf("%s", msg)
+		}
 		return nil, failf("Response status code does not indicate success: %d (%s).", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	var out handlerResponse
@@ -468,10 +482,21 @@ func httpResponse(raw json.RawMessage) (int, http.Header, []byte, error) {
 		}
 	}
 	var body []byte
+	b64, _ := get("isBase64")
 	switch x := b.(type) {
 	case nil:
 	case string:
 		body = []byte(x)
+		if b64 == true { // Lanyard's Node worker's flag for bytes that are not UTF-8 text (doc.go)
+			d, err := base64.StdEncoding.DecodeString(x)
+			if err != nil {
+				return 0, nil, nil, failf("Failed while trying to Deserialize to httpOutputBindingResponse: isBase64 with a body that is not base64")
+			}
+			body = d
+			if header.Get("Content-Type") == "" {
+				header.Set("Content-Type", "application/octet-stream")
+			}
+		}
 		if header.Get("Content-Type") == "" {
 			header.Set("Content-Type", "text/plain; charset=utf-8")
 		}

@@ -124,7 +124,7 @@ type MSISecretReader struct {
 	// VaultURL maps a vault's name to its base URL (Lanyard's vault host names differ from
 	// Azure's); nil: https://{name}.vault.azure.net.
 	VaultURL func(name string) (string, error)
-	Client   *http.Client // default http.DefaultClient
+	Client   *http.Client // default: a client with a 30 s timeout
 	Now      func() time.Time
 
 	mu     sync.Mutex
@@ -144,11 +144,18 @@ const vaultResource = "https://vault.azure.net"
 // tokenSlack: a cached token is used until this long before it expires.
 const tokenSlack = 5 * time.Minute
 
+// defaultClient keeps enough idle connections for concurrent invocations (http.DefaultClient
+// keeps two per host, and a busy function would open a connection per read).
+var defaultClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true,
+	TLSHandshakeTimeout: 10 * time.Second,
+}}
+
 func (m *MSISecretReader) client() *http.Client {
 	if m.Client != nil {
 		return m.Client
 	}
-	return http.DefaultClient
+	return defaultClient
 }
 
 func (m *MSISecretReader) now() time.Time {

@@ -3,6 +3,7 @@ package functions
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,7 +19,8 @@ const pastDueSlack = time.Second
 // runTimer runs fn's schedule until ctx ends.
 func (h *Host) runTimer(ctx context.Context, fn *function) {
 	defer h.timers.Done()
-	start := h.now()
+	loc := h.timerLocation()
+	start := h.now().In(loc)
 	var last time.Time
 	if fn.onStartup {
 		h.tick(ctx, fn, start, time.Time{}, start, false)
@@ -40,7 +42,7 @@ func (h *Host) runTimer(ctx context.Context, fn *function) {
 		}
 		last = next
 		from = next
-		if n := h.now(); n.After(next) {
+		if n := h.now().In(loc); n.After(next) {
 			from = n // skip the ticks missed meanwhile
 		}
 	}
@@ -108,4 +110,17 @@ func isoOrMin(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.0000000-07:00")
 }
 
-var _ = fmt.Sprintf
+// timerLocation is the schedules' time zone: UTC, unless WEBSITE_TIME_ZONE or TZ names one
+// (§6; Azure takes Windows zone names on Windows; Lanyard takes IANA names, as Azure on Linux).
+func (h *Host) timerLocation() *time.Location {
+	for _, k := range []string{"WEBSITE_TIME_ZONE", "TZ"} {
+		if v, ok := h.lookup(k); ok && strings.TrimSpace(v) != "" {
+			loc, err := time.LoadLocation(strings.TrimSpace(v))
+			if err == nil {
+				return loc
+			}
+			h.flog.write(levelWarning, fmt.Sprintf("%s '%s' is not a time zone this host knows (an IANA name such as Europe/Paris); timers run in UTC", k, v))
+		}
+	}
+	return time.UTC
+}

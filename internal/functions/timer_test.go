@@ -142,3 +142,20 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+// WEBSITE_TIME_ZONE (an IANA name here) moves the schedule into that zone, DST included.
+func TestScheduleTimeZone(t *testing.T) {
+	h := &Host{cfg: Config{Settings: map[string]string{"WEBSITE_TIME_ZONE": "Europe/Paris"}}}
+	loc := h.timerLocation()
+	if loc.String() != "Europe/Paris" {
+		t.Skipf("no zone data: %v", loc)
+	}
+	s, _ := parseSchedule("0 0 9 * * *")
+	for from, want := range map[string]string{"2026-01-10T12:00:00Z": "2026-01-11T08:00:00Z", "2026-07-10T12:00:00Z": "2026-07-11T07:00:00Z"} {
+		f, _ := time.Parse(time.RFC3339, from)
+		got, _ := s.next(f.In(loc))
+		if got.UTC().Format(time.RFC3339) != want {
+			t.Errorf("after %s: %v, want %s", from, got.UTC(), want)
+		}
+	}
+}

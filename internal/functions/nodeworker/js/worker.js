@@ -1,0 +1,143 @@
+'use strict';
+// Lanyard's Node.js worker: a custom handler (functions.md §3) that runs a function app's
+// JavaScript in the v3 model (function.json, §4.2) or the v4 model (the app's own
+// @azure/functions 4.x, §4.3–4.4). The Go host starts `node worker.js` with the custom-handler
+// environment; the protocol is in ../doc.go. Written for Lanyard; no npm dependencies.
+
+const http = require('http');
+const crypto = require('crypto');
+const path = require('path');
+const util = require('./util');
+const v3 = require('./v3');
+const v4 = require('./v4');
+
+const VERSION = '1.0.0'; // nodeworker.Version; a test keeps them equal
+
+const app = {
+  model: 'v3', // or 'v4'
+  root: '',
+  errors: [],
+  v3: null, // {functions, errors}
+};
+
+async function start() {
+  // Azure: the port and the app root come from the custom-handler variables (§3.1).
+  const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT || process.env.FUNCTIONS_HTTPWORKER_PORT);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    util.stderrLine('error', 'FUNCTIONS_CUSTOMHANDLER_PORT is not set to a port');
+    process.exit(2);
+  }
+  app.root = path.resolve(process.env.FUNCTIONS_APP_ROOT_PATH || process.env.AzureWebJobsScriptRoot || process.cwd());
+
+  // Lanyard's rule (doc.go): v4 when package.json has main and @azure/functions ≥ 4; then
+  // function.json folders are not run, and each is reported as an error.
+  const pj = v4.detect(app.root);
+  if (pj) {
+    app.model = 'v4';
+    const r = await v4.load(app.root, pj);
+    app.errors.push(...r.errors);
+    const legacy = await v3.folders(app.root);
+    for (const name of legacy) {
+      app.errors.push(`${name}: function.json is ignored: the app uses the v4 programming model (package.json main '${pj.main}')`);
+    }
+  } else {
+    app.v3 = await v3.load(app.root);
+    app.errors.push(...app.v3.errors);
+  }
+  for (const e of app.errors) util.stderrLine('error', `app start: ${e}`);
+
+  const server = http.createServer({ keepAliveTimeout: 120000 }, handle);
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
+  server.listen(port, '127.0.0.1');
+  server.on('error', (err) => {
+    util.stderrLine('error', `cannot listen on 127.0.0.1:${port}: ${err.message}`);
+    process.exit(2);
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+    if (app.model === 'v4') await v4.terminate();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+function send(res, status, obj) {
+  const body = Buffer.from(JSON.stringify(obj));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length });
+  res.end(body);
+}
+
+function handle(req, res) {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('error', () => res.destroy());
+  req.on('end', () => {
+    route(req, res, Buffer.concat(chunks)).catch((err) => {
+      send(res, 500, util.errorBody(err));
+    });
+  });
+}
+
+async function route(req, res, raw) {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  if (req.method === 'GET' && url.pathname === '/') {
+    send(res, 200, { worker: 'lanyard-node', version: VERSION, model: app.model });
+    return;
+  }
+  if (req.method === 'GET' && url.pathname === '/.lanyard/functions') {
+    send(res, 200, { model: app.model, functions: app.model === 'v4' ? v4.discovery() : [], errors: app.errors });
+    return;
+  }
+  if (req.method !== 'POST') {
+    send(res, 405, { error: `${req.method} is not an invocation; POST /{FunctionName}` });
+    return;
+  }
+  const name = decodeURIComponent(url.pathname.slice(1));
+  let fn;
+  if (app.model === 'v4') fn = v4.lookup(name);
+  else fn = app.v3.functions.get(name) || [...app.v3.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
+  if (!fn) {
+    send(res, 404, { error: `no function named '${name}' in this app` });
+    return;
+  }
+  let body;
+  try {
+    body = raw.length ? JSON.parse(raw.toString('utf8')) : {};
+  } catch (err) {
+    send(res, 400, { error: `the invocation body is not JSON: ${err.message}` });
+    return;
+  }
+  const invocationId = req.headers['x-azure-functions-invocationid'] || crypto.randomUUID();
+  const inv = new util.Invocation(String(invocationId), app.model === 'v4' ? fn.metadata.name : fn.name);
+  let out;
+  try {
+    out = await util.current.run(inv, () => (app.model === 'v4' ? v4.invoke(fn, body, inv) : v3.invoke(fn, body, inv)));
+  } catch (err) {
+    // A function that throws: 500 with {error, stack} (Lanyard's shape; the host logs it as
+    // Azure's "Result: Failure\nException: …\nStack: …", §11) and the log lines so far.
+    const entries = inv.finish();
+    send(res, 500, { ...util.errorBody(err), LogEntries: entries });
+    return;
+  }
+  const entries = inv.finish();
+  // Azure's custom-handler response (§3.3): Outputs, Logs (strings, written at Information),
+  // ReturnValue; LogEntries is Lanyard's, with each line's level (the host uses it instead of
+  // Logs when present).
+  const resp = { Outputs: out.outputs, Logs: entries.map((e) => e.message), ReturnValue: out.returnValue === undefined ? null : out.returnValue, LogEntries: entries };
+  send(res, 200, resp);
+}
+
+process.on('unhandledRejection', (err) => {
+  util.stderrLine('error', `unhandled promise rejection: ${err && err.stack ? err.stack : err}`);
+});
+
+start().catch((err) => {
+  util.stderrLine('error', `the worker failed to start: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+export default async function (context, req) {
+  context.res = { body: { esm: true, url: req.url } };
+}

@@ -1,0 +1,4 @@
+module.exports = async function (context) {
+  context.log('about to fail');
+  throw new Error('boom from v3');
+};
