@@ -113,6 +113,8 @@ func (s *Service) Handler() http.Handler {
 
 func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Principal, tenantID string, id arm.ID, rt route) error {
 	ctx := r.Context()
+	// Answers may carry keys and settings' values: no cache keeps them.
+	w.Header().Set("Cache-Control", "no-store")
 	switch rt.op {
 	case opZipDeploy:
 		return s.serveZipDeploy(w, r, p, tenantID, id)

@@ -220,6 +220,10 @@ func (s *Service) ResolvedSettings(ctx context.Context, site resources.Resource)
 	h := sha256.New()
 	h.Write(raw)
 	h.Write([]byte("\x00" + strconv.FormatInt(site.Version, 10) + "\x00" + strconv.FormatInt(gen, 10)))
+	// The identity references are read with, spelled out: the cache is right even for a caller
+	// whose read of the site carries no version.
+	p, idType, problem := s.referencePrincipal(site)
+	h.Write([]byte("\x00" + p.ObjectID + "\x00" + idType + "\x00" + problem))
 	fp := hex.EncodeToString(h.Sum(nil))
 	now := s.now()
 	if r, ok := s.refs.get(site.Key(), fp, now); ok {

@@ -54,7 +54,10 @@ user-assigned identities can be attached to it and detached again.`,
 	}
 	a := newARMCmd(g, cmd)
 	s := &siteCmd{armCmd: a, k: k}
-	cmd.AddCommand(s.create(), s.deploy(), s.list(), s.show(), s.delete(), s.identity(), s.logCmd(), s.auth())
+	cmd.AddCommand(s.create(), s.deploy(), s.list(), s.show(), s.delete(), s.identity(), s.logCmd(), s.auth(), s.config(), s.deployment())
+	if k == functionAppKind {
+		cmd.AddCommand(s.keys(), s.function())
+	}
 	return cmd
 }
 

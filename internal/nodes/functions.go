@@ -26,6 +26,13 @@ var (
 	functionRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]{0,127}$`)
 )
 
+// The ticks a node may claim: not older than MaxTickAge (claims are kept a day, so a tick is
+// never claimed twice) nor further ahead than MaxTickLead.
+const (
+	MaxTickAge  = 23 * time.Hour
+	MaxTickLead = time.Hour
+)
+
 // errNoPackage is the one answer to a package the node may not have: unknown, another
 // tenant's, or only of sites placed elsewhere (a node cannot learn which packages exist).
 var errNoPackage = &errs.Error{Kind: errs.NotFound, Code: "package_not_found", Msg: "no package of that digest for a site on this node"}
@@ -92,6 +99,10 @@ func (s *Service) serveTimerClaim(w http.ResponseWriter, r *http.Request, n Node
 		return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "function must be a function's name"}
 	case req.Tick.IsZero():
 		return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "tick is required"}
+	case req.Tick.Before(s.now().Add(-MaxTickAge)) || req.Tick.After(s.now().Add(MaxTickLead)):
+		// The store keeps claims a day: a tick older than that could be claimed twice, and one
+		// far ahead is no tick an agent runs now.
+		return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "tick is not within the last 23 hours or the next hour"}
 	}
 	ctx := r.Context()
 	res, err := s.Store.GetResourceIdentities(ctx, n.TenantID, id.Key())

@@ -16,6 +16,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
+	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
 
 // nodeClient is an enrolled node's client of the agent API: HTTPS with its client certificate.
@@ -312,7 +315,7 @@ func TestAgentFunctionApps(t *testing.T) {
 		t.Errorf("a site for a node it is not placed on: %+v", s3)
 	}
 	// Timer claims: two nodes race for each tick; exactly one wins each.
-	tick := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	tick := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
 	for i := range 5 {
 		claim := agentapi.TimerClaim{App: app, Function: "Cleanup", Tick: tick.Add(time.Duration(i) * time.Minute)}
 		var wg sync.WaitGroup
@@ -344,6 +347,9 @@ func TestAgentFunctionApps(t *testing.T) {
 	if st, _, _ := n1.do(http.MethodPost, agentapi.PathTimerClaim, agentapi.TimerClaim{App: solo, Function: "../x", Tick: tick}); st != http.StatusBadRequest {
 		t.Errorf("a claim with a bad function name: %d, want 400", st)
 	}
+	if st, _, _ := n1.do(http.MethodPost, agentapi.PathTimerClaim, agentapi.TimerClaim{App: solo, Function: "Cleanup", Tick: tick.Add(-48 * time.Hour)}); st != http.StatusBadRequest {
+		t.Errorf("a claim of a tick two days old: %d, want 400", st)
+	}
 	// Without a client certificate the routes refuse.
 	resp, err := e.HTTP.Get(e.URL + agentapi.PathPackages + "/" + digest)
 	if err != nil {
@@ -352,5 +358,71 @@ func TestAgentFunctionApps(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("package fetch without a certificate: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestFunctionKeysNotAtRest: a key's value, set, listed and given to a node, and a Key Vault
+// reference's resolved value, are in neither the SQLite file, its WAL, the audit log nor the
+// server's log (at debug); the key writes and the reference's read are audited.
+func TestFunctionKeysNotAtRest(t *testing.T) {
+	logs := &syncBuffer{}
+	env := lanyardtest.Start(t, lanyardtest.Options{Log: logs})
+	e := mgmtFrom(t, env)
+	ctx := context.Background()
+	g := e.group("rg")
+	app := e.functionApp(g, "fa1", map[string]any{"identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": "n1"}}})
+	var site armResource
+	e.admin(http.MethodGet, app+"?api-version="+vWeb, nil, &site)
+	e.vault(g, "kv-rest", []map[string]any{policy(e.tenant, site.Identity.PrincipalID, "get")})
+	port := e.URL[strings.LastIndex(e.URL, ":")+1:]
+	const secret = "kv-7f3a9c1e5b2d8064-the-referenced-value"
+	if _, err := e.Admin.Vault("kv-rest.vault.localhost:"+port).SetSecret(ctx, "s", client.SecretSet{Value: secret}); err != nil {
+		t.Fatal(err)
+	}
+	e.admin(http.MethodPut, app+"/config/appsettings?api-version="+vWeb, map[string]any{"properties": map[string]string{
+		"REF": "@Microsoft.KeyVault(VaultName=kv-rest;SecretName=s)"}}, nil)
+	const value = "fk-5b2d80647f3a9c1e-the-function-key"
+	e.admin(http.MethodPut, app+"/host/default/functionKeys/ci?api-version="+vWeb, map[string]any{"properties": map[string]string{"value": value}}, nil)
+	e.admin(http.MethodPut, app+"/functions/hello/keys/partner?api-version="+vWeb, map[string]any{"properties": map[string]string{"value": value + "-2"}}, nil)
+	var keys hostKeys
+	e.admin(http.MethodPost, app+"/host/default/listkeys?api-version="+vWeb, nil, &keys)
+	n1 := e.enrollNode("n1")
+	s := n1.site(app)
+	if s.Functions == nil || s.Functions.Keys.Host["ci"] != value || s.Settings["REF"] != secret {
+		t.Fatalf("the node's site: keys %v, REF resolved %v", s.Functions != nil && s.Functions.Keys.Host["ci"] == value, s.Settings["REF"] == secret)
+	}
+	evs, err := e.Admin.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditJSON, _ := json.Marshal(evs)
+	var actions []string
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Action, "site.") || ev.Action == "vault.secret.get" {
+			actions = append(actions, ev.Action)
+		}
+	}
+	if got := strings.Join(actions, ","); !strings.Contains(got, "site.appsettings.write,site.functionkey.write,site.functionkey.write") || !strings.Contains(got, "vault.secret.get") {
+		t.Errorf("audited: %s", got)
+	}
+	haystacks := map[string][]byte{"audit log": auditJSON, "server log": []byte(logs.String())}
+	for _, name := range []string{"lanyard.db", "lanyard.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(env.DataDir, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		haystacks[name] = b
+	}
+	if len(haystacks["lanyard.db-wal"]) == 0 || len(haystacks["server log"]) == 0 {
+		t.Fatal("the WAL or the log is empty: the test would not search it")
+	}
+	needles := map[string]string{"key": value, "master key": keys.MasterKey, "default key": keys.FunctionKeys["default"], "referenced value": secret}
+	for hn, h := range haystacks {
+		for nn, n := range needles {
+			if bytes.Contains(h, []byte(n)) {
+				t.Errorf("the %s holds the %s", hn, nn)
+			}
+		}
 	}
 }
