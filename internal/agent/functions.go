@@ -61,10 +61,14 @@ const (
 	fnStartTimeout = 2 * time.Minute  // a new host must be ready within this
 	fnDrainTimeout = 4 * time.Minute  // the old host's requests in flight (the front door gives up at 230 s)
 	fnRetryAfter   = 30 * time.Second // a version that failed is tried again after this (or when the site changes)
-	maxPackageSize = 1 << 30          // a package the server describes as larger is refused
+	maxPackageSize = 2 << 30          // a package the server describes as larger is refused (the server's own limit is at most this)
 )
 
 var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// unpackLimits bound what a package unpacks to: pkgzip's defaults, but room for what the largest
+// package the server takes (2 GiB) may hold.
+var unpackLimits = pkgzip.Limits{MaxTotal: 4 << 30, MaxFile: 2 << 30}
 
 // fnApp is one function app the agent hosts: the version serving now, and the loop that
 // deploys the next one.
@@ -215,8 +219,10 @@ func (a *Agent) stopFunctions(ap *app, wait bool) {
 
 func (a *Agent) newFnApp(ap *app) (*fnApp, error) {
 	dir := filepath.Join(a.cfg.StateDir, "functions", ap.cfg.Name)
-	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "creating the function app's directory")
+	for _, sub := range []string{"home", "work"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "creating the function app's directory")
+		}
 	}
 	log := ap.log
 	if log == nil {
@@ -389,7 +395,7 @@ func (fa *fnApp) cleanup() {
 	}
 	for _, e := range entries {
 		p := filepath.Join(fa.dir, e.Name())
-		if e.Name() == "home" || cur != nil && p == cur.dir {
+		if e.Name() == "home" || e.Name() == "work" || cur != nil && p == cur.dir {
 			continue
 		}
 		if err := os.RemoveAll(p); err != nil {
@@ -448,7 +454,7 @@ func (fa *fnApp) unpacked(p *agentapi.Package) (string, error) {
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
 	tmp := filepath.Join(fa.dir, ".unpack-"+hexDigest[:12]+"-"+hex.EncodeToString(suffix[:]))
-	if err := pkgzip.Unpack(zf, p.Size, tmp, pkgzip.Limits{}); err != nil {
+	if err := pkgzip.Unpack(zf, p.Size, tmp, unpackLimits); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -473,12 +479,15 @@ func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string) functio
 	ap := fa.ap
 	cfg := functions.Config{
 		Name: s.Name, HostName: s.HostName, Root: root,
-		Env:         a.functionsEnv(fa, s, root),
-		Settings:    maps(s.Settings),
-		Keys:        &fa.keys,
-		Secrets:     &fnSecrets{a: a, ap: ap},
-		Timers:      &fnTimers{a: a, site: ap.cfg.Site},
-		Log:         a.log.With(slog.String("app", ap.cfg.Name)),
+		Env:      a.functionsEnv(fa, s, root),
+		Settings: maps(s.Settings),
+		Keys:     &fa.keys,
+		Secrets:  &fnSecrets{a: a, ap: ap},
+		Timers:   &fnTimers{a: a, site: ap.cfg.Site},
+		Log:      a.log.With(slog.String("app", ap.cfg.Name)),
+		// The host's own files (the Node worker's script): beside the versions, where the
+		// app's sandbox sees them as it sees the package.
+		WorkDir:     filepath.Join(fa.dir, "work"),
 		FunctionLog: fa.log,
 		// The host's collectors are labelled by site and function, and a second host (the next
 		// version, another app) shares them: counts go on across deploys.

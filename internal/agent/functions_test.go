@@ -482,7 +482,8 @@ func TestFunctionAppConfig(t *testing.T) {
 	f.sync(t)
 	f.waitServing(t, "v1")
 	cfg := f.hosts.last().cfg
-	if cfg.Name != "app-a" || cfg.HostName != "app-a.sites.test" || cfg.Settings["GREETING"] != "hello" || cfg.FunctionLog == nil || cfg.Registerer == nil {
+	if cfg.Name != "app-a" || cfg.HostName != "app-a.sites.test" || cfg.Settings["GREETING"] != "hello" || cfg.FunctionLog == nil || cfg.Registerer == nil ||
+		cfg.WorkDir != filepath.Join(f.stateDr, "functions", "app-a", "work") {
 		t.Errorf("config: %+v", cfg)
 	}
 	env := map[string]string{}
