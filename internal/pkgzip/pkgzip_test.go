@@ -183,6 +183,13 @@ func TestUnpackRefusesBombs(t *testing.T) {
 		dir, err := unpack(t, makeZip(t, entry{name: "bomb.bin", body: zeros}), Limits{})
 		refusedAt(t, dir, err, "bomb.bin", "zip bomb")
 	})
+	t.Run("small files compress as they like", func(t *testing.T) {
+		// Under RatioFloor the ratio is not checked: a 512 KiB file of zeros (about 500 times)
+		// is an ordinary file.
+		if _, err := unpack(t, makeZip(t, entry{name: "sparse.bin", body: zeros[:512<<10]}), Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("file", func(t *testing.T) {
 		dir, err := unpack(t, makeZip(t, entry{name: "big.bin", body: zeros}), Limits{MaxFile: 1 << 20, MaxRatio: 1 << 20})
 		refusedAt(t, dir, err, "big.bin", "allowed for one file")
