@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -680,5 +681,27 @@ func TestFunctionAppConfiguredInPlace(t *testing.T) {
 	a.stop()
 	if !h.closed.Load() {
 		t.Error("the host was not closed when the agent stopped")
+	}
+}
+
+// TestFunctionAppPackageSizeCapped: a download longer than the package's size is cut at the
+// size plus one byte and refused; nothing is unpacked and nothing starts.
+func TestFunctionAppPackageSizeCapped(t *testing.T) {
+	s := newStub(t)
+	ctl := addFnRoutes(s)
+	f := newFnSetup(t, "", s, ctl)
+	p := ctl.deploy(t, "v1", nil)
+	ctl.mu.Lock()
+	ctl.zips[p.Digest] = append(slices.Clone(ctl.zips[p.Digest]), make([]byte, 1<<20)...)
+	ctl.mu.Unlock()
+	f.sync(t)
+	eventually(t, "the size refusal in the app log", func() bool {
+		return strings.Contains(f.appLog(t), fmt.Sprintf("the package downloaded is over %d bytes, not the %d its description says", p.Size, p.Size))
+	})
+	if len(f.hosts.all()) != 0 {
+		t.Error("a host started")
+	}
+	if _, err := os.Stat(versionDir(f.stateDr, p)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the package was unpacked: %v", err)
 	}
 }
