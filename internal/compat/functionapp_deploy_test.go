@@ -270,7 +270,7 @@ http.createServer((req, res) => { res.end(process.env.IDENTITY_ENDPOINT || 'none
 				if string(b) != want {
 					t.Fatalf("the worker's IDENTITY_ENDPOINT is %q, want the sandbox's %q", b, want)
 				}
-				return
+				break
 			}
 		}
 		if time.Now().After(deadline) {
@@ -280,6 +280,18 @@ http.createServer((req, res) => { res.end(process.env.IDENTITY_ENDPOINT || 'none
 		_ = ag.SyncSites(ctx)
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Redeployed as a Node v3 app: Lanyard's Node worker (its script in the host's WorkDir)
+	// runs in the sandbox too.
+	armDo(t, env, http.MethodPut, site.ID+"/config/appsettings", vWeb, map[string]any{
+		"properties": map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
+	}, nil)
+	resp, err = env.Admin.Send(ctx, http.MethodPost, site.ID+"/extensions/zipdeploy?api-version="+vWeb,
+		http.Header{"Content-Type": {"application/zip"}}, nodeV3Package(t, "v3 in the sandbox"))
+	if err != nil || resp.Status != http.StatusOK {
+		t.Fatalf("zipdeploy: %v %v", resp, err)
+	}
+	_ = ag.SyncSites(ctx)
+	waitAnswer(t, ag.FrontDoorHTTPURL()+"/api/hello", "fn-sbx.sites.localhost", "v3 in the sandbox")
 }
 
 // rezip returns the zip z with the file name's content replaced.
