@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/functions"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
@@ -143,6 +144,9 @@ func funcStart(cmd *cobra.Command, g *globals, d *devApp, root string, port int,
 		if err := checkSandboxFlag(d.sandbox); err != nil {
 			return err
 		}
+		if err := ensureFunctionApp(ctx, a, d); err != nil {
+			return err
+		}
 		reg, _, err := d.register(ctx, a, cmd.ErrOrStderr())
 		if err != nil {
 			return err
@@ -210,35 +214,64 @@ func funcStart(cmd *cobra.Command, g *globals, d *devApp, root string, port int,
 	return err
 }
 
-// hostClient trusts the CA bundle the agent gives processes outside the sandbox, when it gives
-// one (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, ...), for the vault's TLS.
-func hostClient(env agent.Env) *http.Client {
-	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"} {
-		if f := env[k]; f != "" {
-			if c, err := caClient(f); err == nil {
-				return c
-			}
+// ensureFunctionApp creates the site d.name as a function app when it does not exist (register
+// would make a web app), and fixes d.group to the site's group.
+func ensureFunctionApp(ctx context.Context, a *armCmd, d *devApp) error {
+	if err := checkName(d.name); err != nil {
+		return err
+	}
+	if d.group != "" {
+		if err := checkResourceGroup("resource-group", d.group); err != nil {
+			return err
 		}
 	}
-	return nil
+	c := a.g.client()
+	sub, err := a.sub(ctx, c)
+	if err != nil {
+		return err
+	}
+	if d.group, err = siteGroup(ctx, c, sub, d.name, d.group); err != nil {
+		return err
+	}
+	location, err := ensureGroup(ctx, c, sub, d.group)
+	if err != nil {
+		return err
+	}
+	path := client.ResourcePath(sub, d.group, client.TypeSites, d.name)
+	err = c.ARM(ctx, http.MethodGet, path, client.APIVersionSites, nil, nil)
+	if !client.IsNotFound(err) {
+		return err
+	}
+	return c.ARM(ctx, http.MethodPut, path, client.APIVersionSites, sitePut{Location: location, Kind: functionAppKind.kind}, nil)
 }
 
-// caClient is an HTTP client that trusts the system's roots and the PEM bundle in file.
-func caClient(file string) (*http.Client, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
+// hostClient is the keyVault reader's HTTP client: it trusts the CA bundle the agent gives
+// processes outside the sandbox (SSL_CERT_FILE, ...) besides the system's roots, and sends the
+// names under .localhost (the dev server's vault host names, NAME.vault.localhost) to loopback,
+// as RFC 6761 reserves them.
+func hostClient(env agent.Env) *http.Client {
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no certificate", file)
+	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "CURL_CA_BUNDLE"} {
+		if f := env[k]; f != "" {
+			if pem, err := os.ReadFile(f); err == nil && pool.AppendCertsFromPEM(pem) {
+				break
+			}
+		}
 	}
+	d := &net.Dialer{Timeout: 10 * time.Second}
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32, Proxy: http.ProxyFromEnvironment,
-	}}, nil
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil && (strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")) {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
 }
 
 // printFunctions lists the functions as Core Tools does: name, methods and URL of HTTP

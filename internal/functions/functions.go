@@ -119,8 +119,10 @@ type Host struct {
 	flog      *funcLog
 	met       *metrics
 	worker    worker
-	fns       []Function  // every function, indexed or refused, by name
-	http      []*function // the HTTP functions in route precedence order
+	fns       []Function      // every function, indexed or refused, by name
+	http      []*function     // the HTTP functions in route precedence order
+	others    []*function     // the other functions (timers)
+	runCtx    context.Context // ends at Close
 	bodyLimit int64
 	now       func() time.Time
 	poll      time.Duration // the timers' longest sleep between looks at the clock
@@ -211,6 +213,8 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 		h.fns = append(h.fns, f.Function)
 		if f.route != nil {
 			h.http = append(h.http, f)
+		} else {
+			h.others = append(h.others, f)
 		}
 	}
 	for _, b := range bad {
@@ -226,7 +230,7 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 	}
 	h.flog.write(levelInformation, fmt.Sprintf("Found the following functions:\n%s", "Host.Functions."+strings.Join(names, "\nHost.Functions.")))
 	tctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
+	h.stop, h.runCtx = cancel, tctx
 	for _, f := range fns {
 		if f.Trigger == "timerTrigger" && !f.Disabled {
 			h.timers.Add(1)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"mime"
 	"net/http"
 	"strconv"
@@ -23,7 +25,16 @@ import (
 // reasonHTTP is the reason Azure logs for HTTP calls (§11).
 const reasonHTTP = "This function was programmatically called via the host APIs."
 
-func newID() string { return uuid.NewString() }
+// newID is a random (version 4) UUID for invocation ids and sys.RandGuid: ids, not secrets, so
+// from math/rand/v2's runtime-seeded ChaCha8 (no system call per invocation).
+func newID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], mrand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], mrand.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return uuid.UUID(b).String()
+}
 
 // handlerResponse is a worker's answer (§3.3) with Lanyard's LogEntries (doc.go).
 type handlerResponse struct {
@@ -192,8 +203,13 @@ func setWorkerHeaders(hd http.Header, id string) {
 	hd.Set("User-Agent", "Azure-Functions-Host/"+hostVersion)
 }
 
-// ServeHTTP serves the HTTP triggers (under the route prefix); anything else is 404.
+// ServeHTTP serves the HTTP triggers (under the route prefix) and POST /admin/functions/{name};
+// anything else is 404.
 func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if name, ok := strings.CutPrefix(r.URL.Path, "/admin/functions/"); ok && r.Method == http.MethodPost && !strings.Contains(name, "/") {
+		h.adminInvoke(w, r, name)
+		return
+	}
 	fn, params, ok := h.route(r)
 	if !ok {
 		http.NotFound(w, r)
@@ -321,7 +337,9 @@ func (h *Host) httpData(r *http.Request, fn *function, params map[string]*string
 		}
 	}
 	req := map[string]any{"Url": u, "Method": r.Method, "Query": query, "Headers": headers, "Params": p, "Identities": identities(r)}
-	if len(body) > 0 { // absent when there is no content (§3.2)
+	// Body is absent when there is no content (§3.2). Azure also drops a chunked body (no
+	// Content-Length); Lanyard passes it (its own choice: the body was read anyway).
+	if len(body) > 0 {
 		if isBinary(r.Header.Get("Content-Type")) {
 			req["Body"] = base64.StdEncoding.EncodeToString(body)
 		} else {
@@ -569,4 +587,37 @@ func (h *Host) forward(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return failf("relaying the custom handler's answer: %v", err)
 	}
 	return nil
+}
+
+// adminInvoke is POST /admin/functions/{name} {"input":"..."} (functions.md §2.3, Azure's): the
+// master key runs a non-HTTP function now, answering 202 at once. Without Config.Keys (func
+// start) no key is needed, as authLevel is not enforced either.
+func (h *Host) adminInvoke(w http.ResponseWriter, r *http.Request, name string) {
+	if h.cfg.Keys != nil {
+		key := r.Header.Get("X-Functions-Key")
+		if key == "" {
+			key = r.URL.Query().Get("code")
+		}
+		if key == "" || h.cfg.Keys.Level("", key) != "admin" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+	}
+	var fn *function
+	for _, f := range h.others {
+		if strings.EqualFold(f.Name, name) {
+			fn = f
+		}
+	}
+	if fn == nil {
+		http.NotFound(w, r)
+		return
+	}
+	var in struct {
+		Input string `json:"input"`
+	}
+	_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in)
+	w.WriteHeader(http.StatusAccepted)
+	now := h.now()
+	go h.tick(h.runCtx, fn, now, time.Time{}, now, false, reasonHTTP)
 }

@@ -23,7 +23,7 @@ func (h *Host) runTimer(ctx context.Context, fn *function) {
 	start := h.now().In(loc)
 	var last time.Time
 	if fn.onStartup {
-		h.tick(ctx, fn, start, time.Time{}, start, false)
+		h.tick(ctx, fn, start, time.Time{}, start, false, "")
 		last = start
 	}
 	from := start
@@ -38,7 +38,7 @@ func (h *Host) runTimer(ctx context.Context, fn *function) {
 		now := h.now()
 		pastDue := now.Sub(next) > pastDueSlack
 		if claimed := h.claim(ctx, fn, next); claimed {
-			h.tick(ctx, fn, now, last, next, pastDue)
+			h.tick(ctx, fn, now, last, next, pastDue, "")
 		}
 		last = next
 		from = next
@@ -79,8 +79,8 @@ func (h *Host) sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// tick runs one timer invocation (no retries).
-func (h *Host) tick(ctx context.Context, fn *function, now, last, scheduled time.Time, pastDue bool) {
+// tick runs one timer invocation (no retries); reason "" is the timer's own.
+func (h *Host) tick(ctx context.Context, fn *function, now, last, scheduled time.Time, pastDue bool, reason string) {
 	if fn.Disabled || !h.enter() {
 		return
 	}
@@ -88,7 +88,10 @@ func (h *Host) tick(ctx context.Context, fn *function, now, last, scheduled time
 	next, _ := fn.schedule.next(scheduled)
 	status := map[string]any{"Last": isoOrMin(last), "Next": isoOrMin(next), "LastUpdated": isoOrMin(now)}
 	payload := map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "ScheduleStatus": status, "IsPastDue": pastDue}
-	inv := &invocation{fn: fn, id: newID(), reason: "Timer fired at " + now.UTC().Format("2006-01-02T15:04:05.0000000-07:00"),
+	if reason == "" {
+		reason = "Timer fired at " + now.UTC().Format("2006-01-02T15:04:05.0000000-07:00")
+	}
+	inv := &invocation{fn: fn, id: newID(), reason: reason,
 		data: map[string]any{fn.triggerName: payload}, metadata: map[string]any{}}
 	if h.hc.timeout > 0 {
 		var cancel context.CancelFunc

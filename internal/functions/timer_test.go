@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -157,5 +158,29 @@ func TestScheduleTimeZone(t *testing.T) {
 		if got.UTC().Format(time.RFC3339) != want {
 			t.Errorf("after %s: %v, want %s", from, got.UTC(), want)
 		}
+	}
+}
+
+// POST /admin/functions/{name} runs a timer function now with the master key (§2.3).
+func TestAdminInvoke(t *testing.T) {
+	root := app(t, "", map[string]string{
+		"tick":  `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *"}]}`,
+		"hello": httpFn(""),
+	})
+	var rec tickRec
+	var log logBuf
+	h := startHost(t, Config{Root: root, Keys: testKeys{}, FunctionLog: &log}, func(h *Host) { h.onTick = rec.add })
+	if w := do(h, "POST", "/admin/functions/tick", `{"input":""}`, http.Header{"X-Functions-Key": {"host"}}); w.Code != 401 {
+		t.Errorf("with a function key: %d", w.Code)
+	}
+	if w := do(h, "POST", "/admin/functions/hello?code=master", `{}`, nil); w.Code != 404 {
+		t.Errorf("an HTTP function: %d", w.Code)
+	}
+	if w := do(h, "POST", "/admin/functions/tick?code=master", `{"input":""}`, nil); w.Code != 202 {
+		t.Errorf("with the master key: %d", w.Code)
+	}
+	waitFor(t, "the run", func() bool { return rec.n() == 1 })
+	if !strings.Contains(log.String(), "Executing 'Functions.tick' (Reason='This function was programmatically called via the host APIs.'") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }
