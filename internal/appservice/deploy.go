@@ -204,3 +204,30 @@ func (s *Service) tooLarge(w http.ResponseWriter, r *http.Request, limit int64) 
 	s.shape()(w, r, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 		fmt.Sprintf("The package is larger than %d bytes, the server's limit (limits.max_package_size).", limit))
 }
+
+// PruneInterval is how often Run collects the packages of deleted sites.
+const PruneInterval = time.Hour
+
+// Run collects, every PruneInterval until ctx ends, the packages that no site names any more
+// (a deploy collects its own tenant's; this catches those of deleted sites). Several servers may
+// run it: the delete is the same statement on each.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := s.Store.PruneSitePackages(ctx)
+		if s.Log == nil {
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			s.Log.WarnContext(ctx, "prune site packages", "error", err.Error())
+		} else if n > 0 {
+			s.Log.InfoContext(ctx, "pruned site packages", "count", n)
+		}
+	}
+}

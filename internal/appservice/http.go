@@ -15,15 +15,16 @@ import (
 type opKind int
 
 const (
-	opZipDeploy      opKind = iota + 1 // POST {site}/extensions/zipdeploy
-	opAppSettings                      // GET, PUT {site}/config/appsettings
-	opAppSettingsLst                   // POST {site}/config/appsettings/list
-	opConfigRefs                       // GET {site}/config/configreferences/appsettings[/{key}]
-	opHostListKeys                     // POST {site}/host/default/listkeys
-	opHostKey                          // PUT, DELETE {site}/host/default/{functionKeys|systemKeys|masterKey}/{name}
-	opFnListKeys                       // POST {site}/functions/{fn}/listkeys
-	opFnListSecrets                    // POST {site}/functions/{fn}/listsecrets
-	opFnKey                            // PUT, DELETE {site}/functions/{fn}/keys/{name}
+	opZipDeploy       opKind = iota + 1 // POST {site}/extensions/zipdeploy
+	opAppSettings                       // GET, PUT {site}/config/appsettings
+	opAppSettingsLst                    // POST {site}/config/appsettings/list
+	opConfigRefs                        // GET {site}/config/configreferences/appsettings[/{key}]
+	opHostListKeys                      // POST {site}/host/default/listkeys
+	opHostKey                           // PUT, DELETE {site}/host/default/{functionKeys|systemKeys|masterKey}/{name}
+	opFnListKeys                        // POST {site}/functions/{fn}/listkeys
+	opFnListSecrets                     // POST {site}/functions/{fn}/listsecrets
+	opFnKey                             // PUT, DELETE {site}/functions/{fn}/keys/{name}
+	opSlotConfigNames                   // GET {site}/config/slotConfigNames
 )
 
 // route is a parsed path of this package.
@@ -58,6 +59,8 @@ func parseRoute(path string) (route, bool) {
 		rt.op, rt.methods = opZipDeploy, "POST"
 	case n == 2 && is(0, "config") && is(1, "appsettings"):
 		rt.op, rt.methods = opAppSettings, "GET, PUT"
+	case n == 2 && is(0, "config") && is(1, "slotConfigNames"):
+		rt.op, rt.methods = opSlotConfigNames, "GET"
 	case n == 3 && is(0, "config") && is(1, "appsettings") && is(2, "list"):
 		rt.op, rt.methods = opAppSettingsLst, "POST"
 	case (n == 3 || n == 4) && is(0, "config") && is(1, "configreferences") && is(2, "appsettings"):
@@ -157,6 +160,20 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		return nil
 	case opConfigRefs:
 		return s.serveConfigRefs(w, r, p, tenantID, id, rt.name)
+	case opSlotConfigNames:
+		// Lanyard has no deployment slots: no setting sticks to one. az reads this document to
+		// print appsettings' slotSetting.
+		site, err := s.Sites.SiteFor(ctx, p, tenantID, id, actionConfigRead)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{
+			"id": site.ID + "/config/slotConfigNames", "name": "slotConfigNames", "type": resources.TypeSite + "/config",
+			"location": site.Location, "properties": map[string]any{
+				"appSettingNames": []string{}, "connectionStringNames": []string{}, "azureStorageConfigNames": []string{},
+			},
+		})
+		return nil
 	case opHostListKeys:
 		keys, err := s.ListHostKeys(ctx, p, tenantID, id)
 		if err != nil {

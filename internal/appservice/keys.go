@@ -250,10 +250,11 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 			return err
 		}
 		if !found {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
+			// Azure's DeleteHostSecret and DeleteFunctionSecret answer 404 for a key that is not
+			// there, 204 for one deleted (the REST specification's responses).
+			return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The key '%s' does not exist.", clip(name))
 		}
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
 	var in keyInfo

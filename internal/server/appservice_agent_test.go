@@ -314,6 +314,14 @@ func TestAgentFunctionApps(t *testing.T) {
 	if s3 := n3.site(app); s3.Error == "" || s3.Functions != nil || s3.Settings != nil {
 		t.Errorf("a site for a node it is not placed on: %+v", s3)
 	}
+	// A web app on the node gets its settings and kind, and no function app's part.
+	web := g + "/providers/Microsoft.Web/sites/web1"
+	e.admin(http.MethodPut, web+"?api-version="+vWeb, map[string]any{"location": "local", "kind": "app",
+		"properties": map[string]any{"lanyard": map[string]string{"node": "n1"}}}, nil)
+	e.admin(http.MethodPut, web+"/config/appsettings?api-version="+vWeb, map[string]any{"properties": map[string]string{"W": "1"}}, nil)
+	if ws := n1.site(web); ws.Kind != "app" || ws.Functions != nil || ws.Settings["W"] != "1" {
+		t.Errorf("a web app for its node: %+v", ws)
+	}
 	// Timer claims: two nodes race for each tick; exactly one wins each.
 	tick := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
 	for i := range 5 {

@@ -308,6 +308,9 @@ func TestFunctionKeys(t *testing.T) {
 	if _, ok := keys.FunctionKeys["ci"]; ok {
 		t.Error("a deleted key is listed")
 	}
+	if st, _ := e.adminErr(http.MethodDelete, app+"/host/default/functionKeys/ci"+q, nil); st != http.StatusNotFound {
+		t.Errorf("delete a key twice: %d, want 404", st)
+	}
 	if st, _ := e.adminErr(http.MethodDelete, app+"/host/default/masterKey/_master"+q, nil); st != http.StatusBadRequest {
 		t.Errorf("delete the master key: %d, want 400", st)
 	}

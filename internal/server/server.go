@@ -335,6 +335,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.Certs.Run(ctx) })
 	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error { return s.Nodes.Run(ctx) })
+	g.Go(func() error { return s.Apps.Run(ctx) })
 	g.Go(func() error { return s.Refusals.Run(ctx) })
 	g.Go(func() error { return s.watchChanges(ctx) })
 	g.Go(func() error {

@@ -234,3 +234,19 @@ func (db *DB) ClaimTimer(ctx context.Context, siteKey, function string, tick tim
 	})
 	return claimed, err
 }
+
+// PruneSitePackages deletes the packages that no deployment names any more (those of deleted
+// sites: a deploy collects its own tenant's), and returns how many it deleted.
+func (db *DB) PruneSitePackages(ctx context.Context) (int64, error) {
+	res, err := db.pool().exec(ctx, `DELETE FROM site_packages WHERE NOT EXISTS (
+		SELECT 1 FROM site_deployments d JOIN resources r ON r.id_key = d.resource_key
+		WHERE r.tenant_id = site_packages.tenant_id AND d.digest = site_packages.digest)`)
+	if err != nil {
+		return 0, fail(err, "prune site packages")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fail(err, "prune site packages")
+	}
+	return n, nil
+}

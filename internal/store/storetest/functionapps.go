@@ -96,11 +96,19 @@ func testFnPackages(t *testing.T, db *store.DB) {
 	if s, _ := db.PackageSites(ctx, resTenant, digestOf(pkgs[1])); len(s) != 0 {
 		t.Errorf("a forgotten deployment still names its site: %v", s)
 	}
-	// Deleting B and redeploying A collects package 0.
+	// Once B is gone, package 0 is garbage: pruning (or A's next deploy) collects it.
 	must(t, db.ApplyResourceChange(ctx, resources.Change{TenantID: resTenant, Key: kb, Version: -1}), "delete B")
-	must(t, db.DeploySitePackage(ctx, resTenant, ka, digestOf(pkgs[3]), pkgs[3], doc(3), 2, t0.Add(time.Hour)), "redeploy A")
+	n, err := db.PruneSitePackages(ctx)
+	must(t, err, "PruneSitePackages")
+	if n != 1 {
+		t.Errorf("PruneSitePackages deleted %d packages, want 1", n)
+	}
 	_, err = db.GetSitePackage(ctx, resTenant, digestOf(pkgs[0]))
 	wantKind(t, err, errs.NotFound, "package 0 after B is gone")
+	wantKind(t, db.DeploySitePackage(ctx, resTenant, kb, digestOf(pkgs[0]), pkgs[0], doc(0), 2, t0), errs.NotFound, "deploy to a site that is gone")
+	if _, err := db.GetSitePackage(ctx, resTenant, digestOf(pkgs[3])); err != nil {
+		t.Errorf("A's current package after pruning: %v", err)
+	}
 	wantKind(t, db.DeploySitePackage(ctx, resOther, ka, digestOf(pkgs[0]), pkgs[0], doc(0), 2, t0), errs.NotFound, "deploy to another tenant's site")
 }
 
