@@ -281,6 +281,7 @@ func (fa *fnApp) apply() (failed bool) {
 			return false
 		}
 		fa.failedKey, fa.failedAt = key, fa.a.now()
+		fa.a.met.deploys.WithLabelValues(fa.ap.cfg.Name, "failed").Inc()
 		msg := "version " + label + " failed to start: " + err.Error()
 		if fa.cur.Load() != nil {
 			msg += "; the previous version keeps serving"
@@ -290,6 +291,7 @@ func (fa *fnApp) apply() (failed bool) {
 		return true
 	}
 	fa.failedKey = ""
+	fa.a.met.deploys.WithLabelValues(fa.ap.cfg.Name, "served").Inc()
 	return false
 }
 

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/functions"
 )
@@ -435,6 +437,11 @@ func TestFunctionAppRedeployUnderLoad(t *testing.T) {
 	f.waitServing(t, "v2")
 	if _, err := os.Stat(versionDir(f.stateDr, p4)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the refused package was unpacked: %v", err)
+	}
+	served := testutil.ToFloat64(f.agent.met.deploys.WithLabelValues("app-a", "served"))
+	failed := testutil.ToFloat64(f.agent.met.deploys.WithLabelValues("app-a", "failed"))
+	if served != 2 || failed < 2 { // a failed version is tried again after 30 s: a slow run may count it twice
+		t.Errorf("deploys counted: %v served, %v failed; want 2 and 2", served, failed)
 	}
 
 	// Back to v2's package: nothing to do. Keys change in place, on the same host.
