@@ -58,6 +58,9 @@ type Agent struct {
 	sboxes  sandboxes // what the apps' sandboxes share
 	door    *door     // nil without a front door
 
+	fnMu sync.Mutex
+	fns  map[string]*fnApp // the function apps hosted in-process, by app name
+
 	remember *remembered // with Config.Remember: the endpoint's address and apps' headers kept across starts
 
 	ln, imdsLn net.Listener
@@ -95,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		up:          newUpstream(cfg.servers(), roots, state.certificate),
 		nodeLim:     newLimiter(cfg),
 		apps:        newAppSet(cfg.Rand),
+		fns:         map[string]*fnApp{},
 		synced:      make(chan struct{}),
 		unlink:      func() {},
 		restartMin:  restartMin,
@@ -280,6 +284,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			if err := a.sandboxApp(a.life, ap); err != nil {
 				a.log.Error("app not started", slog.String("app", ap.cfg.Name), slog.Any("error", err))
 				a.note(ap, "not started: "+err.Error())
+				return
+			}
+			if len(ap.cfg.Command) == 0 { // a function app run in place (AppConfig.Functions)
+				<-a.life.Done()
+				a.stopFunctions(ap, true)
 				return
 			}
 			a.supervise(a.life, ap)

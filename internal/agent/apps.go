@@ -168,6 +168,13 @@ func (a *Agent) env(ap *app) Env {
 
 // hostEnv is the identity environment of ap for a process outside any sandbox.
 func (a *Agent) hostEnv(ap *app) Env {
+	env := a.identityEnv(ap)
+	a.doorEnv(ap, env)
+	return env
+}
+
+// identityEnv is hostEnv without what the front door adds.
+func (a *Agent) identityEnv(ap *app) Env {
 	a.apps.mu.RLock()
 	header := string(ap.header)
 	a.apps.mu.RUnlock()
@@ -183,13 +190,18 @@ func (a *Agent) hostEnv(ap *app) Env {
 		"REQUESTS_CA_BUNDLE":           a.bundle,
 		"CURL_CA_BUNDLE":               a.bundle, // Debian's curl reads this one, not SSL_CERT_FILE
 	}
-	a.doorEnv(ap, env)
 	return env
 }
 
 // processEnv is the whole environment of ap's process: the agent's own (less the variables that
 // would select another identity source), then the app's configured variables, then its identity.
 func (a *Agent) processEnv(ap *app) []string {
+	return Env(a.baseEnv(ap, a.env(ap))).List()
+}
+
+// baseEnv is the agent's environment (less the variables that would select another identity
+// source), then ap's configured variables, then identity.
+func (a *Agent) baseEnv(ap *app, identity Env) map[string]string {
 	vars := map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -200,10 +212,10 @@ func (a *Agent) processEnv(ap *app) []string {
 	for k, v := range ap.cfg.Env {
 		vars[k] = v
 	}
-	for k, v := range a.env(ap) {
+	for k, v := range identity {
 		vars[k] = v
 	}
-	return Env(vars).List()
+	return vars
 }
 
 // StartApp serves the identity of cfg.Site to a new app and returns the environment its process
@@ -215,6 +227,9 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(false); err != nil {
 		return nil, err
+	}
+	if cfg.Functions != "" && a.door == nil {
+		return nil, errs.E(errs.Invalid, "the function app %s is served by the front door, and this agent has none (front_door.listen)", cfg.Name)
 	}
 	ap, err := a.addApp(cfg)
 	if err != nil {
@@ -249,6 +264,7 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 		} else {
 			<-ctx.Done()
 		}
+		a.stopFunctions(ap, true)
 		a.apps.remove(ap)
 		a.closeSandbox(ap)
 		a.setState(ap.cfg.Name, frontdoor.Stopped)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/functions"
 )
 
 // Config is the agent's configuration. The YAML keys are in the field tags; the fields tagged
@@ -65,6 +68,9 @@ type Config struct {
 
 	TokenCache TokenCacheConfig `yaml:"token_cache"`
 
+	// FunctionHost starts a function app's host; default StartFunctionHost (package functions).
+	FunctionHost func(ctx context.Context, cfg functions.Config) (FunctionHost, error) `yaml:"-"`
+
 	MintTimeout time.Duration    `yaml:"-"` // one call to the server's token endpoint; default 10s
 	Log         *slog.Logger     `yaml:"-"` // default slog.Default()
 	Now         func() time.Time `yaml:"-"` // default time.Now
@@ -96,6 +102,10 @@ type AppConfig struct {
 	Dir     string            `yaml:"dir"`     // working directory; default the agent's
 	Env     map[string]string `yaml:"env"`     // added to the agent's environment; the identity variables win
 	Sandbox string            `yaml:"sandbox"` // auto, on or off; default the agent's
+	// Functions is a function app's script root (host.json and one folder per function) that the
+	// agent hosts in place with a function host, as Core Tools' `func start` does, instead of a
+	// deployed package; with it, Command is not needed.
+	Functions string `yaml:"functions"`
 }
 
 // The defaults.
@@ -173,6 +183,11 @@ func (a AppConfig) withDefaults() AppConfig {
 	if a.Name == "" {
 		a.Name = a.Site[strings.LastIndexByte(a.Site, '/')+1:]
 	}
+	if a.Functions != "" {
+		if abs, err := filepath.Abs(a.Functions); err == nil {
+			a.Functions = abs
+		}
+	}
 	return a
 }
 
@@ -242,6 +257,9 @@ func (c Config) Validate() error {
 		if err := a.validate(true); err != nil {
 			return fmt.Errorf("apps[%d]: %w", i, err)
 		}
+		if a.Functions != "" && !c.FrontDoor.enabled() {
+			return errs.E(errs.Invalid, "apps[%d]: the function app %s is served by the front door: set front_door.listen", i, a.Name)
+		}
 		if seen[a.Name] {
 			return errs.E(errs.Invalid, "apps[%d]: the name %q is used twice", i, a.Name)
 		}
@@ -275,7 +293,15 @@ func (a AppConfig) validate(needCommand bool) error {
 			return err
 		}
 	}
-	if needCommand && len(a.Command) == 0 {
+	if a.Functions != "" {
+		if len(a.Command) > 0 {
+			return errs.E(errs.Invalid, "functions: app %s has a command too; a function app's host is the agent's", a.Name)
+		}
+		if st, err := os.Stat(a.Functions); err != nil || !st.IsDir() {
+			return errs.E(errs.Invalid, "functions: %q is not a directory (the function app's script root, where host.json is)", a.Functions)
+		}
+	}
+	if needCommand && len(a.Command) == 0 && a.Functions == "" {
 		return errs.E(errs.Invalid, "command: app %s has no command to run", a.Name)
 	}
 	for k, v := range a.Env {

@@ -18,6 +18,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("a minimal config: %v", err)
 	}
+	fnRoot := t.TempDir()
+	fn := ok
+	fn.FrontDoor.ListenHTTP = "127.0.0.1:0"
+	fn.Apps = []AppConfig{{Site: siteA, Functions: fnRoot}} // no command: the agent hosts it
+	if err := fn.Validate(); err != nil {
+		t.Fatalf("a function app run in place: %v", err)
+	}
 	if d := ok.withDefaults(); d.Listen != DefaultListen || d.MissRate != 20 || d.MissConcurrency != 5 || d.HitRate != 1000 ||
 		d.ServerURL != "https://lanyard.example:8443" || d.TokenCache.MaxTokens != 10_000 || d.TokenCache.MaxBytes != 16<<20 {
 		t.Errorf("defaults %+v", d)
@@ -43,6 +50,15 @@ func TestConfigValidate(t *testing.T) {
 		"apps env": func(c *Config) {
 			c.Apps = []AppConfig{{Site: siteA, Command: []string{"x"}, Env: map[string]string{"A=B": "c"}}}
 		},
+		"apps functions not a directory": func(c *Config) {
+			c.FrontDoor.ListenHTTP = "127.0.0.1:0"
+			c.Apps = []AppConfig{{Site: siteA, Functions: "/nonexistent/func"}}
+		},
+		"apps functions and a command": func(c *Config) {
+			c.FrontDoor.ListenHTTP = "127.0.0.1:0"
+			c.Apps = []AppConfig{{Site: siteA, Functions: fnRoot, Command: []string{"x"}}}
+		},
+		"apps functions without a front door": func(c *Config) { c.Apps = []AppConfig{{Site: siteA, Functions: fnRoot}} },
 	}
 	for name, mutate := range bad {
 		c := ok

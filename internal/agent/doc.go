@@ -17,6 +17,12 @@
 //     (cache.go; the events long poll is in agent.go), and per-app throttling (throttle.go);
 //   - the app supervisor: runs the configured apps with their identity in the environment,
 //     restarts them with backoff, keeps a bounded log of each (apps.go, applog.go);
+//   - function apps: a site of kind functionapp with a deployed package (or an app with a script
+//     root, AppConfig.Functions) is hosted in-process by a function host (package functions)
+//     behind the front door; the package is fetched over mutual TLS, its digest checked, unpacked
+//     safely (package pkgzip) and switched to once its host is ready, the old version drained
+//     first; the host gets the app's identity environment, settings, keys, Key Vault reads,
+//     timer claims, sandbox and log (functions.go, functions_keys.go; docs/functionapp-deploy.md);
 //   - its own metrics registry (/metrics) and /healthz.
 //
 // It does not decide who may have which token: the server does, for every mint (internal/nodes).

@@ -239,6 +239,9 @@ func (a *Agent) syncSites(ctx context.Context) error {
 				a.log.Warn("front door: no longer serving a site", slog.String("app", w.name), slog.String("reason", s.Error))
 				d.fd.RemoveSite(w.name)
 				delete(d.served, w.name)
+				if w.ap != nil {
+					a.stopFunctions(w.ap, false)
+				}
 				if l := d.logs[w.name]; l != nil {
 					l.Close()
 					delete(d.logs, w.name)
@@ -264,8 +267,16 @@ func (a *Agent) syncSites(ctx context.Context) error {
 		} else if w.ap == nil {
 			site.Dial = d.fd.Dialer(w.name) // a stopped app keeps how it was reached
 		}
+		var fa *fnApp
+		if w.ap != nil {
+			fa = a.functionApp(w.ap, s)
+		}
+		if fa != nil {
+			site.Handler = fa // the function host, in-process; its state is fa's to set
+		}
 		d.fd.SetSite(site)
 		switch {
+		case fa != nil:
 		case w.ap == nil:
 			// The app stopped and left the agent: its site stays served as stopped (503), as
 			// App Service answers for a stopped app, until an app of that name starts again.

@@ -27,6 +27,7 @@ type metrics struct {
 	mint      *prometheus.HistogramVec
 	events    *prometheus.CounterVec // kind
 	restarts  *prometheus.CounterVec // app
+	deploys   *prometheus.CounterVec // app, result: a function app's versions started (served) or not (failed)
 
 	// resolved once: the hot path does no label lookup
 	ep map[string]*epMetrics
@@ -65,9 +66,12 @@ func newMetrics(c *cache) *metrics {
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lanyard_agent_app_restarts_total", Help: "Times an app was started again after it exited.",
 		}, []string{"app"}),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lanyard_agent_function_deploys_total", Help: "Function app versions (a package, or new settings) the agent started: served, or failed (the previous version kept serving).",
+		}, []string{"app", "result"}),
 		ep: map[string]*epMetrics{},
 	}
-	m.reg.MustRegister(m.requests, m.hits, m.misses, m.throttled, m.mint, m.events, m.restarts,
+	m.reg.MustRegister(m.requests, m.hits, m.misses, m.throttled, m.mint, m.events, m.restarts, m.deploys,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lanyard_agent_cached_tokens", Help: "Tokens in the cache.",
 		}, func() float64 { return float64(c.len()) }),

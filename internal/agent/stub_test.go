@@ -72,6 +72,7 @@ type stub struct {
 	t        testing.TB
 	ca       *pki.CA
 	srv      *httptest.Server
+	mux      *http.ServeMux // a test may add the routes it needs
 	caFile   string
 	lifetime time.Duration // of tokens
 	certLife time.Duration // of client certificates
@@ -126,6 +127,7 @@ func newStub(t testing.TB) *stub {
 	mux.HandleFunc("POST "+agentapi.PathRenew, s.renew)
 	mux.HandleFunc("POST "+agentapi.PathToken, s.token)
 	mux.HandleFunc("GET "+agentapi.PathEvents, s.eventsPoll)
+	s.mux = mux
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*serving}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool()}
 	s.srv.StartTLS()

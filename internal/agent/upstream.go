@@ -366,3 +366,58 @@ func mintError(err error) error {
 	return &errs.Error{Kind: errs.Unavailable, Code: "service_unavailable", Err: err,
 		Msg: fmt.Sprintf("the Lanyard control plane could not mint a token (status %d); retry shortly", ue.Status)}
 }
+
+// download GETs path (over mutual TLS) and hands the answer's body to consume, trying the
+// endpoints in turn as call does; consume is called again, from the start, for each endpoint
+// tried, and its error ends the download (a body that fails its checks is not asked again).
+func (u *upstream) download(ctx context.Context, path string, consume func(io.Reader) error) error {
+	var last error
+	for _, e := range u.order() {
+		err := e.download(ctx, path, consume)
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			if err == nil {
+				e.downUntil.Store(0)
+			}
+			return err
+		}
+		e.downUntil.Store(time.Now().Add(endpointCooldown).UnixNano())
+		last = err
+	}
+	return last
+}
+
+func (e *endpoint) download(ctx context.Context, path string, consume func(io.Reader) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := e.mtls.Do(req)
+	if err != nil {
+		return &unreachableError{err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+		ue := &upstreamError{Status: resp.StatusCode}
+		var eb agentapi.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil {
+			ue.Code, ue.Message = eb.Error.Code, eb.Error.Message
+		}
+		if ue.Message == "" {
+			ue.Message = http.StatusText(resp.StatusCode)
+		}
+		return ue
+	}
+	return consume(resp.Body)
+}
+
+// claimTimer asks whether this node runs one tick of a timer function.
+func (u *upstream) claimTimer(ctx context.Context, req agentapi.TimerClaim) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out agentapi.TimerClaimResponse
+	// Retried on another server when one does not answer: the server answers the same node the
+	// same way for the same tick (the claim is the node's), so asking twice is safe.
+	err := u.call(ctx, true, http.MethodPost, agentapi.PathTimerClaim, req, &out, true)
+	return out.Claimed, err
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/arm"
+	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
@@ -452,22 +453,28 @@ func (s *siteCmd) logCmd() *cobra.Command {
 		Short:   "Read the output of a " + s.k.label + " kept by the agent of this machine",
 		Example: `  lanyard ` + s.k.noun + ` log tail --name ` + s.k.name + ` --follow`,
 	}
-	var name, stateDir string
+	var name, group, stateDir string
 	var follow, access bool
 	var lines int
 	tail := &cobra.Command{
-		Use:   "tail --name NAME [--follow] [--lines N] [--state-dir DIR]",
+		Use:   "tail --name NAME [--resource-group RG] [--follow] [--lines N] [--state-dir DIR]",
 		Short: "Print the end of a " + s.k.label + "'s log, and with --follow what it writes next",
 		Long: `Prints the last lines of the ` + s.k.label + `'s stdout and stderr, as the agent on this machine keeps them (a
 bounded log: the current file and one older one), and with --follow what comes next until
 interrupted. The agent is ` + "`lanyard dev`" + `'s (agent/ beside the admin socket) unless --state-dir names
-another agent's state directory.`,
+another agent's state directory. --resource-group is accepted as az takes it (az ` + s.k.noun + ` log tail
+-g RG -n NAME); an agent keeps its apps' logs by name, one app of a name per agent.`,
 		Example: `  lanyard ` + s.k.noun + ` log tail --name ` + s.k.name + `
   lanyard ` + s.k.noun + ` log tail -n ` + s.k.name + ` --lines 200 --follow --state-dir /var/lib/lanyard-agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkName(name); err != nil {
 				return err
+			}
+			if group != "" {
+				if err := arm.ValidateResourceName(group); err != nil {
+					return fmt.Errorf("--resource-group: %s", errs.Message(err))
+				}
 			}
 			if lines < 0 {
 				return fmt.Errorf("--lines must be 0 or more")
@@ -487,6 +494,7 @@ another agent's state directory.`,
 		},
 	}
 	tail.Flags().StringVarP(&name, "name", "n", "", "name of the "+s.k.label+" (required)")
+	tail.Flags().StringVarP(&group, "resource-group", "g", "", "resource group of the "+s.k.label+" (as az takes it; the log is found by name)")
 	tail.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the agent (default: lanyard dev's, else the agent's default)")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what is written, until interrupted")
 	tail.Flags().IntVar(&lines, "lines", 20, "how many of the last lines to print")

@@ -202,6 +202,10 @@ func TestDevEnvAndLogTail(t *testing.T) {
 	if got := must(t, sock, "functionapp", "log", "tail", "--name", "counted", "--lines", "2"); got != "b\nc\n" {
 		t.Fatalf("log tail --lines 1: %q", got)
 	}
+	// az's shape: -g RG -n NAME.
+	if got := must(t, sock, "functionapp", "log", "tail", "-g", "rg", "-n", "counted", "--lines", "1"); got != "c\n" {
+		t.Fatalf("functionapp log tail -g -n: %q", got)
+	}
 }
 
 func TestAppRunWithoutDev(t *testing.T) {
