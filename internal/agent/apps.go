@@ -53,11 +53,14 @@ const (
 
 // app is an app the agent serves: a site's identity, with or without a process it runs.
 type app struct {
-	cfg  AppConfig
-	lim  *limiter
-	log  *appLog                         // nil when the agent runs no process for it
-	sb   atomic.Pointer[sandbox.Sandbox] // nil when the app runs without a sandbox; set once, read by the front door
-	port int                             // the port the app listens on (PORT), when the agent has a front door
+	cfg AppConfig
+	lim *limiter
+	log *appLog                         // nil when the agent runs no process for it
+	sb  atomic.Pointer[sandbox.Sandbox] // nil when the app runs without a sandbox; set once, read by the front door
+	// settled is set once the app's sandbox question is answered (it has one, or is to have
+	// none): no process of it, a function host's workers included, starts before.
+	settled atomic.Bool
+	port    int // the port the app listens on (PORT), when the agent has a front door
 
 	// guarded by appSet.mu
 	header []byte

@@ -281,6 +281,8 @@ func (a *Agent) syncSites(ctx context.Context) error {
 			// The app stopped and left the agent: its site stays served as stopped (503), as
 			// App Service answers for a stopped app, until an app of that name starts again.
 			d.fd.SetState(w.name, frontdoor.Stopped)
+		case !w.ap.settled.Load():
+			d.fd.SetState(w.name, frontdoor.Starting) // its sandbox is being made
 		case len(w.ap.cfg.Command) == 0:
 			d.fd.SetState(w.name, frontdoor.Running) // its process is run by the caller of StartApp
 		}

@@ -174,6 +174,12 @@ func (a *Agent) functionApp(ap *app, s agentapi.Site) *fnApp {
 		return nil
 	}
 	if fa == nil {
+		if !ap.settled.Load() {
+			// Its sandbox is still being made: no worker may start outside it. The front door
+			// answers 503 (starting) until the sync after sandboxApp.
+			a.setState(ap.cfg.Name, frontdoor.Starting)
+			return nil
+		}
 		var err error
 		if fa, err = a.newFnApp(ap); err != nil {
 			a.log.Error("function app: cannot start", slog.String("app", ap.cfg.Name), slog.String("error", err.Error()))

@@ -66,14 +66,18 @@ func (a *Agent) sandboxMode(cfg AppConfig) (bool, error) {
 // and cannot.
 func (a *Agent) sandboxApp(ctx context.Context, ap *app) error {
 	on, err := a.sandboxMode(ap.cfg)
-	if err != nil || !on {
-		return err
-	}
-	sb, err := a.openSandbox(ctx, ap)
 	if err != nil {
 		return err
 	}
-	ap.sb.Store(sb)
+	if on {
+		sb, err := a.openSandbox(ctx, ap)
+		if err != nil {
+			return err
+		}
+		ap.sb.Store(sb)
+	}
+	ap.settled.Store(true)
+	a.kickSites() // a function app waiting for its sandbox can start its host now
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,10 +19,10 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"golang.org/x/sys/unix"
 
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // IMDS on the link-local address, where unmodified azidentity (which cannot be pointed
@@ -251,37 +250,21 @@ func hasIMDSAddress() bool {
 	return false
 }
 
-// listenInNetns opens a TCP listener inside the network namespace at path.
+// listenInNetns opens a TCP listener inside the network namespace at path (the sandbox
+// package's switch, which returns its thread to the host's namespace: a thread left in another
+// one would be the process's main thread at times, and /proc/self/net would follow it).
 func listenInNetns(path, addr string) (net.Listener, error) {
 	return inNetns(path, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 }
 
 // inNetns runs open (which makes a socket) inside the network namespace at path. A socket
-// belongs to the namespace it was made in for good, so it is used from any thread after; the
-// thread that entered the namespace is never unlocked, and the runtime retires it with its
-// goroutine.
+// belongs to the namespace it was made in for good, so it is used from any thread after.
 func inNetns[T any](path string, open func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var zero T
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{zero, fmt.Errorf("open %s: %w", path, err)}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{zero, fmt.Errorf("enter %s: %w", path, err)}
-			return
-		}
-		v, err := open()
-		ch <- result{v, err}
-	}()
-	r := <-ch
-	return r.v, r.err
+	var v T
+	err := (&sandbox.Netns{Name: filepath.Base(path), Path: path}).Do(func() error {
+		var err error
+		v, err = open()
+		return err
+	})
+	return v, err
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,10 +122,15 @@ func (l *Loopback) serve(ln net.Listener, port int) {
 	}
 }
 
-// hostLoopbackPorts are the TCP ports listening on 127.0.0.1 or 0.0.0.0 in this process's
-// network namespace (/proc/net/tcp: state 0A is LISTEN).
+// hostLoopbackPorts are the TCP ports listening on 127.0.0.1 or 0.0.0.0 in the host's network
+// namespace (/proc/thread-self/net/tcp: state 0A is LISTEN). It reads the calling thread's
+// view, locked for the read: a thread that Netns.Do moved into a sandbox's namespace is locked
+// to Do's goroutine meanwhile, so this one is in the host's. (/proc/net, that is
+// /proc/self/net, follows the process's main thread, which may be the one inside a sandbox.)
 func hostLoopbackPorts() (map[int]bool, error) {
-	f, err := os.Open("/proc/net/tcp")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	f, err := os.Open("/proc/thread-self/net/tcp")
 	if err != nil {
 		return nil, err
 	}
