@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -68,21 +69,13 @@ func (s *siteCmd) settingsList() *cobra.Command {
 		Short:   "List the app settings with their values",
 		Example: `  lanyard ` + s.k.noun + ` config appsettings list -n ` + s.k.name + ` -g rg`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&f); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &f)
-			if err != nil {
-				return err
-			}
+		RunE: s.onSite(&f, func(ctx context.Context, c *client.Client, path string) (any, error) {
 			m, err := c.AppSettings(ctx, path)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return s.g.print(cmd.OutOrStdout(), settingsList(m, false))
-		},
+			return settingsList(m, false), nil
+		}),
 	}
 	s.addFlags(cmd, &f)
 	return cmd
@@ -116,28 +109,16 @@ func (s *siteCmd) settingsSet() *cobra.Command {
 				}
 				add[k] = v
 			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &f)
-			if err != nil {
-				return err
-			}
-			m, err := c.AppSettings(ctx, path)
-			if err != nil {
-				return err
-			}
-			for k, v := range add {
-				for old := range m { // names are compared without case: the new spelling wins
-					if strings.EqualFold(old, k) {
-						delete(m, old)
+			return s.editSettings(cmd, &f, func(m map[string]string) {
+				for k, v := range add {
+					for old := range m { // names are compared without case: the new spelling wins
+						if strings.EqualFold(old, k) {
+							delete(m, old)
+						}
 					}
+					m[k] = v
 				}
-				m[k] = v
-			}
-			if err := c.SetAppSettings(ctx, path, m); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), redactedWarning+"\n", s.k.noun)
-			return s.g.print(cmd.OutOrStdout(), settingsList(m, true))
+			})
 		},
 	}
 	s.addFlags(cmd, &f)
@@ -164,32 +145,40 @@ func (s *siteCmd) settingsDelete() *cobra.Command {
 			if len(names) == 0 {
 				return fmt.Errorf("--setting-names needs at least one name")
 			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &f)
-			if err != nil {
-				return err
-			}
-			m, err := c.AppSettings(ctx, path)
-			if err != nil {
-				return err
-			}
-			for _, n := range names {
-				for k := range m {
-					if strings.EqualFold(k, n) {
-						delete(m, k)
+			return s.editSettings(cmd, &f, func(m map[string]string) {
+				for _, n := range names {
+					for k := range m {
+						if strings.EqualFold(k, n) {
+							delete(m, k)
+						}
 					}
 				}
-			}
-			if err := c.SetAppSettings(ctx, path, m); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), redactedWarning+"\n", s.k.noun)
-			return s.g.print(cmd.OutOrStdout(), settingsList(m, true))
+			})
 		},
 	}
 	s.addFlags(cmd, &f)
 	cmd.Flags().StringSliceVar(&names, "setting-names", nil, "names of the settings to delete")
 	return cmd
+}
+
+// editSettings reads the site's app settings, lets edit change them, writes them all back (ARM
+// replaces the whole set) and prints them redacted, as az does.
+func (s *siteCmd) editSettings(cmd *cobra.Command, f *siteFlags, edit func(map[string]string)) error {
+	ctx := cmd.Context()
+	c, path, _, _, err := s.read(ctx, f)
+	if err != nil {
+		return err
+	}
+	m, err := c.AppSettings(ctx, path)
+	if err != nil {
+		return err
+	}
+	edit(m)
+	if err := c.SetAppSettings(ctx, path, m); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), redactedWarning+"\n", s.k.noun)
+	return s.g.print(cmd.OutOrStdout(), settingsList(m, true))
 }
 
 func (s *siteCmd) deployment() *cobra.Command {
@@ -254,21 +243,9 @@ code query parameter); authLevel admin needs the master key.`,
 	list := &cobra.Command{
 		Use: "list --name NAME --resource-group GROUP", Short: "List the master, host function and system keys", Args: cobra.NoArgs,
 		Example: `  lanyard functionapp keys list -n ` + s.k.name + ` -g rg --query functionKeys.default -o tsv`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&f); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &f)
-			if err != nil {
-				return err
-			}
-			k, err := c.ListHostKeys(ctx, path)
-			if err != nil {
-				return err
-			}
-			return s.g.print(cmd.OutOrStdout(), k)
-		},
+		RunE: s.onSite(&f, func(ctx context.Context, c *client.Client, path string) (any, error) {
+			return c.ListHostKeys(ctx, path)
+		}),
 	}
 	s.addFlags(list, &f)
 	var (
@@ -283,25 +260,17 @@ code query parameter); authLevel admin needs the master key.`,
 		Example: `  lanyard functionapp keys set -n ` + s.k.name + ` -g rg --key-type functionKeys --key-name ci
   lanyard functionapp keys set -n ` + s.k.name + ` -g rg --key-type masterKey --key-name _master --key-value "$NEW"`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&fs); err != nil {
-				return err
-			}
+		RunE: s.onSite(&fs, func(ctx context.Context, c *client.Client, path string) (any, error) {
 			k := canonicalFold(keyTypes, kind)
 			if k == "" {
-				return fmt.Errorf("--key-type must be one of %s", strings.Join(keyTypes, ", "))
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &fs)
-			if err != nil {
-				return err
+				return nil, fmt.Errorf("--key-type must be one of %s", strings.Join(keyTypes, ", "))
 			}
 			info, err := c.SetHostKey(ctx, path, k, name, value)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return s.g.print(cmd.OutOrStdout(), keyOut(info))
-		},
+			return keyOut(info), nil
+		}),
 	}
 	s.addFlags(set, &fs)
 	set.Flags().StringVar(&kind, "key-type", "", "functionKeys, systemKeys or masterKey (required)")
@@ -314,21 +283,13 @@ code query parameter); authLevel admin needs the master key.`,
 		Short:   "Delete a host function key or system key",
 		Example: `  lanyard functionapp keys delete -n ` + s.k.name + ` -g rg --key-type functionKeys --key-name ci`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&fd); err != nil {
-				return err
-			}
+		RunE: s.onSite(&fd, func(ctx context.Context, c *client.Client, path string) (any, error) {
 			k := canonicalFold(keyTypes, dkind)
 			if k == "" {
-				return fmt.Errorf("--key-type must be one of %s", strings.Join(keyTypes, ", "))
+				return nil, fmt.Errorf("--key-type must be one of %s", strings.Join(keyTypes, ", "))
 			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &fd)
-			if err != nil {
-				return err
-			}
-			return c.DeleteHostKey(ctx, path, k, dname)
-		},
+			return nil, c.DeleteHostKey(ctx, path, k, dname)
+		}),
 	}
 	s.addFlags(del, &fd)
 	del.Flags().StringVar(&dkind, "key-type", "", "functionKeys, systemKeys or masterKey (required)")
@@ -360,21 +321,9 @@ func (s *siteCmd) function() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list --name NAME --resource-group GROUP --function-name FUNCTION", Short: "List a function's keys", Args: cobra.NoArgs,
 		Example: `  lanyard functionapp function keys list -n ` + s.k.name + ` -g rg --function-name hello --query default -o tsv`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&fl); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &fl)
-			if err != nil {
-				return err
-			}
-			k, err := c.ListFunctionKeys(ctx, path, lfn)
-			if err != nil {
-				return err
-			}
-			return s.g.print(cmd.OutOrStdout(), k)
-		},
+		RunE: s.onSite(&fl, func(ctx context.Context, c *client.Client, path string) (any, error) {
+			return c.ListFunctionKeys(ctx, path, lfn)
+		}),
 	}
 	s.addFlags(list, &fl)
 	addFn(list, &lfn)
@@ -383,21 +332,13 @@ func (s *siteCmd) function() *cobra.Command {
 		Short:   "Create or change a function's key (the value is generated when not given)",
 		Example: `  lanyard functionapp function keys set -n ` + s.k.name + ` -g rg --function-name hello --key-name partner`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&fs); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &fs)
-			if err != nil {
-				return err
-			}
+		RunE: s.onSite(&fs, func(ctx context.Context, c *client.Client, path string) (any, error) {
 			info, err := c.SetFunctionKey(ctx, path, sfn, sname, svalue)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return s.g.print(cmd.OutOrStdout(), keyOut(info))
-		},
+			return keyOut(info), nil
+		}),
 	}
 	s.addFlags(set, &fs)
 	addFn(set, &sfn)
@@ -409,17 +350,9 @@ func (s *siteCmd) function() *cobra.Command {
 		Short:   "Delete a function's key",
 		Example: `  lanyard functionapp function keys delete -n ` + s.k.name + ` -g rg --function-name hello --key-name partner`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := s.checkFlags(&fd); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			c, path, _, _, err := s.read(ctx, &fd)
-			if err != nil {
-				return err
-			}
-			return c.DeleteFunctionKey(ctx, path, dfn, dn)
-		},
+		RunE: s.onSite(&fd, func(ctx context.Context, c *client.Client, path string) (any, error) {
+			return nil, c.DeleteFunctionKey(ctx, path, dfn, dn)
+		}),
 	}
 	s.addFlags(del, &fd)
 	addFn(del, &dfn)
@@ -428,4 +361,24 @@ func (s *siteCmd) function() *cobra.Command {
 	keys.AddCommand(list, set, del)
 	cmd.AddCommand(keys)
 	return cmd
+}
+
+// onSite is the RunE of a command that acts on one site: its flags checked, the site found,
+// then do; what do returns, when not nil, is printed.
+func (s *siteCmd) onSite(f *siteFlags, do func(ctx context.Context, c *client.Client, path string) (any, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := s.checkFlags(f); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		c, path, _, _, err := s.read(ctx, f)
+		if err != nil {
+			return err
+		}
+		out, err := do(ctx, c, path)
+		if err != nil || out == nil {
+			return err
+		}
+		return s.g.print(cmd.OutOrStdout(), out)
+	}
 }

@@ -66,20 +66,7 @@ func TestFunctionAppZipDeployUnderLoad(t *testing.T) {
 	}
 	env := lanyardtest.Start(t, lanyardtest.Options{})
 	ctx := context.Background()
-	sub, err := env.Admin.DefaultSubscription(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	group := client.ResourceGroupPath(sub.SubscriptionID, "fnrg")
-	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
-	var site armRes
-	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/fn-e2e", vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "fn-node"}},
-	}, &site)
-	armDo(t, env, http.MethodPut, site.ID+"/config/appsettings", vWeb, map[string]any{
-		"properties": map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom"},
-	}, nil)
+	site := newSite(t, env, "fnrg", "fn-e2e", "functionapp,linux", "fn-node", "custom")
 	deploy := func(version string) string {
 		t.Helper()
 		pkg := fnPackage(t, version)
@@ -228,17 +215,7 @@ func TestFunctionAppInSandbox(t *testing.T) {
 	}
 	env := lanyardtest.Start(t, lanyardtest.Options{})
 	ctx := context.Background()
-	sub, err := env.Admin.DefaultSubscription(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	group := client.ResourceGroupPath(sub.SubscriptionID, "fnsbx")
-	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
-	var site armRes
-	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/fn-sbx", vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "fn-sbx-node"}},
-	}, &site)
+	site := newSite(t, env, "fnsbx", "fn-sbx", "functionapp,linux", "fn-sbx-node", "")
 	ag := env.StartAgent(t, "fn-sbx-node", agent.Config{Sandbox: agent.SandboxOn, FrontDoor: agent.FrontDoorConfig{ListenHTTP: "127.0.0.1:0"}})
 	appCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -323,4 +300,28 @@ func rezip(t *testing.T, z []byte, name, content string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// newSite creates resource group group and in it the site name of kind (app,
+// functionapp,linux ...) with a system-assigned identity, placed on node; runtime, when not
+// "", is its FUNCTIONS_WORKER_RUNTIME app setting.
+func newSite(t *testing.T, env *lanyardtest.Env, group, name, kind, node, runtime string) armRes {
+	t.Helper()
+	sub, err := env.Admin.DefaultSubscription(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := client.ResourceGroupPath(sub.SubscriptionID, group)
+	armDo(t, env, http.MethodPut, g, vRG, map[string]any{"location": "local"}, nil)
+	var site armRes
+	armDo(t, env, http.MethodPut, g+"/providers/Microsoft.Web/sites/"+name, vWeb, map[string]any{
+		"location": "local", "kind": kind, "identity": map[string]any{"type": "SystemAssigned"},
+		"properties": map[string]any{"lanyard": map[string]string{"node": node}},
+	}, &site)
+	if runtime != "" {
+		armDo(t, env, http.MethodPut, site.ID+"/config/appsettings", vWeb, map[string]any{
+			"properties": map[string]string{"FUNCTIONS_WORKER_RUNTIME": runtime},
+		}, nil)
+	}
+	return site
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 	"github.com/lanyardhq/lanyard/internal/sandbox"
@@ -40,20 +39,7 @@ func TestSeed000V4InSandbox(t *testing.T) {
 	}
 	env := lanyardtest.Start(t, lanyardtest.Options{})
 	ctx := context.Background()
-	sub, err := env.Admin.DefaultSubscription(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	group := client.ResourceGroupPath(sub.SubscriptionID, "seed000")
-	armDo(t, env, http.MethodPut, group, vRG, map[string]any{"location": "local"}, nil)
-	var site armRes
-	armDo(t, env, http.MethodPut, group+"/providers/Microsoft.Web/sites/graph-func", vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux", "identity": map[string]any{"type": "SystemAssigned"},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "s0-node"}},
-	}, &site)
-	armDo(t, env, http.MethodPut, site.ID+"/config/appsettings", vWeb, map[string]any{
-		"properties": map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
-	}, nil)
+	site := newSite(t, env, "seed000", "graph-func", "functionapp,linux", "s0-node", "node")
 	resp, err := env.Admin.Send(ctx, http.MethodPost, site.ID+"/extensions/zipdeploy?api-version="+vWeb,
 		http.Header{"Content-Type": {"application/zip"}}, seed000Package(t))
 	if err != nil || resp.Status != http.StatusOK {
