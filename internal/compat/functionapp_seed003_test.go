@@ -25,20 +25,31 @@ import (
 // hosted by the node's agent and called through its front door: with the function key (code
 // query or x-functions-key header) it answers the secret, read through the vault's access
 // policy; without a key 401 with an empty body, as Azure; once the policy is removed the next
-// call fails and the app's log says why.
+// call fails and the app's log says why. The same function with a user-assigned identity in its
+// binding (its client id) reads through that identity's own policy, and fails once it is removed.
 func TestSeed003DeployedThroughAgent(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not installed")
 	}
 	e := newVaultEnv(t, lanyardtest.Options{})
 	ctx := context.Background()
+	// The same function once more with a user-assigned identity (the binding names its client id).
+	uaPrincipal := e.identity("s3-ua")
+	uaID := client.ResourcePath(e.sub, "rg", client.TypeIdentities, "s3-ua")
 	var site armRes
 	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "seed003"), vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux", "identity": map[string]any{"type": "SystemAssigned"},
+		"location": "local", "kind": "functionapp,linux",
+		"identity":   map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{uaID: map[string]any{}}},
 		"properties": map[string]any{"lanyard": map[string]string{"node": "s3-node"}},
 	}, &site)
-	policy := e.policy(site.Identity.PrincipalID, "get")
-	vaultID := e.createVault("my-key-vault-name", map[string]any{"accessPolicies": []any{policy}})
+	var uaClientID string
+	for id, ua := range site.Identity.UserAssignedIdentities {
+		if strings.EqualFold(id, uaID) {
+			uaClientID = ua.ClientID
+		}
+	}
+	policy, uaPolicy := e.policy(site.Identity.PrincipalID, "get"), e.policy(uaPrincipal, "get")
+	vaultID := e.createVault("my-key-vault-name", map[string]any{"accessPolicies": []any{policy, uaPolicy}})
 	e.adminSetSecret("my-key-vault-name", "my-application-secret", "s3cr3t-003")
 	e.arm(http.MethodPut, site.ID+"/config/appsettings", vWeb, map[string]any{
 		"properties": map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
@@ -61,6 +72,10 @@ func TestSeed003DeployedThroughAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 		add("seed003/"+f, raw)
+		if f == "function.json" {
+			raw = bytes.Replace(raw, []byte(`"identity": "system"`), []byte(`"identity": "`+uaClientID+`"`), 1)
+		}
+		add("seed003ua/"+f, raw)
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -90,9 +105,10 @@ func TestSeed003DeployedThroughAgent(t *testing.T) {
 		raw, _ := os.ReadFile(agent.LogPath(ag.Config.StateDir, "seed003"))
 		return string(raw)
 	}
+	fn := "seed003"
 	call := func(query string, h map[string]string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, ag.FrontDoorHTTPURL()+"/api/seed003"+query, strings.NewReader("{}"))
+		req, err := http.NewRequest(http.MethodPost, ag.FrontDoorHTTPURL()+"/api/"+fn+query, strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,5 +160,16 @@ func TestSeed003DeployedThroughAgent(t *testing.T) {
 	}
 	if log := appLog(); !strings.Contains(log, "does not have secrets get permission on key vault 'my-key-vault-name'") || strings.Contains(log, "s3cr3t-003") {
 		t.Errorf("the app log does not say why the call failed (or shows the secret):\n%s", log)
+	}
+
+	// The user-assigned identity's function reads through its own policy, and fails once that
+	// is removed.
+	fn = "seed003ua"
+	if code, body := call("?code="+key, nil); code != http.StatusOK || !strings.Contains(body, "s3cr3t-003") {
+		t.Fatalf("with the user-assigned identity: %d %q", code, body)
+	}
+	e.accessPolicies(vaultID, "remove", uaPolicy)
+	if code, body := call("?code="+key, nil); code != http.StatusInternalServerError || strings.Contains(body, "s3cr3t-003") {
+		t.Fatalf("with the user-assigned identity after its policy's removal: %d %q, want 500", code, body)
 	}
 }
