@@ -1,14 +1,10 @@
 package compat
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestAzFunctionApp runs Debian's az (azure-cli 2.45), unmodified, against a function app's app
@@ -24,26 +20,7 @@ func TestAzFunctionApp(t *testing.T) {
 		"location": "local", "kind": "functionapp,linux", "properties": map[string]any{},
 	}, nil)
 	env := n.app(t, n.site.ID)
-	cfgDir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, az, args...)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfgDir, "AZURE_CONFIG_DIR=" + cfgDir,
-			"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true"}, env.List()...)
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("az %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-		}
-		return string(out)
-	}
-	run("cloud", "register", "--name", "Lanyard", "--endpoint-resource-manager", n.env.URL)
-	run("cloud", "set", "--name", "Lanyard")
+	run := azRunner(t, az, env, n.env.URL)
 	run("login", "--identity", "--allow-no-subscriptions", "-o", "none")
 	app := []string{"-g", "apps", "-n", "fa-az"}
 	with := func(args ...string) []string { return append(append([]string{}, args...), app...) }

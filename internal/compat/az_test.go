@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanyardhq/lanyard/internal/agent"
 )
 
 // requireAz returns the path of Debian's az (azure-cli), or skips (fails under CI) without it.
@@ -31,26 +33,7 @@ func TestAzCLI(t *testing.T) {
 	n := startNode(t, "az-node")
 	assignRole(t, n.env, n.sub, "/subscriptions/"+n.sub, readerRoleID, n.site.Identity.PrincipalID)
 	env := n.app(t, n.site.ID)
-	cfgDir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, az, args...)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfgDir, "AZURE_CONFIG_DIR=" + cfgDir,
-			"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true"}, env.List()...)
-		out, err := cmd.Output()
-		if err != nil {
-			var stderr string
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("az %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
-		}
-		return string(out)
-	}
-	run("cloud", "register", "--name", "Lanyard", "--endpoint-resource-manager", n.env.URL)
-	run("cloud", "set", "--name", "Lanyard")
+	run := azRunner(t, az, env, n.env.URL)
 
 	var accounts []struct {
 		ID, TenantID, EnvironmentName string
@@ -94,4 +77,31 @@ func TestAzCLI(t *testing.T) {
 			t.Errorf("token for %q: oid %v, want the app's identity %s", aud, claims["oid"], n.site.Identity.PrincipalID)
 		}
 	}
+}
+
+// azRunner returns a function that runs Debian's az with the app's environment env (its
+// identity) and a configuration directory of its own, failing t on an error, after registering
+// Lanyard's cloud (its ARM at url) and setting it as az's.
+func azRunner(t *testing.T, az string, env agent.Env, url string) func(args ...string) string {
+	cfgDir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, az, args...)
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + cfgDir, "AZURE_CONFIG_DIR=" + cfgDir,
+			"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true"}, env.List()...)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr string
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("az %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+		}
+		return string(out)
+	}
+	run("cloud", "register", "--name", "Lanyard", "--endpoint-resource-manager", url)
+	run("cloud", "set", "--name", "Lanyard")
+	return run
 }
