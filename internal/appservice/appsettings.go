@@ -35,7 +35,7 @@ const (
 func checkSettingName(name string) error {
 	if name == "" || len(name) > maxSettingName || strings.ContainsRune(name, '=') ||
 		strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-		return invalid("The app setting name '%s' is not valid: names are 1 to %d characters, without '=' or control characters.", clip(name), maxSettingName)
+		return invalid("The app setting name '%s' is not valid: names are 1 to %d characters, without '=' or control characters.", arm.Clip(name), maxSettingName)
 	}
 	return nil
 }
@@ -51,11 +51,11 @@ func checkSettings(in map[string]string) error {
 			return err
 		}
 		if other, dup := seen[strings.ToLower(k)]; dup {
-			return invalid("The app settings '%s' and '%s' differ only in case: names are compared without case.", clip(k), clip(other))
+			return invalid("The app settings '%s' and '%s' differ only in case: names are compared without case.", arm.Clip(k), arm.Clip(other))
 		}
 		seen[strings.ToLower(k)] = k
 		if len(v) > maxSettingValue || strings.ContainsRune(v, 0) {
-			return invalid("The value of the app setting '%s' is longer than %d bytes or holds a NUL character.", clip(k), maxSettingValue)
+			return invalid("The value of the app setting '%s' is longer than %d bytes or holds a NUL character.", arm.Clip(k), maxSettingValue)
 		}
 	}
 	return nil
@@ -124,7 +124,7 @@ func (s *Service) PutAppSettings(ctx context.Context, p authn.Principal, tenantI
 	for k := range settings {
 		names = append(names, k)
 	}
-	detail := "settings=" + clip(strings.Join(sortedStrings(names), ","))
+	detail := "settings=" + arm.Clip(strings.Join(sortedStrings(names), ","))
 	if err := s.record(ctx, p, "site.appsettings.write", site.String()+"/config/appsettings", detail, err); err != nil {
 		return resources.Resource{}, nil, err
 	}
@@ -143,7 +143,7 @@ func decodeBody(r *http.Request, v any) error {
 		return arm.E(errs.Invalid, arm.CodeInvalidRequestContent, "The request content must be a JSON object.")
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return arm.E(errs.Invalid, arm.CodeInvalidRequestContent, "The request content was invalid and could not be deserialized: %s.", clip(err.Error()))
+		return arm.E(errs.Invalid, arm.CodeInvalidRequestContent, "The request content was invalid and could not be deserialized: %s.", arm.Clip(err.Error()))
 	}
 	return nil
 }

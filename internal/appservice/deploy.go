@@ -76,7 +76,7 @@ func ValidDigest(d string) bool {
 func CheckZip(body []byte) error {
 	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
 	if err != nil {
-		return invalid("The package is not a zip file: %s.", clip(err.Error()))
+		return invalid("The package is not a zip file: %s.", arm.Clip(err.Error()))
 	}
 	if len(zr.File) > maxZipEntries {
 		return invalid("The package has %d entries: at most %d are allowed.", len(zr.File), maxZipEntries)
@@ -89,13 +89,13 @@ func CheckZip(body []byte) error {
 		clean := path.Clean(name)
 		switch {
 		case name == "" || strings.HasPrefix(name, "/") || len(name) > 1 && name[1] == ':':
-			return invalid("The package's entry '%s' has an absolute path.", clip(f.Name))
+			return invalid("The package's entry '%s' has an absolute path.", arm.Clip(f.Name))
 		case clean == ".." || strings.HasPrefix(clean, "../"):
-			return invalid("The package's entry '%s' climbs out of the app's directory.", clip(f.Name))
+			return invalid("The package's entry '%s' climbs out of the app's directory.", arm.Clip(f.Name))
 		case f.Mode()&fs.ModeSymlink != 0:
-			return invalid("The package's entry '%s' is a symbolic link: packages may not hold links.", clip(f.Name))
+			return invalid("The package's entry '%s' is a symbolic link: packages may not hold links.", arm.Clip(f.Name))
 		case f.Mode()&(fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeCharDevice) != 0:
-			return invalid("The package's entry '%s' is not a regular file or directory.", clip(f.Name))
+			return invalid("The package's entry '%s' is not a regular file or directory.", arm.Clip(f.Name))
 		}
 	}
 	return nil
@@ -161,7 +161,7 @@ func (s *Service) serveZipDeploy(w http.ResponseWriter, r *http.Request, p authn
 		switch mt {
 		case "application/zip", "application/octet-stream", "application/x-zip-compressed":
 		default:
-			return arm.E(errs.Invalid, "UnsupportedMediaType", "The package must be sent as application/zip, not '%s'.", clip(ct))
+			return arm.E(errs.Invalid, "UnsupportedMediaType", "The package must be sent as application/zip, not '%s'.", arm.Clip(ct))
 		}
 	}
 	// Authorize before reading a body that may be large.

@@ -101,7 +101,7 @@ func (s *Service) Handler() http.Handler {
 		rt, ok := parseRoute(r.URL.Path)
 		if !ok {
 			httpx.WriteError(w, r, s.shape(), arm.E(errs.NotFound, arm.CodeResourceNotFound,
-				"No HTTP resource was found that matches the request URI '%s'.", clip(r.URL.Path)))
+				"No HTTP resource was found that matches the request URI '%s'.", arm.Clip(r.URL.Path)))
 			return
 		}
 		s.Sites.ServeSiteRoute(w, r, rt.methods, func(p authn.Principal, tenantID string) error {

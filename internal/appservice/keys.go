@@ -149,7 +149,7 @@ func (s *Service) functionSite(ctx context.Context, p authn.Principal, tenantID 
 		return resources.Resource{}, err
 	}
 	if !isFunctionApp(site) {
-		return resources.Resource{}, invalid("The site '%s' is not a function app (its kind is '%s'): only function apps have function keys.", site.Name, clip(site.Kind))
+		return resources.Resource{}, invalid("The site '%s' is not a function app (its kind is '%s'): only function apps have function keys.", site.Name, arm.Clip(site.Kind))
 	}
 	return site, nil
 }
@@ -165,7 +165,7 @@ func (s *Service) ListHostKeys(ctx context.Context, p authn.Principal, tenantID 
 
 func checkFunctionName(fn string) error {
 	if !functionNameRE.MatchString(fn) {
-		return invalid("The function name '%s' is not valid: a letter, then up to 127 letters, digits, '_' and '-'.", clip(fn))
+		return invalid("The function name '%s' is not valid: a letter, then up to 127 letters, digits, '_' and '-'.", arm.Clip(fn))
 	}
 	return nil
 }
@@ -235,7 +235,7 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 	if scope == ScopeMaster {
 		name = MasterKeyName // Azure has one master key, whatever the path names
 	} else if !keyNameRE.MatchString(name) {
-		return invalid("The key name '%s' is not valid: 1 to 128 letters, digits, '_', '-' and '.'.", clip(name))
+		return invalid("The key name '%s' is not valid: 1 to 128 letters, digits, '_', '-' and '.'.", arm.Clip(name))
 	}
 	site, err := s.functionSite(ctx, p, tenantID, id, action)
 	if err != nil {
@@ -252,7 +252,7 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 		if !found {
 			// Azure's DeleteHostSecret and DeleteFunctionSecret answer 404 for a key that is not
 			// there, 204 for one deleted (the REST specification's responses).
-			return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The key '%s' does not exist.", clip(name))
+			return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The key '%s' does not exist.", arm.Clip(name))
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

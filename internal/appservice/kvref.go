@@ -86,11 +86,11 @@ func ParseRef(v string) (Ref, error) {
 		}
 		k, val, ok := strings.Cut(part, "=")
 		if !ok {
-			return bad("'" + clip(part) + "' is not Name=Value")
+			return bad("'" + arm.Clip(part) + "' is not Name=Value")
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		if _, dup := params[k]; dup {
-			return bad("the parameter " + clip(k) + " is given twice")
+			return bad("the parameter " + arm.Clip(k) + " is given twice")
 		}
 		params[k] = strings.TrimSpace(val)
 	}
@@ -116,7 +116,7 @@ func ParseRef(v string) (Ref, error) {
 	} else {
 		for k := range params {
 			if k != "vaultname" && k != "secretname" && k != "secretversion" {
-				return bad("unknown parameter " + clip(k) + ": use SecretUri, or VaultName, SecretName and SecretVersion")
+				return bad("unknown parameter " + arm.Clip(k) + ": use SecretUri, or VaultName, SecretName and SecretVersion")
 			}
 		}
 		r.VaultName, r.SecretName, r.SecretVersion = params["vaultname"], params["secretname"], params["secretversion"]
@@ -126,11 +126,11 @@ func ParseRef(v string) (Ref, error) {
 	}
 	switch {
 	case !refVaultName.MatchString(r.VaultName):
-		return bad("the vault name '" + clip(r.VaultName) + "' is not valid")
+		return bad("the vault name '" + arm.Clip(r.VaultName) + "' is not valid")
 	case !refSecretName.MatchString(r.SecretName):
-		return bad("the secret name '" + clip(r.SecretName) + "' is not valid")
+		return bad("the secret name '" + arm.Clip(r.SecretName) + "' is not valid")
 	case r.SecretVersion != "" && !refVersion.MatchString(r.SecretVersion):
-		return bad("the secret version '" + clip(r.SecretVersion) + "' is not valid")
+		return bad("the secret version '" + arm.Clip(r.SecretVersion) + "' is not valid")
 	}
 	r.VaultName = strings.ToLower(r.VaultName)
 	r.SecretVersion = strings.ToLower(r.SecretVersion)
@@ -350,7 +350,7 @@ func (s *Service) serveConfigRefs(w http.ResponseWriter, r *http.Request, p auth
 				return nil
 			}
 		}
-		return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The app setting '%s' is not a Key Vault reference of the site.", clip(key))
+		return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The app setting '%s' is not a Key Vault reference of the site.", arm.Clip(key))
 	}
 	out := make([]map[string]any, 0, len(refs))
 	for _, st := range refs {

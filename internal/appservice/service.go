@@ -174,18 +174,3 @@ func isFunctionApp(r resources.Resource) bool {
 func invalid(format string, args ...any) error {
 	return arm.E(errs.Invalid, "BadRequest", format, args...)
 }
-
-// clip makes caller input safe to repeat in a message.
-func clip(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-	if n := []rune(s); len(n) > 200 {
-		return string(n[:200]) + "..."
-	}
-	return s
-}

@@ -43,6 +43,9 @@ func sprintf(format string, args ...any) string {
 	return fmt.Sprintf(format, args...)
 }
 
+// Clip is clip for the packages that write ARM errors of their own.
+func Clip(s string) string { return clip(s) }
+
 // maxEcho bounds how much of a caller's input an error message repeats.
 const maxEcho = 300
 
