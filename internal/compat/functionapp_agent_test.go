@@ -45,23 +45,7 @@ func (secretHost) Close(context.Context) error { return nil }
 // The request comes in through the agent's front door at the site's host name.
 func TestFunctionAppKeyVaultReadsThroughAgent(t *testing.T) {
 	e := newVaultEnv(t, lanyardtest.Options{})
-	uaPrincipal := e.identity("fn-ua")
-	uaID := client.ResourcePath(e.sub, "rg", client.TypeIdentities, "fn-ua")
-	var site armRes
-	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "kv-func"), vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux",
-		"identity":   map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{uaID: map[string]any{}}},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "fn-node"}},
-	}, &site)
-	var uaClientID string
-	for id, ua := range site.Identity.UserAssignedIdentities {
-		if strings.EqualFold(id, uaID) {
-			uaClientID = ua.ClientID
-		}
-	}
-	if site.Identity.PrincipalID == "" || uaClientID == "" {
-		t.Fatalf("the site's identities: %+v", site.Identity)
-	}
+	site, uaPrincipal, uaClientID := e.functionAppWithUA(t, "kv-func", "fn-ua", "fn-node")
 	sysPolicy := e.policy(site.Identity.PrincipalID, "get")
 	vaultID := e.createVault("fnvault", map[string]any{"accessPolicies": []any{sysPolicy, e.policy(uaPrincipal, "get")}})
 	e.adminSetSecret("fnvault", "db-password", "s3cret-value")
@@ -112,7 +96,7 @@ func TestFunctionAppKeyVaultReadsThroughAgent(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, id := range []string{uaClientID, uaID} {
+	for _, id := range []string{uaClientID, client.ResourcePath(e.sub, "rg", client.TypeIdentities, "fn-ua")} {
 		if code, body := call(id); code != http.StatusOK || body != "s3cret-value" {
 			t.Errorf("the user-assigned identity %s: %d %s", id, code, body)
 		}
@@ -207,4 +191,29 @@ func TestFunctionAppTimerClaimsAcrossNodes(t *testing.T) {
 			t.Fatalf("tick %s asked again by its holder: %v %v", at, again, err)
 		}
 	}
+}
+
+// functionAppWithUA creates, in group rg, the user-assigned identity ua and the function app
+// name placed on node with its system-assigned identity and ua attached; it returns the site,
+// ua's principal id and its client id.
+func (e *vaultEnv) functionAppWithUA(t *testing.T, name, ua, node string) (armRes, string, string) {
+	t.Helper()
+	uaPrincipal := e.identity(ua)
+	uaID := client.ResourcePath(e.sub, "rg", client.TypeIdentities, ua)
+	var site armRes
+	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, name), vWeb, map[string]any{
+		"location": "local", "kind": "functionapp,linux",
+		"identity":   map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{uaID: map[string]any{}}},
+		"properties": map[string]any{"lanyard": map[string]string{"node": node}},
+	}, &site)
+	var uaClientID string
+	for id, u := range site.Identity.UserAssignedIdentities {
+		if strings.EqualFold(id, uaID) {
+			uaClientID = u.ClientID
+		}
+	}
+	if site.Identity.PrincipalID == "" || uaClientID == "" {
+		t.Fatalf("the site's identities: %+v", site.Identity)
+	}
+	return site, uaPrincipal, uaClientID
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
@@ -34,20 +33,7 @@ func TestSeed003DeployedThroughAgent(t *testing.T) {
 	e := newVaultEnv(t, lanyardtest.Options{})
 	ctx := context.Background()
 	// The same function once more with a user-assigned identity (the binding names its client id).
-	uaPrincipal := e.identity("s3-ua")
-	uaID := client.ResourcePath(e.sub, "rg", client.TypeIdentities, "s3-ua")
-	var site armRes
-	e.arm(http.MethodPut, client.ResourcePath(e.sub, "rg", client.TypeSites, "seed003"), vWeb, map[string]any{
-		"location": "local", "kind": "functionapp,linux",
-		"identity":   map[string]any{"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": map[string]any{uaID: map[string]any{}}},
-		"properties": map[string]any{"lanyard": map[string]string{"node": "s3-node"}},
-	}, &site)
-	var uaClientID string
-	for id, ua := range site.Identity.UserAssignedIdentities {
-		if strings.EqualFold(id, uaID) {
-			uaClientID = ua.ClientID
-		}
-	}
+	site, uaPrincipal, uaClientID := e.functionAppWithUA(t, "seed003", "s3-ua", "s3-node")
 	policy, uaPolicy := e.policy(site.Identity.PrincipalID, "get"), e.policy(uaPrincipal, "get")
 	vaultID := e.createVault("my-key-vault-name", map[string]any{"accessPolicies": []any{policy, uaPolicy}})
 	e.adminSetSecret("my-key-vault-name", "my-application-secret", "s3cr3t-003")
