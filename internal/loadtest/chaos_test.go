@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,38 +54,12 @@ func TestChaos(t *testing.T) {
 	public := fmt.Sprintf("https://localhost:%d", ports[0])
 	servers := make([]*stack, nServers)
 	var live [nServers]atomic.Bool
+	opts := stackOptions{store: dsn, publicURL: public, kek: filepath.Join(dir, "kek")}
 	startServer := func(i int) {
-		s := servers[i]
-		if s == nil {
-			s = &stack{t: t, dir: filepath.Join(dir, fmt.Sprint("s", i)), port: ports[i]}
-			servers[i] = s
+		if servers[i] == nil {
+			servers[i] = &stack{t: t, dir: filepath.Join(dir, fmt.Sprint("s", i)), port: ports[i]}
 		}
-		args := []string{"server", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--data-dir", filepath.Join(s.dir, "data"),
-			"--kek-file", filepath.Join(dir, "kek"), "--store", dsn, "--public-url", public}
-		if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		s.server = start(t, filepath.Join(s.dir, "server.log"), bin, args...)
-		s.admin = client.AdminSocket(filepath.Join(s.dir, "data", "admin.sock"))
-		var caPEM []byte
-		s.waitFor("server admin socket", s.server, func() bool {
-			caPEM, err = s.admin.CAPEM(context.Background())
-			return err == nil
-		})
-		s.caFile = filepath.Join(dir, "ca.pem")
-		if err := os.WriteFile(s.caFile, caPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s.pool = x509.NewCertPool()
-		s.pool.AppendCertsFromPEM(caPEM)
-		hc := s.client("localhost", 1)
-		s.waitFor("/readyz", s.server, func() bool {
-			resp, err := hc.Get(fmt.Sprintf("https://localhost:%d/readyz", s.port))
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil && resp.StatusCode == 200
-		})
+		servers[i].startServer(opts)
 		live[i].Store(true)
 	}
 	for i := range nServers {
@@ -94,11 +67,6 @@ func TestChaos(t *testing.T) {
 	}
 	ctx := context.Background()
 	a := servers[0]
-	sub, err := a.admin.DefaultSubscription(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.sub, a.tenant = sub.SubscriptionID, sub.TenantID
 	// 20 hot resources (cached after their first mint) and the management API; the rest are
 	// fresh ones, each asked for once per agent during the chaos: a first mint, through a server.
 	registered := a.registerResources(320)

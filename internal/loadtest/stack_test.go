@@ -161,6 +161,8 @@ type stackOptions struct {
 	store     string // DSN; "" for SQLite in the data directory
 	maxTokens int    // the agent's token_cache.max_tokens; 0 for its default
 	noAgent   bool
+	publicURL string // the server's --public-url; "" for its own
+	kek       string // the KEK file; "" for kek in the stack's directory
 }
 
 // stack is a running `lanyard server` and `lanyard agent` enrolled with it.
@@ -230,8 +232,15 @@ func startStack(t testing.TB, o stackOptions) *stack {
 // startServer starts (or restarts) the server on the stack's data directory.
 func (s *stack) startServer(o stackOptions) {
 	t := s.t
+	kek := o.kek
+	if kek == "" {
+		kek = filepath.Join(s.dir, "kek")
+	}
 	args := []string{"server", "--listen", fmt.Sprintf("127.0.0.1:%d", s.port), "--data-dir", filepath.Join(s.dir, "data"),
-		"--kek-file", filepath.Join(s.dir, "kek")}
+		"--kek-file", kek}
+	if o.publicURL != "" {
+		args = append(args, "--public-url", o.publicURL)
+	}
 	if o.alg != "" {
 		args = append(args, "--signing-alg", o.alg)
 	}
