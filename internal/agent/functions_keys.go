@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,14 +68,6 @@ func (f *fnKeys) Level(fn, key string) string {
 
 var _ functions.Keys = (*fnKeys)(nil)
 
-// Key Vault's names (Azure's rules; versions are Lanyard's 32 hex digits as Azure's, any
-// alphanumeric string accepted).
-var (
-	vaultNameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$`)
-	secretNameRE    = regexp.MustCompile(`^[0-9A-Za-z-]{1,127}$`)
-	secretVersionRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
-)
-
 // vaultAPIVersion is the Key Vault data-plane version the binding reads with.
 const vaultAPIVersion = "7.4"
 
@@ -105,23 +95,6 @@ func selectorOf(identity string) agentapi.Selector {
 		return agentapi.Selector{Kind: agentapi.SelectorResourceID, Value: identity}
 	}
 	return agentapi.Selector{Kind: agentapi.SelectorClientID, Value: identity}
-}
-
-// vaultName returns the vault's name from a name or a URI (https://NAME.vault.azure.net/, or
-// one of Lanyard's vault domain).
-func vaultName(v string) (string, error) {
-	name := v
-	if strings.Contains(v, "://") {
-		u, err := url.Parse(v)
-		if err != nil || u.Scheme != "https" || u.Hostname() == "" {
-			return "", errs.E(errs.Invalid, "vaultName %q is neither a vault's name nor its https URI", clip(v))
-		}
-		name, _, _ = strings.Cut(u.Hostname(), ".")
-	}
-	if !vaultNameRE.MatchString(name) {
-		return "", errs.E(errs.Invalid, "vaultName %q is not a vault's name (3 to 24 letters, digits and dashes)", clip(v))
-	}
-	return strings.ToLower(name), nil
 }
 
 func (f *fnSecrets) init(ctx context.Context) (string, *http.Client, error) {
@@ -153,11 +126,14 @@ func (f *fnSecrets) init(ctx context.Context) (string, *http.Client, error) {
 
 // ReadSecret reads one secret's current (or given) version.
 func (f *fnSecrets) ReadSecret(ctx context.Context, ref functions.SecretRef) (string, error) {
-	name, err := vaultName(ref.Vault)
+	// The host checked these when it indexed the binding; the same rules again, from the
+	// package that owns them, since the names go into the vault's URL.
+	name, err := functions.VaultName(ref.Vault)
 	if err != nil {
-		return "", err
+		return "", errs.E(errs.Invalid, "vaultName: %v", err)
 	}
-	if !secretNameRE.MatchString(ref.Name) || ref.Version != "" && !secretVersionRE.MatchString(ref.Version) {
+	name = strings.ToLower(name)
+	if !functions.ValidSecretName(ref.Name) || ref.Version != "" && !functions.ValidSecretName(ref.Version) {
 		return "", errs.E(errs.Invalid, "secretName %q or secretVersion %q is not a Key Vault name", clip(ref.Name), clip(ref.Version))
 	}
 	domain, client, err := f.init(ctx)

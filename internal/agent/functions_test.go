@@ -607,18 +607,6 @@ func TestFunctionKeysLevel(t *testing.T) {
 }
 
 func TestKeyVaultBindingNames(t *testing.T) {
-	for in, want := range map[string]string{
-		"myvault": "myvault", "https://MyVault.vault.azure.net/": "myvault", "https://kv-1.vault.localhost:8443": "kv-1",
-	} {
-		if got, err := vaultName(in); err != nil || got != want {
-			t.Errorf("vaultName(%q) = %q %v, want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "a", "my_vault", "http://v.vault.azure.net", "https://", "../etc", "vault.evil.example/x"} {
-		if got, err := vaultName(in); err == nil {
-			t.Errorf("vaultName(%q) = %q, want an error", in, got)
-		}
-	}
 	for in, want := range map[string]agentapi.Selector{
 		"":                                     {Kind: agentapi.SelectorSystem},
 		"system":                               {Kind: agentapi.SelectorSystem},

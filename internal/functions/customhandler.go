@@ -56,9 +56,8 @@ type process struct {
 
 // generation is one run of the worker process.
 type generation struct {
-	base   string // http://127.0.0.1:{port}
-	ctx    context.Context
-	cancel context.CancelFunc
+	base string // http://127.0.0.1:{port}
+	ctx  context.Context
 }
 
 // backoff bounds (Lanyard's own).
@@ -205,7 +204,7 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 		case <-time.After(readyPoll):
 		}
 	}
-	g := &generation{base: base, ctx: gctx, cancel: gcancel}
+	g := &generation{base: base, ctx: gctx}
 	p.mu.Lock()
 	p.gen = g
 	close(p.readyCh)

@@ -127,9 +127,6 @@ type Host struct {
 	now       func() time.Time
 	poll      time.Duration // the timers' longest sleep between looks at the clock
 
-	fnMu  sync.Mutex
-	fnMet map[string]*fnMetrics
-
 	mu       sync.Mutex // guards closing against inflight.Add
 	closing  bool
 	inflight sync.WaitGroup
@@ -154,7 +151,7 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Host{cfg: cfg, now: cfg.Now, poll: time.Second, fnMet: map[string]*fnMetrics{},
+	h := &Host{cfg: cfg, now: cfg.Now, poll: time.Second,
 		flog: &funcLog{w: cfg.FunctionLog, now: cfg.Now}, met: newMetrics(cfg.Registerer)}
 	if tweak != nil {
 		tweak(h)
@@ -211,6 +208,7 @@ func start(ctx context.Context, cfg Config, tweak func(*Host)) (*Host, error) {
 	bad = append(bad, clash...)
 	for _, f := range fns {
 		h.fns = append(h.fns, f.Function)
+		f.met = h.met.function(cfg.Name, f.Name) // the set of functions is fixed from here on
 		if f.route != nil {
 			h.http = append(h.http, f)
 		} else {
@@ -288,7 +286,7 @@ func (h *Host) workerArgv() ([]string, error) {
 			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
 		}
 		h.tmpDirs = append(h.tmpDirs, dir)
-		script, err := nodeScript(dir)
+		script, err := nodeworker.Script(dir)
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
 		}
@@ -312,10 +310,6 @@ func (h *Host) workerDir() string {
 	}
 	return h.cfg.Root
 }
-
-// nodeScript writes Lanyard's Node worker into dir and returns its path; package nodeworker's
-// Script once that is merged (doc.go).
-var nodeScript = nodeworker.Script
 
 // environ is the workers' environment (functions.md §10): the host's defaults, Config.Env,
 // the app settings, and what the host always sets.
@@ -414,17 +408,6 @@ func (h *Host) enter() bool {
 	}
 	h.inflight.Add(1)
 	return true
-}
-
-func (h *Host) fnMetrics(name string) *fnMetrics {
-	h.fnMu.Lock()
-	defer h.fnMu.Unlock()
-	m, ok := h.fnMet[name]
-	if !ok {
-		m = h.met.function(h.cfg.Name, name)
-		h.fnMet[name] = m
-	}
-	return m
 }
 
 // Close stops the timers, lets the invocations in flight finish (until ctx ends), and stops

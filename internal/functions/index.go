@@ -159,6 +159,7 @@ type function struct {
 	onStartup   bool
 	secrets     []secretBinding
 	methods     map[string]bool
+	met         *fnMetrics // set by the host when it indexes the function
 }
 
 // secretBinding is a keyVault input binding (Lanyard's own, functions.md §8).

@@ -70,7 +70,7 @@ func (h *Host) begin(inv *invocation) func(err error) {
 	return func(err error) {
 		d := time.Since(start)
 		ms := d.Milliseconds()
-		m := h.fnMetrics(inv.fn.Name)
+		m := inv.fn.met
 		if err != nil {
 			h.flog.write(levelError, fmt.Sprintf("Exception while executing function: Functions.%s. Result: Failure\nException: %s", inv.fn.Name, err.Error()))
 			h.flog.write(levelError, fmt.Sprintf("Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)", inv.fn.Name, inv.id, ms))
@@ -217,11 +217,7 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	level := ""
 	if h.cfg.Keys != nil {
-		key := r.Header.Get("X-Functions-Key") // the header wins over the query (§2.2)
-		if key == "" {
-			key = r.URL.Query().Get("code")
-		}
-		if key != "" {
+		if key := requestKey(r); key != "" {
 			level = h.cfg.Keys.Level(fn.Name, key)
 		}
 		pass := false
@@ -594,11 +590,7 @@ func (h *Host) forward(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // start) no key is needed, as authLevel is not enforced either.
 func (h *Host) adminInvoke(w http.ResponseWriter, r *http.Request, name string) {
 	if h.cfg.Keys != nil {
-		key := r.Header.Get("X-Functions-Key")
-		if key == "" {
-			key = r.URL.Query().Get("code")
-		}
-		if key == "" || h.cfg.Keys.Level("", key) != "admin" {
+		if key := requestKey(r); key == "" || h.cfg.Keys.Level("", key) != "admin" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -613,11 +605,17 @@ func (h *Host) adminInvoke(w http.ResponseWriter, r *http.Request, name string) 
 		http.NotFound(w, r)
 		return
 	}
-	var in struct {
-		Input string `json:"input"`
-	}
-	_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in)
+	// Azure's body is {"input": "…"}; a timer, the only kind run here, takes no input.
 	w.WriteHeader(http.StatusAccepted)
 	now := h.now()
 	go h.tick(h.runCtx, fn, now, time.Time{}, now, false, reasonHTTP)
+}
+
+// requestKey is the function key a request carries: the x-functions-key header, which wins
+// (its first value), else the code query parameter (Azure's, §2.2).
+func requestKey(r *http.Request) string {
+	if key := r.Header.Get("X-Functions-Key"); key != "" {
+		return key
+	}
+	return r.URL.Query().Get("code")
 }

@@ -55,16 +55,16 @@ func parseKeyVaultBinding(field, name string, b map[string]any, lookup func(stri
 	if sb.ref.Name == "" {
 		return sb, fmt.Errorf("%s.secretName: a keyVault binding needs the secret's name", field)
 	}
-	if !validSecretName(sb.ref.Name) {
+	if !ValidSecretName(sb.ref.Name) {
 		return sb, fmt.Errorf("%s.secretName: '%s' is not a valid secret name (1-127 letters, digits and dashes)", field, sb.ref.Name)
 	}
 	if sb.ref.Vault == "" {
 		return sb, fmt.Errorf("%s.vaultName: a keyVault binding needs the vault's name or URI", field)
 	}
-	if _, err := vaultName(sb.ref.Vault); err != nil {
+	if _, err := VaultName(sb.ref.Vault); err != nil {
 		return sb, fmt.Errorf("%s.vaultName: %v", field, err)
 	}
-	if sb.ref.Version != "" && !validSecretName(sb.ref.Version) {
+	if sb.ref.Version != "" && !ValidSecretName(sb.ref.Version) {
 		return sb, fmt.Errorf("%s.secretVersion: '%s' is not a valid secret version", field, sb.ref.Version)
 	}
 	switch strings.ToLower(identity) {
@@ -81,7 +81,9 @@ func parseKeyVaultBinding(field, name string, b map[string]any, lookup func(stri
 	return sb, nil
 }
 
-func validSecretName(s string) bool {
+// ValidSecretName says whether s is a Key Vault secret name (or version): 1 to 127 letters,
+// digits and dashes. The keyVault binding's SecretReader may rely on it for a SecretRef.
+func ValidSecretName(s string) bool {
 	if len(s) == 0 || len(s) > 127 {
 		return false
 	}
@@ -93,8 +95,9 @@ func validSecretName(s string) bool {
 	return true
 }
 
-// vaultName returns the vault's name from a name or a vault URI (its host's first label).
-func vaultName(v string) (string, error) {
+// VaultName returns the vault's name from a keyVault binding's vaultName: a name, or a vault URI
+// (its host's first label). A SecretReader may rely on it for a SecretRef.
+func VaultName(v string) (string, error) {
 	name := v
 	if strings.Contains(v, "://") {
 		u, err := url.Parse(v)
@@ -167,7 +170,7 @@ func (m *MSISecretReader) now() time.Time {
 
 // ReadSecret reads ref's secret with a token of ref's identity.
 func (m *MSISecretReader) ReadSecret(ctx context.Context, ref SecretRef) (string, error) {
-	name, err := vaultName(ref.Vault)
+	name, err := VaultName(ref.Vault)
 	if err != nil {
 		return "", err
 	}

@@ -190,3 +190,18 @@ func TestKeyVaultBinding(t *testing.T) {
 		t.Errorf("log:\n%s", log2.String())
 	}
 }
+
+func TestVaultName(t *testing.T) {
+	for in, want := range map[string]string{
+		"myvault": "myvault", "https://MyVault.vault.azure.net/": "MyVault", "https://kv-1.vault.localhost:8443": "kv-1",
+	} {
+		if got, err := VaultName(in); err != nil || got != want {
+			t.Errorf("VaultName(%q) = %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "a", "my_vault", "https://", "../etc", "vault.evil.example/x", "ftp://v.vault.azure.net"} {
+		if got, err := VaultName(in); err == nil {
+			t.Errorf("VaultName(%q) = %q, want an error", in, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.part = append(w.part, p...)
 	for {
-		i := strings.IndexByte(string(w.part), '\n')
+		i := bytes.IndexByte(w.part, '\n')
 		if i < 0 {
 			break
 		}
