@@ -246,13 +246,13 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 			return invalid("Cannot delete System Key.") // the master key cannot go (functions.md §2.3)
 		}
 		found, err := s.Store.DeleteFunctionKey(ctx, tenantID, site.Key(), scope, name)
+		if err == nil && !found {
+			// Azure's DeleteHostSecret and DeleteFunctionSecret answer 404 for a key that is not
+			// there, 204 for one deleted (the REST specification's responses); audited as a failure.
+			err = arm.E(errs.NotFound, arm.CodeResourceNotFound, "The key '%s' does not exist.", arm.Clip(name))
+		}
 		if err := s.record(ctx, p, "site.functionkey.delete", target, "", err); err != nil {
 			return err
-		}
-		if !found {
-			// Azure's DeleteHostSecret and DeleteFunctionSecret answer 404 for a key that is not
-			// there, 204 for one deleted (the REST specification's responses).
-			return arm.E(errs.NotFound, arm.CodeResourceNotFound, "The key '%s' does not exist.", arm.Clip(name))
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil

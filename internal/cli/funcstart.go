@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -262,11 +263,21 @@ func hostClient(env agent.Env) *http.Client {
 		}
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second}
+	local := func(host string) bool {
+		return strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")
+	}
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32, Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32,
+		// A proxy from the environment for a remote server, never for the names under
+		// .localhost (Go's own bypass covers localhost itself only).
+		Proxy: func(r *http.Request) (*url.URL, error) {
+			if local(r.URL.Hostname()) {
+				return nil, nil
+			}
+			return http.ProxyFromEnvironment(r)
+		},
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, port, err := net.SplitHostPort(addr)
-			if err == nil && (strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")) {
+			if host, port, err := net.SplitHostPort(addr); err == nil && local(host) {
 				addr = net.JoinHostPort("127.0.0.1", port)
 			}
 			return d.DialContext(ctx, network, addr)
