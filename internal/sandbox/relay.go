@@ -166,15 +166,23 @@ func (rl *Relay) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRewrite+1))
-	resp.Body.Close()
 	if err != nil {
+		resp.Body.Close()
 		return err
 	}
-	if len(body) <= maxRewrite {
-		for i := 0; i < len(pairs); i += 2 {
-			if bytes.Contains(body, []byte(pairs[i])) { // most answers name no URL: no copy
-				body = bytes.ReplaceAll(body, []byte(pairs[i]), []byte(pairs[i+1]))
-			}
+	if len(body) > maxRewrite {
+		// Too long to map (an answer of unknown length): passed on as it is, what was read
+		// first and then the rest.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		return nil
+	}
+	resp.Body.Close()
+	for i := 0; i < len(pairs); i += 2 {
+		if bytes.Contains(body, []byte(pairs[i])) { // most answers name no URL: no copy
+			body = bytes.ReplaceAll(body, []byte(pairs[i]), []byte(pairs[i+1]))
 		}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))

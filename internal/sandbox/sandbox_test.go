@@ -201,6 +201,10 @@ func TestRelayMapsAnswers(t *testing.T) {
 			_, _ = io.WriteString(w, `{"error":{"code":"Unauthorized"}}`)
 		case strings.HasPrefix(r.Host, "kv1."):
 			_, _ = io.WriteString(w, `{"value":"v","id":"https://kv1.vault.lanyard.test:8443/secrets/s/abc"}`)
+		case r.URL.Path == "/long": // over maxRewrite, of unknown length (chunked)
+			_, _ = io.WriteString(w, `{"value":"`)
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, strings.Repeat("a", maxRewrite)+`"}`)
 		default:
 			_, _ = io.WriteString(w, `{"@odata.nextLink":"https://lanyard.test:8443/v1.0/groups?$skiptoken=x","identifierUris":["https://lanyard.test:8443"]}`)
 		}
@@ -223,8 +227,12 @@ func TestRelayMapsAnswers(t *testing.T) {
 		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
 	}
 	tr.TLSClientConfig.ServerName = "example.com"
+	var doPath func(host, path, auth string) *httptest.ResponseRecorder
 	do := func(host, auth string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "https://"+host+"/x", nil)
+		return doPath(host, "/x", auth)
+	}
+	doPath = func(host, path, auth string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "https://"+host+path, nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -247,5 +255,8 @@ func TestRelayMapsAnswers(t *testing.T) {
 	}
 	if rec := do("example.com", ""); rec.Code != 404 {
 		t.Errorf("a name that is not Azure's: %d", rec.Code)
+	}
+	if rec := doPath("graph.microsoft.com", "/long", "Bearer x"); rec.Body.Len() != maxRewrite+len(`{"value":""}`) {
+		t.Errorf("a long answer of unknown length: %d bytes reached the client, want all %d", rec.Body.Len(), maxRewrite+len(`{"value":""}`))
 	}
 }
