@@ -22,6 +22,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/frontdoor"
+	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
 // The agent's side of the front door (internal/frontdoor): its listeners, which sites it serves
@@ -262,8 +263,12 @@ func (a *Agent) syncSites(ctx context.Context) error {
 			backend = "127.0.0.1:" + strconv.Itoa(w.ap.port)
 		}
 		site := frontdoor.Site{Name: w.name, HostName: s.HostName, Backend: backend, Auth: authOf(s.Auth), AccessLog: log}
-		if w.ap != nil && w.ap.sb.Load() != nil {
-			site.Dial = sandboxDial(w.ap)
+		var sb *sandbox.Sandbox
+		if w.ap != nil {
+			sb = w.ap.sb.Load() // once: the sandbox may be closed meanwhile
+		}
+		if sb != nil {
+			site.Dial = sb.Netns.Dial
 		} else if w.ap == nil {
 			site.Dial = d.fd.Dialer(w.name) // a stopped app keeps how it was reached
 		}
@@ -376,18 +381,6 @@ func (a *Agent) setState(name string, st frontdoor.State) {
 	}
 }
 
-// sandboxDial connects inside ap's sandbox (its network namespace), where the app listens.
-func sandboxDial(ap *app) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	ns := ap.sb.Load().Netns
-	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = ns.Do(func() error {
-			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-}
-
 // awaitReady marks ap Running once its port accepts connections (inside its sandbox when it has
 // one), polling until ctx is done (the process exited or is stopping).
 func (a *Agent) awaitReady(ctx context.Context, ap *app) {
@@ -396,8 +389,8 @@ func (a *Agent) awaitReady(ctx context.Context, ap *app) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ap.port)
 	dial := (&net.Dialer{Timeout: time.Second}).DialContext
-	if ap.sb.Load() != nil {
-		dial = sandboxDial(ap)
+	if sb := ap.sb.Load(); sb != nil {
+		dial = sb.Netns.Dial
 	}
 	for delay := 20 * time.Millisecond; ; delay = min(delay*2, 500*time.Millisecond) {
 		c, err := dial(ctx, "tcp", addr)

@@ -507,7 +507,7 @@ func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string) functio
 	}
 	if sb := ap.sb.Load(); sb != nil {
 		cfg.Command = func(argv []string) (*exec.Cmd, error) { return sb.Command(argv) }
-		cfg.Dial = sandboxDial(ap)
+		cfg.Dial = sb.Netns.Dial
 	}
 	return cfg
 }

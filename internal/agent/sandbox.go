@@ -30,8 +30,8 @@ const (
 // sandboxes holds what the agent's sandboxes share: the sandbox CA, the relay and its trust
 // bundle, made when the first sandbox is.
 type sandboxes struct {
-	once   sync.Once
-	err    error
+	mu     sync.Mutex // guards ready while initSandboxes runs
+	ready  bool       // initSandboxes succeeded; a failure (the server away) is tried again
 	relay  *sandbox.Relay
 	h      http.Handler
 	bundle []byte
@@ -84,10 +84,15 @@ func (a *Agent) sandboxApp(ctx context.Context, ap *app) error {
 // openSandbox makes ap's sandbox.
 func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, error) {
 	sb := &a.sboxes
-	sb.once.Do(func() { sb.err = a.initSandboxes(ctx) })
-	if sb.err != nil {
-		return nil, sb.err
+	sb.mu.Lock()
+	if !sb.ready {
+		if err := a.initSandboxes(ctx); err != nil {
+			sb.mu.Unlock()
+			return nil, err
+		}
+		sb.ready = true
 	}
+	sb.mu.Unlock()
 	exclude := map[int]bool{}
 	for _, ln := range []net.Listener{a.ln, a.imdsLn} {
 		if ln == nil {

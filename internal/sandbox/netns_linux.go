@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,6 +127,15 @@ func (n *Netns) Listen(addr string) (ln net.Listener, err error) {
 		return err
 	})
 	return ln, err
+}
+
+// Dial connects to addr from inside the namespace.
+func (n *Netns) Dial(ctx context.Context, network, addr string) (c net.Conn, err error) {
+	err = n.Do(func() error {
+		c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // ListenPacket opens a UDP socket at addr inside the namespace.

@@ -32,8 +32,11 @@ func NewNetns(context.Context, string) (*Netns, error)       { return nil, errNo
 func (n *Netns) Remove(context.Context) error                { return nil }
 func (n *Netns) Listen(string) (net.Listener, error)         { return nil, errNotLinux }
 func (n *Netns) ListenPacket(string) (net.PacketConn, error) { return nil, errNotLinux }
-func Command(*Netns, []Bind, []string) (*exec.Cmd, error)    { return nil, errNotLinux }
-func Init()                                                  {}
+func (n *Netns) Dial(context.Context, string, string) (net.Conn, error) {
+	return nil, errNotLinux
+}
+func Command(*Netns, []Bind, []string) (*exec.Cmd, error) { return nil, errNotLinux }
+func Init()                                               {}
 
 func (n *Netns) Do(func() error) error { return errNotLinux }
 
