@@ -116,7 +116,11 @@ func (a *Refusals) Note(ctx context.Context, f Refusal) error {
 		if f.Throttled {
 			agg.throttled++
 		} else {
-			agg.reasons[clipReason(f.Reason)]++
+			r := clipReason(f.Reason)
+			if _, ok := agg.reasons[r]; !ok && len(agg.reasons) >= maxKeptReasons {
+				r = "other"
+			}
+			agg.reasons[r]++
 		}
 	}
 	a.mu.Unlock()
@@ -133,6 +137,11 @@ func (a *Refusals) Note(ctx context.Context, f Refusal) error {
 	})
 	return err
 }
+
+// maxKeptReasons bounds the distinct reasons counted per source and window (a reason may carry
+// caller input, a token's kid); the rest count as "other". The summary names the first
+// maxReasons.
+const maxKeptReasons = 16
 
 func clipReason(s string) string {
 	s = strings.ToValidUTF8(s, "?")

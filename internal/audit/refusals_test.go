@@ -80,3 +80,25 @@ func TestRefusalsAggregate(t *testing.T) {
 		t.Errorf("an empty window wrote %d events (%v)", len(rec.evs)-n, err)
 	}
 }
+
+// TestRefusalReasonsBounded: reasons that carry caller input (a token's kid) cannot grow a
+// source's summary without bound; past 16 distinct ones they count as "other".
+func TestRefusalReasonsBounded(t *testing.T) {
+	rec := &events{}
+	now := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	r := &audit.Refusals{Recorder: rec, Now: func() time.Time { return now }}
+	ctx := context.Background()
+	for i := range 1001 { // the first is recorded at once; 1000 go to the summary
+		if err := r.Note(ctx, audit.Refusal{Source: "10.9.0.1", Target: "t", Reason: "unknown kid k" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(time.Minute)
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := rec.evs[len(rec.evs)-1].Detail
+	if !strings.Contains(d, `reason="other"×984`) || !strings.Contains(d, "other_reasons=14") {
+		t.Errorf("summary %s: want 16 distinct reasons kept (the top 3 named, 14 more) and other×984", d)
+	}
+}
