@@ -105,7 +105,9 @@ func (l *SourceLimiter) Take(src string) {
 	b.tokens = math.Max(0, b.tokens-1)
 }
 
-// evict makes room for one more bucket: full buckets go first (they hold nothing), then any.
+// evict makes room when the limiter is full: full buckets go first (they hold nothing), then
+// any, down to seven eighths of the bound, so that the scan (under the lock every request takes)
+// runs once per max/8 new sources, not for each.
 func (l *SourceLimiter) evict(now time.Time) {
 	max := l.MaxSources
 	if max <= 0 {
@@ -114,13 +116,14 @@ func (l *SourceLimiter) evict(now time.Time) {
 	if len(l.buckets) < max {
 		return
 	}
+	keep := min(max-max/8, max-1)
 	for src := range l.buckets {
 		if b := l.level(src, now); b.tokens >= float64(l.Burst) {
 			delete(l.buckets, src)
 		}
 	}
 	for src := range l.buckets {
-		if len(l.buckets) < max {
+		if len(l.buckets) <= keep {
 			break
 		}
 		delete(l.buckets, src)

@@ -96,4 +96,12 @@ func TestSourceLimiterBounded(t *testing.T) {
 	if l.Len() > 10 {
 		t.Fatalf("%d buckets kept, max 10", l.Len())
 	}
+	// A full limiter evicts an eighth at once, so the next max/8 new sources scan nothing.
+	l = &SourceLimiter{Rate: 1, Burst: 2, MaxSources: 800, Now: func() time.Time { return now }}
+	for i := range 801 {
+		l.Take("s" + strconv.Itoa(i))
+	}
+	if n := l.Len(); n != 701 {
+		t.Fatalf("after the 801st source, %d buckets kept, want 700 and the new one", n)
+	}
 }
