@@ -8,10 +8,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/seal"
 )
 
 // Signed checkpoints (Lanyard's own; Azure's activity log has nothing like them). The chain alone
@@ -232,4 +234,40 @@ func ValidateCheckpoint(c Checkpoint) error {
 		return errs.E(errs.Invalid, "checkpoint of seq %d: keyId is missing or too long", c.Seq)
 	}
 	return nil
+}
+
+// CheckpointKeyStore keeps the checkpoint signing key, sealed.
+type CheckpointKeyStore interface {
+	// AuditCheckpointKey returns the key (id, public half, sealed seed); when there is none it
+	// stores the one create returns, and when two servers make one at once both get the first.
+	AuditCheckpointKey(ctx context.Context, create func() (id string, pub []byte, kekID string, sealed []byte, err error)) (string, []byte, []byte, error)
+}
+
+// LoadOrCreateCheckpointKey returns the installation's checkpoint signing key: made on the first
+// start of the first server, its seed sealed under kek (AD audit_checkpoint_keys/{id}/private-key,
+// so KEK rotation rewraps it), shared by every server of the store.
+func LoadOrCreateCheckpointKey(ctx context.Context, st CheckpointKeyStore, kek *seal.KEK, rand io.Reader) (ed25519.PrivateKey, error) {
+	ad := func(id string) seal.AD {
+		return seal.AD{Table: "audit_checkpoint_keys", ID: id, Purpose: "private-key"}
+	}
+	id, _, sealed, err := st.AuditCheckpointKey(ctx, func() (string, []byte, string, []byte, error) {
+		pub, priv, err := ed25519.GenerateKey(rand)
+		if err != nil {
+			return "", nil, "", nil, err
+		}
+		id := CheckpointKeyID(pub)
+		blob, err := kek.Seal(rand, priv.Seed(), ad(id))
+		return id, pub, kek.ID(), blob, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint key: %w", err)
+	}
+	seed, err := kek.Open(sealed, ad(id))
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint key %s: %w", id, err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit checkpoint key %s: the sealed seed is %d bytes, not %d", id, len(seed), ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
 }
