@@ -89,6 +89,11 @@ func (s *Service) GetAppSettings(ctx context.Context, p authn.Principal, tenantI
 		return resources.Resource{}, nil, err
 	}
 	settings, _, err := s.appSettings(ctx, tenantID, site.Key())
+	if withValues { // values are read (names only in the event), audited as the vault audits reads
+		if err := s.record(ctx, p, "site.appsettings.list", site.String()+"/config/appsettings", "", err); err != nil {
+			return resources.Resource{}, nil, err
+		}
+	}
 	return res, settings, err
 }
 

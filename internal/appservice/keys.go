@@ -160,7 +160,11 @@ func (s *Service) ListHostKeys(ctx context.Context, p authn.Principal, tenantID 
 	if err != nil {
 		return agentapi.FunctionKeys{}, err
 	}
-	return s.keysOf(ctx, tenantID, site.Key(), "")
+	keys, err := s.keysOf(ctx, tenantID, site.Key(), "")
+	if err := s.record(ctx, p, "site.functionkey.list", id.String()+"/host/default", "", err); err != nil {
+		return agentapi.FunctionKeys{}, err
+	}
+	return keys, nil
 }
 
 func checkFunctionName(fn string) error {
@@ -182,7 +186,7 @@ func (s *Service) ListFunctionKeysOf(ctx context.Context, p authn.Principal, ten
 		return nil, resources.Resource{}, err
 	}
 	keys, err := s.keysOf(ctx, tenantID, site.Key(), fn)
-	if err != nil {
+	if err := s.record(ctx, p, "site.functionkey.list", id.String()+"/functions/"+strings.ToLower(fn), "", err); err != nil {
 		return nil, resources.Resource{}, err
 	}
 	return keys.Functions[strings.ToLower(fn)], site, nil
