@@ -1,7 +1,6 @@
 package appservice
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,10 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
+	"github.com/lanyardhq/lanyard/internal/pkgzip"
 	"github.com/lanyardhq/lanyard/internal/resources"
 )
 
@@ -38,9 +36,6 @@ import (
 // keepDeployments is how many packages of a site stay fetchable: the current one and those
 // before it.
 const keepDeployments = 3
-
-// maxZipEntries bounds the entries of a package (the agent bounds them again when unpacking).
-const maxZipEntries = 100000
 
 // Deployment is the site's config document "deployment".
 type Deployment struct {
@@ -70,33 +65,15 @@ func ValidDigest(d string) bool {
 	return true
 }
 
-// CheckZip checks that body is a zip whose central directory reads, with at most
-// maxZipEntries entries, none of them a symbolic link, an absolute path or a path that climbs
-// out of the tree (the agent checks again as it unpacks).
+// CheckZip checks body with the rules every agent unpacks by (package pkgzip: names, links and
+// special files, duplicates, entry count, declared sizes), so that the server refuses at once,
+// with a 400, what no node would run.
 func CheckZip(body []byte) error {
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
-	if err != nil {
-		return invalid("The package is not a zip file: %s.", arm.Clip(err.Error()))
-	}
-	if len(zr.File) > maxZipEntries {
-		return invalid("The package has %d entries: at most %d are allowed.", len(zr.File), maxZipEntries)
-	}
-	for _, f := range zr.File {
-		name := f.Name
-		if strings.Contains(name, "\\") {
-			name = strings.ReplaceAll(name, "\\", "/")
+	if err := pkgzip.Check(bytes.NewReader(body), int64(len(body)), pkgzip.Limits{}); err != nil {
+		if errors.Is(err, pkgzip.ErrRefused) {
+			return invalid("The package is refused: %s.", arm.Clip(err.Error()))
 		}
-		clean := path.Clean(name)
-		switch {
-		case name == "" || strings.HasPrefix(name, "/") || len(name) > 1 && name[1] == ':':
-			return invalid("The package's entry '%s' has an absolute path.", arm.Clip(f.Name))
-		case clean == ".." || strings.HasPrefix(clean, "../"):
-			return invalid("The package's entry '%s' climbs out of the app's directory.", arm.Clip(f.Name))
-		case f.Mode()&fs.ModeSymlink != 0:
-			return invalid("The package's entry '%s' is a symbolic link: packages may not hold links.", arm.Clip(f.Name))
-		case f.Mode()&(fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeCharDevice) != 0:
-			return invalid("The package's entry '%s' is not a regular file or directory.", arm.Clip(f.Name))
-		}
+		return err
 	}
 	return nil
 }

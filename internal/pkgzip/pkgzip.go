@@ -97,55 +97,71 @@ func clip(s string) string {
 	return s
 }
 
-// Unpack unpacks the zip r (size bytes) into dir, which it creates (mode 0755; its parent must
-// exist and dir must not). On any error dir is removed again: a caller never sees half a
-// package.
-func Unpack(r io.ReaderAt, size int64, dir string, lim Limits) (err error) {
-	lim = lim.withDefaults()
+// Check checks the zip r (size bytes) as Unpack does before it writes anything: every entry's
+// name and type, duplicates and file/directory clashes, the entry count and the sizes the
+// entries declare (what they inflate to is checked by Unpack as it writes). An error about the
+// content wraps ErrRefused and names the entry.
+func Check(r io.ReaderAt, size int64, lim Limits) error {
+	_, _, err := check(r, size, lim.withDefaults())
+	return err
+}
+
+func check(r io.ReaderAt, size int64, lim Limits) (*zip.Reader, []string, error) {
 	zr, err := zip.NewReader(r, size)
 	if errors.Is(err, zip.ErrInsecurePath) {
 		err = nil // entryName says which entry, and why
 	}
 	if err != nil {
-		return refuse("", "not a zip archive: %v", err)
+		return nil, nil, refuse("", "not a zip archive: %v", err)
 	}
 	if len(zr.File) > lim.MaxEntries {
-		return refuse("", "%d entries, more than the %d allowed", len(zr.File), lim.MaxEntries)
+		return nil, nil, refuse("", "%d entries, more than the %d allowed", len(zr.File), lim.MaxEntries)
 	}
-	// Every name is checked before anything is written.
 	names := make([]string, len(zr.File))
 	seen := make(map[string]bool, len(zr.File))
 	var declared uint64
 	for i, f := range zr.File {
 		name, err := entryName(f)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := entryType(f); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if seen[name] {
-			return refuse(f.Name, "appears twice in the package")
+			return nil, nil, refuse(f.Name, "appears twice in the package")
 		}
 		seen[name] = true
 		names[i] = name
 		// What the entries declare is checked first (cheaply); what they inflate to is checked
 		// again as they are written. Capping each addend keeps the sum from wrapping.
 		if declared += min(f.UncompressedSize64, 1<<62); declared > uint64(lim.MaxTotal) {
-			return refuse("", "declares more than the %d bytes allowed uncompressed", lim.MaxTotal)
+			return nil, nil, refuse("", "declares more than the %d bytes allowed uncompressed", lim.MaxTotal)
 		}
 	}
-	// A name used both as a file and as a directory (or a directory's prefix) is refused
-	// before anything is written too.
+	// A name used both as a file and as a directory (or a directory's prefix) is refused too.
 	for i, f := range zr.File {
 		if seen[names[i]+"/"] && !f.FileInfo().IsDir() {
-			return refuse(f.Name, "is both a file and a directory")
+			return nil, nil, refuse(f.Name, "is both a file and a directory")
 		}
 		for p := path.Dir(strings.TrimSuffix(names[i], "/")); p != "."; p = path.Dir(p) {
 			if seen[p] {
-				return refuse(f.Name, "lies under %q, which is a file", p)
+				return nil, nil, refuse(f.Name, "lies under %q, which is a file", p)
 			}
 		}
+	}
+	return zr, names, nil
+}
+
+// Unpack unpacks the zip r (size bytes) into dir, which it creates (mode 0755; its parent must
+// exist and dir must not). On any error dir is removed again: a caller never sees half a
+// package.
+func Unpack(r io.ReaderAt, size int64, dir string, lim Limits) (err error) {
+	lim = lim.withDefaults()
+	// Every name is checked before anything is written.
+	zr, names, err := check(r, size, lim)
+	if err != nil {
+		return err
 	}
 
 	if err := os.Mkdir(dir, 0o755); err != nil {

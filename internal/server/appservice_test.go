@@ -121,7 +121,7 @@ func TestZipDeploy(t *testing.T) {
 	if st, raw := e.send(http.MethodPost, path, "application/zip", []byte("not a zip at all")); st != http.StatusBadRequest || !strings.Contains(string(raw), "not a zip") {
 		t.Errorf("not a zip: %d %s, want 400", st, raw)
 	}
-	if st, raw := e.send(http.MethodPost, path, "application/zip", zipOf(t, map[string]string{"../escape.js": "x"})); st != http.StatusBadRequest || !strings.Contains(string(raw), "climbs out") {
+	if st, raw := e.send(http.MethodPost, path, "application/zip", zipOf(t, map[string]string{"../escape.js": "x"})); st != http.StatusBadRequest || !strings.Contains(string(raw), "leaves the package's directory") {
 		t.Errorf("a ../ entry: %d %s, want 400", st, raw)
 	}
 	if st, raw := e.send(http.MethodPost, path, "application/zip", zipOf(t, map[string]string{"/etc/cron.d/x": "x"})); st != http.StatusBadRequest {
