@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,6 +79,7 @@ type fnApp struct {
 	dir  string // {state_dir}/functions/{name}: one directory per version, by digest, and home
 	log  *appLog
 	keys fnKeys
+	sec  fnSecrets // one per app: its vault client outlives the versions
 	cur  atomic.Pointer[fnVersion]
 
 	kick   chan struct{}
@@ -237,7 +239,7 @@ func (a *Agent) newFnApp(ap *app) (*fnApp, error) {
 			return nil, err
 		}
 	}
-	fa := &fnApp{a: a, ap: ap, dir: dir, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	fa := &fnApp{a: a, ap: ap, dir: dir, log: log, sec: fnSecrets{a: a, ap: ap}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	fa.ctx, fa.cancel = context.WithCancel(a.life)
 	go fa.loop()
 	return fa, nil
@@ -488,9 +490,9 @@ func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string) functio
 	cfg := functions.Config{
 		Name: s.Name, HostName: s.HostName, Root: root,
 		Env:      a.functionsEnv(fa, s, root),
-		Settings: maps(s.Settings),
+		Settings: maps.Clone(s.Settings),
 		Keys:     &fa.keys,
-		Secrets:  &fnSecrets{a: a, ap: ap},
+		Secrets:  &fa.sec,
 		Timers:   &fnTimers{a: a, site: ap.cfg.Site},
 		Log:      a.log.With(slog.String("app", ap.cfg.Name)),
 		// The host's own files (the Node worker's script): beside the versions, where the
@@ -510,14 +512,6 @@ func (a *Agent) functionsConfig(fa *fnApp, s agentapi.Site, root string) functio
 		cfg.Dial = sb.Netns.Dial
 	}
 	return cfg
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // functionsEnv is the workers' environment besides the app settings: the agent's own (less the
@@ -558,15 +552,20 @@ func (a *Agent) functionsEnv(fa *fnApp, s agentapi.Site, root string) []string {
 	return Env(vars).List()
 }
 
-// siteScope returns the subscription and resource group of a site's ARM id.
+// siteScope returns the subscription and resource group of a site's ARM id (the first of each
+// keyword: a site's id ends with its name, so no name is read as one).
 func siteScope(id string) (sub, rg string) {
 	parts := strings.Split(strings.Trim(id, "/"), "/")
 	for i := 0; i+1 < len(parts); i++ {
 		switch strings.ToLower(parts[i]) {
 		case "subscriptions":
-			sub = parts[i+1]
+			if sub == "" {
+				sub = parts[i+1]
+			}
 		case "resourcegroups":
-			rg = parts[i+1]
+			if rg == "" {
+				rg = parts[i+1]
+			}
 		}
 	}
 	return sub, rg
