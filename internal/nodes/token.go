@@ -56,26 +56,10 @@ func pick(ids []identity, sel agentapi.Selector) (identity, bool) {
 var errForbiddenApp = &errs.Error{Kind: errs.Denied, Code: agentapi.CodeForbidden,
 	Msg: "this node may not act for that app: it is not placed on this node"}
 
-// Token mints a token for an identity node n may act for: an identity of its machine (req.App
-// empty) or of a site placed on it. Refusals are audited.
-func (s *Service) Token(ctx context.Context, n Node, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
-	ownerKey, err := checkTokenRequest(req)
-	if err != nil {
-		return agentapi.TokenResponse{}, err
-	}
-	if ownerKey == "" {
-		ownerKey = strings.ToLower(n.MachineID)
-	}
-	owner, err := s.Store.GetResourceIdentities(ctx, n.TenantID, ownerKey)
-	found := err == nil
-	if err != nil && !errs.Is(err, errs.NotFound) {
-		return agentapi.TokenResponse{}, err
-	}
-	return s.tokenFor(ctx, n, owner, found, req)
-}
-
-// tokenForNode is Token for the node whose id a client certificate names, with the node and the
-// identities' owner read in one statement (the agent API's hot path).
+// tokenForNode mints a token for an identity that the node whose id a client certificate names
+// may act for: an identity of its machine (req.App empty) or of a site placed on it; refusals
+// are audited. The node and the identities' owner are read in one statement (the agent API's hot
+// path).
 func (s *Service) tokenForNode(ctx context.Context, nodeID string, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
 	ownerKey, err := checkTokenRequest(req)
 	if err != nil {
