@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"time"
-
-	"github.com/lanyardhq/lanyard/internal/resources"
 )
 
 // Key scopes as the store keeps them: the master key, host function keys, system keys, and a
@@ -48,8 +46,6 @@ const (
 
 // Store is what the package needs from storage (internal/store implements it).
 type Store interface {
-	// GetResource finds a resource by its lower-cased ARM id (errs.NotFound).
-	GetResource(ctx context.Context, tenantID, key string) (resources.Resource, error)
 	// GetSiteConfig returns a site's config document (errs.NotFound when never written).
 	GetSiteConfig(ctx context.Context, tenantID, siteKey, name string) (json.RawMessage, error)
 	// PutSiteConfig replaces it and tells the tenant's agents (EventSiteChanged).

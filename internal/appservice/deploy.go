@@ -78,34 +78,26 @@ func CheckZip(body []byte) error {
 	return nil
 }
 
-// Deploy stores body as site's package and makes it current.
-func (s *Service) Deploy(ctx context.Context, p authn.Principal, tenantID string, id arm.ID, body []byte) (resources.Resource, Deployment, error) {
-	site, err := s.Sites.SiteFor(ctx, p, tenantID, id, actionPublish)
-	if err != nil {
-		return resources.Resource{}, Deployment{}, err
-	}
-	if int64(len(body)) > s.maxPackage() {
-		return resources.Resource{}, Deployment{}, errTooLarge
-	}
+// deploy stores body, already read within the size limit, as the package of site (authorised by
+// the caller for publish) and makes it current.
+func (s *Service) deploy(ctx context.Context, p authn.Principal, tenantID string, id arm.ID, site resources.Resource, body []byte) (Deployment, error) {
 	if err := CheckZip(body); err != nil {
-		return resources.Resource{}, Deployment{}, err
+		return Deployment{}, err
 	}
 	d := Deployment{Digest: Digest(body), Size: int64(len(body)), Deployed: s.now().Truncate(time.Second), By: actorOf(p)}
 	doc, err := json.Marshal(d)
 	if err != nil {
-		return resources.Resource{}, Deployment{}, errs.Wrap(errs.Internal, err, "encode deployment")
+		return Deployment{}, errs.Wrap(errs.Internal, err, "encode deployment")
 	}
 	err = s.Store.DeploySitePackage(ctx, tenantID, site.Key(), d.Digest, body, doc, keepDeployments, d.Deployed)
 	if errs.Is(err, errs.NotFound) {
 		err = resources.ResourceNotFound(id)
 	}
 	if err := s.record(ctx, p, "site.deploy", id.String(), fmt.Sprintf("digest=%s size=%d", d.Digest, d.Size), err); err != nil {
-		return resources.Resource{}, Deployment{}, err
+		return Deployment{}, err
 	}
-	return site, d, nil
+	return d, nil
 }
-
-var errTooLarge = errors.New("package too large")
 
 func actorOf(p authn.Principal) string {
 	if p.Actor != "" {
@@ -142,7 +134,8 @@ func (s *Service) serveZipDeploy(w http.ResponseWriter, r *http.Request, p authn
 		}
 	}
 	// Authorize before reading a body that may be large.
-	if _, err := s.Sites.SiteFor(r.Context(), p, tenantID, id, actionPublish); err != nil {
+	site, err := s.Sites.SiteFor(r.Context(), p, tenantID, id, actionPublish)
+	if err != nil {
 		return err
 	}
 	limit := s.maxPackage()
@@ -159,11 +152,7 @@ func (s *Service) serveZipDeploy(w http.ResponseWriter, r *http.Request, p authn
 	if err != nil {
 		return arm.E(errs.Invalid, arm.CodeInvalidRequestContent, "The package could not be read.")
 	}
-	_, d, err := s.Deploy(r.Context(), p, tenantID, id, body)
-	if errors.Is(err, errTooLarge) {
-		s.tooLarge(w, r, limit)
-		return nil
-	}
+	d, err := s.deploy(r.Context(), p, tenantID, id, site, body)
 	if err != nil {
 		return err
 	}

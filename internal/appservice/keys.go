@@ -296,7 +296,6 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 	if created {
 		status = http.StatusCreated
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, status, map[string]any{
 		"id": target, "name": name, "type": resources.TypeSite + "/keys",
 		"properties": map[string]string{"name": name, "value": value},

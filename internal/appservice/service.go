@@ -152,11 +152,7 @@ func (s *Service) record(ctx context.Context, p authn.Principal, action, target,
 		result = audit.Failure
 		detail = strings.TrimSpace(detail + " error=" + errs.KindOf(err).String())
 	}
-	actor := p.Actor
-	if actor == "" {
-		actor = "sp:" + p.ObjectID
-	}
-	_, aerr := s.Audit.Record(ctx, audit.Event{Actor: actor, Action: action, Target: target, Result: result, RequestID: httpx.RequestID(ctx), Detail: detail})
+	_, aerr := s.Audit.Record(ctx, audit.Event{Actor: actorOf(p), Action: action, Target: target, Result: result, RequestID: httpx.RequestID(ctx), Detail: detail})
 	if err != nil {
 		return err
 	}
