@@ -21,6 +21,7 @@ import (
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 	"github.com/lanyardhq/lanyard/internal/httpx"
 )
 
@@ -182,7 +183,7 @@ func (c *Console) NewLoginLink(ctx context.Context, tenantID, actor string, ttl 
 	if tenantID == "" && c.DefaultTenant != nil {
 		tenantID = c.DefaultTenant()
 	}
-	if !validGUID(tenantID) {
+	if !guid.Valid(tenantID) {
 		return LinkResponse{}, errs.E(errs.Invalid, "tenantId must be a tenant id (a GUID)")
 	}
 	if ttl <= 0 {
@@ -445,22 +446,4 @@ func (w *recorder) Write(b []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	return w.body.Write(b)
-}
-
-func validGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, ch := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if ch != '-' {
-				return false
-			}
-		case ch >= '0' && ch <= '9', ch >= 'a' && ch <= 'f', ch >= 'A' && ch <= 'F':
-		default:
-			return false
-		}
-	}
-	return true
 }

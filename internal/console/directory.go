@@ -8,6 +8,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 func (c *Console) directoryRoutes(h func(string, pageFunc)) {
@@ -241,7 +242,7 @@ func (c *Console) sp(w http.ResponseWriter, r *http.Request, s *current) error {
 func (c *Console) assignRole(w http.ResponseWriter, r *http.Request, s *current) error {
 	api := c.api(s)
 	id, principal, role := r.PathValue("id"), r.PostForm.Get("principal"), r.PostForm.Get("appRoleId")
-	if !validGUID(id) || !validGUID(principal) || !validGUID(role) {
+	if !guid.Valid(id) || !guid.Valid(principal) || !guid.Valid(role) {
 		return errs.E(errs.Invalid, "choose an app role and a principal")
 	}
 	in := client.AppRoleAssignment{PrincipalID: principal, ResourceID: id, AppRoleID: role}
@@ -254,7 +255,7 @@ func (c *Console) assignRole(w http.ResponseWriter, r *http.Request, s *current)
 func (c *Console) unassignRole(w http.ResponseWriter, r *http.Request, s *current) error {
 	api := c.api(s)
 	id, aid := r.PathValue("id"), r.PostForm.Get("assignment")
-	if !validGUID(id) || aid == "" || strings.ContainsAny(aid, "/?#") {
+	if !guid.Valid(id) || aid == "" || strings.ContainsAny(aid, "/?#") {
 		return errs.E(errs.Invalid, "bad assignment")
 	}
 	if err := api.Graph(r.Context(), http.MethodDelete, client.GraphBase+"/servicePrincipals/"+id+"/appRoleAssignedTo/"+url.PathEscape(aid), nil, nil); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 func (c *Console) iamRoutes(h func(string, pageFunc)) {
@@ -118,7 +119,7 @@ func (c *Console) addRoleAssignment(w http.ResponseWriter, r *http.Request, s *c
 	if !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") || strings.ContainsAny(scope, "?#") {
 		return errs.E(errs.Invalid, "scope must be an ARM id under /subscriptions/")
 	}
-	if !validGUID(principal) || !strings.Contains(role, "/roleDefinitions/") {
+	if !guid.Valid(principal) || !strings.Contains(role, "/roleDefinitions/") {
 		return errs.E(errs.Invalid, "choose a role and a member")
 	}
 	api := c.api(s)

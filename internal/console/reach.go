@@ -8,6 +8,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 // reachRole is an RBAC role the identity holds at a scope.
@@ -25,7 +26,7 @@ type reachVault struct {
 // it is attached to.
 func (c *Console) reach(w http.ResponseWriter, r *http.Request, s *current) error {
 	id := strings.ToLower(r.PathValue("id"))
-	if !validGUID(id) {
+	if !guid.Valid(id) {
 		return errs.E(errs.Invalid, "an identity is named by its object (principal) id")
 	}
 	api := c.api(s)

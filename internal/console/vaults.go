@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/guid"
 )
 
 func (c *Console) vaultRoutes(h func(string, pageFunc)) {
@@ -240,7 +241,7 @@ func (c *Console) newPolicy(w http.ResponseWriter, r *http.Request, s *current) 
 	}
 	if principal != "" {
 		var sp client.ServicePrincipal
-		if !validGUID(principal) {
+		if !guid.Valid(principal) {
 			return errs.E(errs.Invalid, "choose a principal")
 		}
 		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+principal, &sp); err != nil {
@@ -278,9 +279,9 @@ func searchPrincipals(ctx context.Context, api *client.Client, q string) ([]clie
 	filter := "startswith(displayName,'" + strings.ReplaceAll(q, "'", "''") + "')"
 	var sps []client.ServicePrincipal
 	_, err := api.GraphPage(ctx, client.GraphBase+"/servicePrincipals?$top=20&$filter="+url.QueryEscape(filter), &sps)
-	if guid := strings.ToLower(q); err == nil && validGUID(guid) {
+	if id := strings.ToLower(q); err == nil && guid.Valid(id) {
 		var sp client.ServicePrincipal
-		if api.ServicePrincipal(ctx, guid, &sp) == nil {
+		if api.ServicePrincipal(ctx, id, &sp) == nil {
 			sps = append([]client.ServicePrincipal{sp}, sps...)
 		}
 	}
@@ -294,7 +295,7 @@ func (c *Console) deletePolicy(w http.ResponseWriter, r *http.Request, s *curren
 		return err
 	}
 	oid := r.PostForm.Get("objectId")
-	if !validGUID(oid) {
+	if !guid.Valid(oid) {
 		return errs.E(errs.Invalid, "objectId must be a GUID")
 	}
 	if err := api.ARM(r.Context(), http.MethodPut, v.ID+"/accessPolicies/remove", client.APIVersionVaults,
