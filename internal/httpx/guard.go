@@ -195,7 +195,6 @@ func NoteRefusal(ctx context.Context, reason string) bool {
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		src := Source(r)
-		target := r.Host + r.URL.Path
 		if throttled, wait := g.Limiter.Throttled(src); throttled && (g.Credential == nil || !g.Credential(r)) {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
@@ -206,7 +205,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			WriteError(w, r, shape, errs.E(errs.TooMany,
 				"Too many requests without valid credentials from %s: retry after %d s, or present a valid token.", src, max(secs, 1)))
 			if g.OnRefusal != nil {
-				g.OnRefusal(r.Context(), Refusal{Source: src, Target: target, RequestID: RequestID(r.Context()), Throttled: true,
+				g.OnRefusal(r.Context(), Refusal{Source: src, Target: r.Host + r.URL.Path, RequestID: RequestID(r.Context()), Throttled: true,
 					Anonymous: anonymous(r)})
 			}
 			return
@@ -223,7 +222,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if g.OnRefusal != nil {
 			// A handler that said why (NoteRefusal) refused a credential of its own kind (a join
 			// token in the body): not anonymous.
-			g.OnRefusal(r.Context(), Refusal{Source: src, Target: target, Reason: note.reason, RequestID: RequestID(r.Context()),
+			g.OnRefusal(r.Context(), Refusal{Source: src, Target: r.Host + r.URL.Path, Reason: note.reason, RequestID: RequestID(r.Context()),
 				Anonymous: anonymous(r) && !note.fixed})
 		}
 	})

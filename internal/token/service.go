@@ -190,7 +190,8 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			s.tick(ctx)
+			s.tick(ctx) // it reloads: nothing more to look at this round
+			continue
 		case <-w.C:
 		case <-s.wakeChan():
 		}
