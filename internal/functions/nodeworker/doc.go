@@ -64,7 +64,8 @@
 //
 // An app is v4 when its package.json sets main and either declares @azure/functions with a major
 // version of 4 or more, or has one installed where the app resolves it; otherwise v3. The models do
-// not mix: in a v4 app, function.json folders are not run, and each is listed in errors as ignored.
+// not mix: in a v4 app, function.json folders are not run (the host refuses them as ignored when
+// it indexes the app).
 //
 // # v3 (functions.md §4.2, implemented here)
 //

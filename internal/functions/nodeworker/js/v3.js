@@ -319,15 +319,4 @@ async function invoke(f, body, inv) {
   return { outputs, returnValue };
 }
 
-// folders lists the function.json folders under root (for the v4 start's "ignored" errors).
-async function folders(root) {
-  try {
-    return fs.readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && e.name !== 'node_modules' && fs.existsSync(path.join(root, e.name, 'function.json')))
-      .map((e) => e.name).sort();
-  } catch {
-    return [];
-  }
-}
-
-module.exports = { load, invoke, folders };
+module.exports = { load, invoke };

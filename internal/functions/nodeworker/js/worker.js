@@ -30,21 +30,17 @@ async function start() {
   app.root = path.resolve(process.env.FUNCTIONS_APP_ROOT_PATH || process.env.AzureWebJobsScriptRoot || process.cwd());
 
   // Lanyard's rule (doc.go): v4 when package.json has main and @azure/functions ≥ 4; then
-  // function.json folders are not run, and each is reported as an error.
+  // function.json folders are not run (the host, which indexes them, says so). Load errors go
+  // to the host through discovery, which logs them.
   const pj = v4.detect(app.root);
   if (pj) {
     app.model = 'v4';
     const r = await v4.load(app.root, pj);
     app.errors.push(...r.errors);
-    const legacy = await v3.folders(app.root);
-    for (const name of legacy) {
-      app.errors.push(`${name}: function.json is ignored: the app uses the v4 programming model (package.json main '${pj.main}')`);
-    }
   } else {
     app.v3 = await v3.load(app.root);
     app.errors.push(...app.v3.errors);
   }
-  for (const e of app.errors) util.stderrLine('error', `app start: ${e}`);
 
   const server = http.createServer(handle);
   // The host keeps connections; an idle one must outlive Go's 90 s idle timeout, or a POST may
