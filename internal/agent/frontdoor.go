@@ -81,8 +81,8 @@ func (a *Agent) newDoor() error {
 	// The tenant's keys come from the server's public discovery document and JWKS (see
 	// frontdoor.JWKS for why), read with the agent's trust in Lanyard's CA and no client
 	// certificate: they are public.
-	hc, base := a.up.public()
-	keys := &frontdoor.JWKS{BaseURL: base, Client: hc, Now: a.now}
+	// Asked at each fetch: with several servers, one that is up.
+	keys := &frontdoor.JWKS{Source: a.up.public, Now: a.now}
 	d.fd = frontdoor.New(frontdoor.Config{
 		RequestTimeout: c.RequestTimeout, MaxBodyBytes: c.MaxBodyBytes, Keys: keys,
 		Log: a.log, Now: a.now, Registerer: a.met.reg,

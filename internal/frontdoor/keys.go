@@ -33,8 +33,11 @@ type KeySource interface {
 // a token names an unknown kid (at most once per MissEvery), never refuses a valid token. A
 // control plane that is unreachable leaves the last keys in force.
 type JWKS struct {
-	BaseURL      string       // the server, https://host:port
-	Client       *http.Client // trusts Lanyard's CA
+	BaseURL string       // the server, https://host:port
+	Client  *http.Client // trusts Lanyard's CA
+	// Source, when set, gives the client and base URL at each fetch instead (an agent with
+	// several servers answers with one that is up).
+	Source       func() (*http.Client, string)
 	RefreshEvery time.Duration
 	MissEvery    time.Duration
 	Now          func() time.Time
@@ -129,8 +132,12 @@ func (j *JWKS) fetch(ctx context.Context, tenantID string) (string, jose.JSONWeb
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	base := strings.TrimSuffix(j.BaseURL, "/")
-	if err := j.get(ctx, base+"/"+url.PathEscape(tenantID)+"/.well-known/openid-configuration", &disc); err != nil {
+	client, base := j.Client, j.BaseURL
+	if j.Source != nil {
+		client, base = j.Source()
+	}
+	base = strings.TrimSuffix(base, "/")
+	if err := j.get(ctx, client, base+"/"+url.PathEscape(tenantID)+"/.well-known/openid-configuration", &disc); err != nil {
 		return "", jose.JSONWebKeySet{}, err
 	}
 	u, err := url.Parse(disc.JWKSURI)
@@ -138,20 +145,19 @@ func (j *JWKS) fetch(ctx context.Context, tenantID string) (string, jose.JSONWeb
 		return "", jose.JSONWebKeySet{}, fmt.Errorf("the discovery document of tenant %s has no issuer or jwks_uri", tenantID)
 	}
 	var set jose.JSONWebKeySet
-	if err := j.get(ctx, base+u.EscapedPath(), &set); err != nil {
+	if err := j.get(ctx, client, base+u.EscapedPath(), &set); err != nil {
 		return "", jose.JSONWebKeySet{}, err
 	}
 	return disc.Issuer, set, nil
 }
 
-func (j *JWKS) get(ctx context.Context, u string, out any) error {
+func (j *JWKS) get(ctx context.Context, client *http.Client, u string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
-	client := j.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
