@@ -69,7 +69,7 @@ type Store interface {
 	// PutFunctionKey inserts k, replacing a key of its scope and name (created false then).
 	PutFunctionKey(ctx context.Context, tenantID, siteKey string, k FunctionKey) (created bool, err error)
 	// DeleteFunctionKey deletes a key; found false when there was none.
-	DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, name string) (found bool, err error)
+	DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, name string, now time.Time) (found bool, err error)
 
 	// PruneSitePackages deletes the packages no deployment names (those of deleted sites).
 	PruneSitePackages(ctx context.Context) (int64, error)

@@ -249,7 +249,7 @@ func (s *Service) serveKeyWrite(w http.ResponseWriter, r *http.Request, p authn.
 		if scope == ScopeMaster {
 			return invalid("Cannot delete System Key.") // the master key cannot go (functions.md §2.3)
 		}
-		found, err := s.Store.DeleteFunctionKey(ctx, tenantID, site.Key(), scope, name)
+		found, err := s.Store.DeleteFunctionKey(ctx, tenantID, site.Key(), scope, name, s.now())
 		if err == nil && !found {
 			// Azure's DeleteHostSecret and DeleteFunctionSecret answer 404 for a key that is not
 			// there, 204 for one deleted (the REST specification's responses); audited as a failure.

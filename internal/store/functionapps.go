@@ -187,7 +187,7 @@ func (db *DB) PutFunctionKey(ctx context.Context, tenantID, siteKey string, k ap
 }
 
 // DeleteFunctionKey deletes a site's key; found false when there was none.
-func (db *DB) DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, name string) (bool, error) {
+func (db *DB) DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, name string, now time.Time) (bool, error) {
 	const op = "delete function key"
 	var found bool
 	err := db.inTx(ctx, op, "", func(c conn) error {
@@ -201,7 +201,7 @@ func (db *DB) DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, n
 		if !found {
 			return nil
 		}
-		return siteChanged(ctx, c, tenantID, time.Now(), op)
+		return siteChanged(ctx, c, tenantID, now, op)
 	})
 	return found, err
 }
@@ -211,13 +211,14 @@ func (db *DB) DeleteFunctionKey(ctx context.Context, tenantID, siteKey, scope, n
 const timerClaimRetention = 24 * time.Hour
 
 // ClaimTimer claims one tick of a site's timer function for nodeID: true for the first node
-// that asks (and again for that node), false for every other. Claims older than a day are
-// pruned on the way.
+// that asks (and again for that node), false for every other. This function's claims older
+// than a day are pruned on the way (through the primary key's prefix, not a table scan).
 func (db *DB) ClaimTimer(ctx context.Context, siteKey, function string, tick time.Time, nodeID string, now time.Time) (bool, error) {
 	const op = "claim timer"
 	var claimed bool
 	err := db.inTx(ctx, op, "", func(c conn) error {
-		if _, err := c.exec(ctx, `DELETE FROM site_timer_claims WHERE claimed_at < ?`, micros(now.Add(-timerClaimRetention))); err != nil {
+		if _, err := c.exec(ctx, `DELETE FROM site_timer_claims WHERE resource_key = ? AND func_name = ? AND claimed_at < ?`,
+			siteKey, function, micros(now.Add(-timerClaimRetention))); err != nil {
 			return fail(err, op+": prune")
 		}
 		if _, err := c.exec(ctx, `INSERT INTO site_timer_claims (resource_key, func_name, tick, node_id, claimed_at) VALUES (?, ?, ?, ?, ?)

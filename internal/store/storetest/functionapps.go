@@ -153,12 +153,12 @@ func testFnKeys(t *testing.T, db *store.DB) {
 	if l, err := db.ListFunctionKeys(ctx, resOther, key); err != nil || len(l) != 0 {
 		t.Errorf("another tenant's keys: %v %v", l, err)
 	}
-	found, err := db.DeleteFunctionKey(ctx, resTenant, key, appservice.ScopeHost, "default")
+	found, err := db.DeleteFunctionKey(ctx, resTenant, key, appservice.ScopeHost, "default", time.Now())
 	must(t, err, "DeleteFunctionKey")
 	if !found {
 		t.Error("DeleteFunctionKey: not found")
 	}
-	if found, err := db.DeleteFunctionKey(ctx, resTenant, key, appservice.ScopeHost, "default"); err != nil || found {
+	if found, err := db.DeleteFunctionKey(ctx, resTenant, key, appservice.ScopeHost, "default", time.Now()); err != nil || found {
 		t.Errorf("DeleteFunctionKey twice: %v %v", found, err)
 	}
 	_, err = db.PutFunctionKey(ctx, resOther, key, fnKey("k6", appservice.ScopeHost, "x"))
