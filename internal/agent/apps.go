@@ -280,11 +280,18 @@ func (a *Agent) StartApp(ctx context.Context, cfg AppConfig) (Env, error) {
 func (a *Agent) addApp(cfg AppConfig) (*app, error) {
 	ap := &app{cfg: cfg, lim: newLimiter(a.cfg)}
 	if a.door != nil {
-		p, err := pickPort(cfg.Env)
-		if err != nil {
-			return nil, err
+		// An app of the control socket keeps its PORT across restarts (Config.Remember), as it
+		// keeps its header: a shell given `lanyard dev env` still serves at the front door.
+		if _, set := cfg.Env["WEBSITES_PORT"]; !set && a.remember != nil && len(cfg.Command) == 0 {
+			ap.port = a.remember.port(cfg.Name, cfg.Site)
 		}
-		ap.port = p
+		if ap.port == 0 {
+			p, err := pickPort(cfg.Env)
+			if err != nil {
+				return nil, err
+			}
+			ap.port = p
+		}
 	}
 	if err := a.apps.add(ap); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -34,6 +35,7 @@ type rememberedApp struct {
 	Name   string `json:"name"`
 	Site   string `json:"site"`
 	Header string `json:"header"`
+	Port   int    `json:"port,omitempty"` // its PORT, when the agent has a front door
 }
 
 // headerRE is the shape of the headers newHeader makes; a remembered one must have it.
@@ -83,6 +85,29 @@ func (r *remembered) app(name, site string) []byte {
 	return nil
 }
 
+// port returns the remembered PORT of the app name for site when it is free again, else 0.
+func (r *remembered) port(name, site string) int {
+	r.mu.Lock()
+	var p int
+	for _, a := range r.Apps {
+		if a.Name == name && a.Site == site {
+			p = a.Port
+		}
+	}
+	r.mu.Unlock()
+	if p < 1 || p > 65535 {
+		return 0
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		r.log.Warn("an app's port of the last run is taken: it gets another, and a shell given the old one must be given the new one (`lanyard dev env`)",
+			slog.String("app", name), slog.Int("port", p))
+		return 0
+	}
+	ln.Close()
+	return p
+}
+
 // save writes the endpoint's address and the apps' headers.
 func (r *remembered) save(listen string, apps []rememberedApp) error {
 	r.mu.Lock()
@@ -119,7 +144,7 @@ func (a *Agent) saveRemembered() {
 	a.apps.mu.RLock()
 	for _, ap := range a.apps.byName {
 		if ap.log == nil {
-			apps = append(apps, rememberedApp{Name: ap.cfg.Name, Site: ap.cfg.Site, Header: string(ap.header)})
+			apps = append(apps, rememberedApp{Name: ap.cfg.Name, Site: ap.cfg.Site, Header: string(ap.header), Port: ap.port})
 		}
 	}
 	a.apps.mu.RUnlock()

@@ -364,10 +364,14 @@ func runWithEnv(cmd *cobra.Command, args []string, reg agent.RegisterResponse, s
 	fromTerminal := isTerminal(c.Stdin)
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
+	cancelled := cmd.Context().Done() // a command cancelled from within (Main's context): the app is asked to stop
 	for {
 		select {
 		case err := <-done:
 			return exitStatus(err)
+		case <-cancelled:
+			cancelled = nil
+			_ = c.Process.Signal(syscall.SIGTERM)
 		case s := <-sigs:
 			if fromTerminal && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
 				continue // the terminal sent it to the whole foreground process group

@@ -3,11 +3,15 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -52,7 +56,7 @@ func startDev(t *testing.T) string {
 }
 
 // startDevIn runs `lanyard dev` on data directory dir until stop is called.
-func startDevIn(t *testing.T, dir string) (sock string, stop func()) {
+func startDevIn(t *testing.T, dir string, flags ...string) (sock string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,7 +68,7 @@ func startDevIn(t *testing.T, dir string) (sock string, stop func()) {
 	var out, errb lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, []string{"dev", "--port", fmt.Sprint(port), "--data-dir", dir, "--log-level", "warn"}, &out, &errb)
+		done <- cli.Main(ctx, append([]string{"dev", "--port", fmt.Sprint(port), "--data-dir", dir, "--log-level", "warn"}, flags...), &out, &errb)
 	}()
 	stop = func() {
 		cancel()
@@ -99,6 +103,85 @@ func envLines(out string) map[string]string {
 		}
 	}
 	return m
+}
+
+// freePort is a TCP port on loopback that nothing listens on (at the time of asking).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestDevFrontDoor: lanyard dev's agent serves an app of app run at
+// https://{name}.sites.localhost:{front door port}, the app listening on the $PORT it was given;
+// a name that is no app's site is not served.
+func TestDevFrontDoor(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("needs python3 for the app's HTTP server")
+	}
+	dir, err := os.MkdirTemp("", "lyd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	door := freePort(t)
+	sock, stop := startDevIn(t, dir, "--front-door-port", fmt.Sprint(door))
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var appOut lockedBuffer
+	appDone := make(chan int, 1)
+	go func() {
+		appDone <- cli.Main(ctx, []string{sock, "app", "run", "--name", "web", "--",
+			"sh", "-c", `mkdir -p "$TMPDIR/www" && cd "$TMPDIR/www" && echo "hello from $WEBSITE_SITE_NAME" > index.html && exec python3 -m http.server "$PORT"`}, &appOut, &appOut)
+	}()
+	defer func() {
+		cancel()
+		<-appDone
+	}()
+	t.Setenv("TMPDIR", t.TempDir()) // the app inherits it
+
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", door))
+		},
+	}}
+	url := fmt.Sprintf("https://web.sites.localhost:%d/", door)
+	var body []byte
+	var status int
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if resp, err := client.Get(url); err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if status = resp.StatusCode; status == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the front door never served the app: last status %d %q; app output:\n%s", status, body, appOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if string(body) != "hello from web\n" {
+		t.Errorf("the app through the front door: %q", body)
+	}
+	// A site name that is not an app of this agent gets no certificate, so no answer.
+	other := fmt.Sprintf("https://nobody.sites.localhost:%d/", door)
+	if resp, err := client.Get(other); err == nil {
+		resp.Body.Close()
+		t.Errorf("a site that is not the node's was answered: %d", resp.StatusCode)
+	}
 }
 
 func TestDevAppRun(t *testing.T) {

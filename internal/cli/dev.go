@@ -26,7 +26,7 @@ import (
 )
 
 func newDevCmd(g *globals) *cobra.Command {
-	var port int
+	var port, doorPort int
 	var sandboxMode string
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -38,9 +38,15 @@ clean reset.
 
 It also runs a node agent in the same process, enrolled automatically as the node "local" (its state
 in ./.lanyard/agent): ` + "`lanyard app run`" + ` and ` + "`lanyard dev env`" + ` register apps with it through its control
-socket, ./.lanyard/agent/agent.sock.`,
+socket, ./.lanyard/agent/agent.sock.
+
+The agent's front door serves those apps' sites at https://{name}.sites.localhost:8444 (the control
+plane's port + 1; --front-door-port to choose, 0 for none): an app started with ` + "`lanyard app run`" + `
+listens on $PORT, as on App Service, and Easy Auth applies as configured (docs/frontdoor.md). curl and
+browsers resolve *.localhost to loopback by themselves.`,
 		Example: `  lanyard dev
-  lanyard dev --port 9443 --token-lifetime 10m`,
+  lanyard dev --port 9443 --token-lifetime 10m
+  lanyard dev --front-door-port 0      # no front door`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("port") {
@@ -63,6 +69,10 @@ socket, ./.lanyard/agent/agent.sock.`,
 			if err := checkSandboxFlag(sandboxMode); err != nil {
 				return err
 			}
+			door, err := devFrontDoor(cmd, cfg.Listen, doorPort)
+			if err != nil {
+				return err
+			}
 			// The server and the agent are tasks of one group: the first error stops both.
 			g, ctx := errgroup.WithContext(cmd.Context())
 			unrecord := func() {}
@@ -76,7 +86,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}
 					g.Go(func() error {
-						return runDevAgent(ctx, cmd, cfg, caFile, sandboxMode, func(a *agent.Agent, sock string) {
+						return runDevAgent(ctx, cmd, cfg, caFile, sandboxMode, door, func(a *agent.Agent, sock string) {
 							rec := devRecord{AdminSocket: absPath(cfg.AdminSocket), DataDir: absPath(cfg.DataDir), PublicURL: cfg.PublicURL, CAFile: absPath(caFile)}
 							var err error
 							if unrecord, err = writeDevRecord(rec); err != nil {
@@ -93,6 +103,7 @@ socket, ./.lanyard/agent/agent.sock.`,
 	}
 	config.AddFlags(cmd.Flags())
 	cmd.Flags().IntVar(&port, "port", 8443, "port of the control plane on loopback")
+	cmd.Flags().IntVar(&doorPort, "front-door-port", 0, "port of the apps' front door on loopback (default: --port + 1, or a free one if that is taken; 0: no front door)")
 	cmd.Flags().StringVar(&sandboxMode, "sandbox", "", "the default of the apps of app run: auto (where the host allows it: Linux, root, iproute2), on or off")
 	cmd.AddCommand(newDevEnvCmd(g), newDevShellCmd(g))
 	return cmd
@@ -137,10 +148,11 @@ func devAgentDir(dataDir string) string { return filepath.Join(dataDir, "agent")
 // runDevAgent runs the dev agent until ctx is done: it reuses the enrollment in the data
 // directory, or enrolls the node "local" with a join token made for it through the admin socket,
 // and serves the control socket. ready is called once the agent listens.
-func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile, sandboxMode string, ready func(*agent.Agent, string)) error {
+func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caFile, sandboxMode, door string, ready func(*agent.Agent, string)) error {
 	stateDir := devAgentDir(cfg.DataDir)
 	acfg := agent.Config{ServerURL: cfg.PublicURL, CAFile: caFile, StateDir: stateDir, NodeName: devNode, Remember: true, Sandbox: sandboxMode,
-		Log: newLogger(cfg, cmd).With(slog.String("component", "agent"))}
+		FrontDoor: agent.FrontDoorConfig{Listen: door},
+		Log:       newLogger(cfg, cmd).With(slog.String("component", "agent"))}
 	if err := forgetStaleDevNode(ctx, cfg, stateDir, acfg.Log); err != nil {
 		return err
 	}
@@ -168,6 +180,44 @@ func runDevAgent(ctx context.Context, cmd *cobra.Command, cfg config.Config, caF
 	err = g.Wait()
 	_ = os.Remove(sock)
 	return err
+}
+
+// devFrontDoor is the dev agent's front door listener: 127.0.0.1 at --front-door-port, or at the
+// control plane's port + 1 when the flag is not given ("" for none). An explicit port that is taken
+// is an error; the default one, when taken, gives way to a port the system picks, and the banner
+// says which.
+func devFrontDoor(cmd *cobra.Command, listen string, port int) (string, error) {
+	if cmd.Flags().Changed("front-door-port") {
+		switch {
+		case port == 0:
+			return "", nil
+		case port < 0 || port > 65535:
+			return "", fmt.Errorf("--front-door-port must be from 1 to 65535, or 0 for no front door")
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err := portFree(addr); err != nil {
+			return "", fmt.Errorf("the front door cannot listen on %s: %w (choose another with --front-door-port, or 0 for none)", addr, err)
+		}
+		return addr, nil
+	}
+	addr := "127.0.0.1:0"
+	if _, p, err := net.SplitHostPort(listen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65535 {
+			if next := net.JoinHostPort("127.0.0.1", strconv.Itoa(n+1)); portFree(next) == nil {
+				addr = next
+			}
+		}
+	}
+	return addr, nil
+}
+
+// portFree tells whether addr can be listened on now.
+func portFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
 }
 
 // forgetStaleDevNode drops the dev agent's enrollment when this server does not know its node:
@@ -227,7 +277,7 @@ func printDevBanner(cmd *cobra.Command, cfg config.Config, srv *server.Server, c
   data directory  %s
   agent endpoint  %s (node "local")
   agent socket    %s
-
+%s
 Try it (the lanyard commands find this server from any directory):
   curl --cacert %s %s.well-known/openid-configuration
   lanyard app run --name hello -- sh -c 'echo $IDENTITY_ENDPOINT'
@@ -239,7 +289,17 @@ az against this Lanyard (register once; az login --identity works as an app, in 
 
 Stop with Ctrl-C; start again to reuse everything (ports and app identities included).
 `, cfg.PublicURL, tid, issuer, cfg.PublicURL, tid, caFile, cfg.AdminSocket, cfg.DataDir,
-		agentURL+agent.PathAppService, agentSock, caFile, issuer,
+		agentURL+agent.PathAppService, agentSock, doorLine(a), caFile, issuer,
 		bundle, resources.CloudName, strings.TrimRight(cfg.PublicURL, "/"), resources.CloudName)
 	printConsoleLink(cmd, srv)
+}
+
+// doorLine is the banner's line for the dev agent's front door ("" without one).
+func doorLine(a *agent.Agent) string {
+	u := a.FrontDoorURL()
+	if u == "" {
+		return ""
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(u, "https://"))
+	return fmt.Sprintf("  front door      https://{app}.sites.localhost:%s (apps of app run listen on $PORT)\n", port)
 }
