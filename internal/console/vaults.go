@@ -150,14 +150,19 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *current) e
 	if err != nil {
 		return err
 	}
+	ids := make([]string, 0, len(p.AccessPolicies))
+	for _, ap := range p.AccessPolicies {
+		ids = append(ids, ap.ObjectID)
+	}
+	sps, err := servicePrincipalsByID(r.Context(), api, ids)
+	if err != nil {
+		return err
+	}
 	rows := make([]policyRow, 0, len(p.AccessPolicies))
 	for _, ap := range p.AccessPolicies {
 		row := policyRow{accessPolicy: ap, Name: "(unknown object)"}
-		var sp client.ServicePrincipal
-		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(ap.ObjectID), &sp); err == nil {
+		if sp, ok := sps[strings.ToLower(ap.ObjectID)]; ok {
 			row.Name, row.Type = sp.DisplayName, sp.ServicePrincipalType
-		} else if !client.IsNotFound(err) {
-			return err
 		}
 		rows = append(rows, row)
 	}
