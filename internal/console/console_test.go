@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -465,9 +466,31 @@ func TestAuditPage(t *testing.T) {
 	if strings.Contains(p2, "resourceGroups/grpc9") || !strings.Contains(p2, "signing-key.create") {
 		t.Error("the older page repeats newer events or misses the first ones")
 	}
-	_, pf := b.get("/console/audit?target=grpa")
+	// Filtered by the admin API: a target prefix, an action and those under it, an actor.
+	_, pf := b.get("/console/audit?target=" + url.QueryEscape(client.ResourceGroupPath(sub.SubscriptionID, "grpa")))
 	if n := strings.Count(pf, "<tr><td>"); n != 10 || strings.Contains(pf, "grpb") {
-		t.Errorf("filtered: %d events, want the 10 of grpa*", n)
+		t.Errorf("filtered by target: %d events, want the 10 of grpa*", n)
+	}
+	_, pf = b.get("/console/audit?action=console")
+	if n := strings.Count(pf, "<tr><td>"); n != 2 || !strings.Contains(pf, "console.session.create") || !strings.Contains(pf, "console.login-link.create") {
+		t.Errorf("filtered by action: %d events, want the link and the sign-in", n)
+	}
+	var all struct{ Value []client.AuditEvent }
+	if err := env.Admin.Do(ctx, http.MethodGet, "/admin/v1/audit?limit=1000", nil, &all); err != nil {
+		t.Fatal(err)
+	}
+	want, olderSeq := 0, int64(0)
+	if _, err := fmt.Sscan(older, &olderSeq); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all.Value {
+		if e.Action == "resourcegroup.write" && e.Seq < olderSeq {
+			want++
+		}
+	}
+	_, pf = b.get("/console/audit?action=resourcegroup&result=success&before=" + older)
+	if n := strings.Count(pf, "<tr><td>"); n != want || want == 0 || strings.Contains(pf, "grpc9") || !strings.Contains(pf, "grpa0") {
+		t.Errorf("filtered by action before %s: %d events, want %d, the oldest groups", older, n, want)
 	}
 	if resp, _ := b.get("/console/audit?from=yesterday"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a bad time: %d, want 400", resp.StatusCode)

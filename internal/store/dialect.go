@@ -32,6 +32,9 @@ type dialect struct {
 	// indexed is true when the dialect takes "INDEXED BY" (SQLite), so that a query can insist on
 	// an index its planner, without statistics, passes over (see indexedBy).
 	indexed bool
+	// binary follows a text column that is compared by ranges in code point order: "" where that
+	// is already the order (SQLite's BINARY), ` COLLATE "C"` on PostgreSQL.
+	binary string
 
 	rebound sync.Map // query with ? → query with $n
 }
@@ -44,6 +47,7 @@ var (
 		lock: "SELECT pg_advisory_xact_lock(hashtextextended(" +
 			"'lanyard.' || CAST(? AS text) || '.' || coalesce(current_schema(), ''), 0))",
 		forUpdate: " FOR UPDATE",
+		binary:    ` COLLATE "C"`,
 	}
 )
 
