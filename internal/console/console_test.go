@@ -528,3 +528,69 @@ func TestJoinTokenPage(t *testing.T) {
 	}
 	t.Error("no node.join-token.create event by the console session")
 }
+
+// TestARMListPagesPaged: the resource group, app, identity and vault lists show 25 rows a page,
+// paged by the management API ($top, nextLink), each item once across the pages.
+func TestARMListPagesPaged(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, _ := env.Admin.DefaultSubscription(ctx)
+	s := sub.SubscriptionID
+	put := func(path, v string, body any) {
+		t.Helper()
+		if err := env.Admin.ARM(ctx, http.MethodPut, path, v, body, nil); err != nil {
+			t.Fatalf("PUT %s: %v", path, err)
+		}
+	}
+	for i := range 30 {
+		put(client.ResourceGroupPath(s, fmt.Sprintf("rg-%02d", i)), client.APIVersionResourceGroups, map[string]string{"location": "local"})
+	}
+	for i := range 27 {
+		put(client.ResourcePath(s, fmt.Sprintf("rg-%02d", i%3), client.TypeIdentities, fmt.Sprintf("mi-%02d", i)), client.APIVersionIdentities, map[string]string{"location": "local"})
+	}
+	b := signIn(t, env)
+	walk := func(first, item string) []string {
+		t.Helper()
+		var seen []string
+		path := first
+		for pages := 0; path != ""; pages++ {
+			if pages > 5 {
+				t.Fatalf("%s: too many pages", first)
+			}
+			resp, body := b.get(path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d", path, resp.StatusCode)
+			}
+			rows := strings.Count(body, "<tr><td><a href=")
+			if rows > 25 {
+				t.Errorf("%s: %d rows, more than 25", path, rows)
+			}
+			for rest := body; ; {
+				i := strings.Index(rest, ">"+item)
+				if i < 0 {
+					break
+				}
+				rest = rest[i+1:]
+				seen = append(seen, rest[:strings.IndexByte(rest, '<')])
+			}
+			path = ""
+			if next := between(body, "next=", `"`); next != "" {
+				path = strings.SplitN(first, "?", 2)[0] + "?next=" + next
+			}
+		}
+		return seen
+	}
+	check := func(what string, got []string, n int) {
+		t.Helper()
+		set := map[string]bool{}
+		for _, g := range got {
+			set[g] = true
+		}
+		if len(got) != n || len(set) != n {
+			t.Errorf("%s: %d shown (%d distinct), want each of %d once: %v", what, len(got), len(set), n, got)
+		}
+	}
+	check("resource groups", walk("/console/resource-groups", "rg-"), 30)
+	check("managed identities", walk("/console/identities", "mi-"), 27)
+	check("resources of rg-00", walk("/console/resource-groups/rg-00", "mi-"), 9)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/client"
@@ -52,20 +51,22 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request, s *current) err
 	if err != nil {
 		return err
 	}
+	skip := r.URL.Query().Get("next")
 	var all []client.Resource
-	if err := api.ARM(r.Context(), http.MethodGet, client.SubscriptionPath(sub)+"/providers/"+client.TypeVaults, client.APIVersionVaults, nil, &all); err != nil {
+	next, err := armPage(r.Context(), api, client.SubscriptionPath(sub)+"/providers/"+client.TypeVaults, client.APIVersionVaults, pageSize, skip, &all)
+	if err != nil {
 		return err
 	}
 	rows := make([]resourceRow, 0, len(all))
 	for _, x := range all {
 		rows = append(rows, rowOf(x))
 	}
-	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
 	groups, err := groupNames(r.Context(), api, sub)
 	if err != nil {
 		return err
 	}
-	return c.render(w, r, "vaults.html", &page{Title: "Key vaults", Nav: "vaults", Data: map[string]any{"Vaults": rows, "Groups": groups}})
+	return c.render(w, r, "vaults.html", &page{Title: "Key vaults", Nav: "vaults",
+		Data: map[string]any{"Vaults": rows, "Groups": groups, "Next": next, "First": skip == ""}})
 }
 
 func (c *Console) createVault(w http.ResponseWriter, r *http.Request, s *current) error {
