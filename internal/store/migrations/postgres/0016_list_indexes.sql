@@ -12,3 +12,4 @@ CREATE INDEX directory_service_principals_name ON directory_service_principals (
 CREATE INDEX audit_events_actor ON audit_events (actor, seq);
 CREATE INDEX audit_events_action ON audit_events ((action COLLATE "C"), seq);
 CREATE INDEX audit_events_target ON audit_events ((target COLLATE "C"), seq);
+CREATE INDEX audit_events_time ON audit_events (time, seq);

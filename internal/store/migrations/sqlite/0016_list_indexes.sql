@@ -12,8 +12,10 @@ ALTER TABLE directory_service_principals ADD COLUMN display_name_key TEXT;
 CREATE INDEX directory_applications_name ON directory_applications (tenant_id, display_name_key, id);
 CREATE INDEX directory_service_principals_name ON directory_service_principals (tenant_id, display_name_key, id);
 
--- The audit log's filters (GET /admin/v1/audit?actor=&action=&target=): newest first within one
--- actor, or one action or target range, without reading the whole chain.
+-- The audit log's filters (GET /admin/v1/audit?actor=&action=&target=&to=): newest first within
+-- one actor, or one action or target range, or a time window that ends in the past, without
+-- reading the whole chain.
 CREATE INDEX audit_events_actor ON audit_events (actor, seq);
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 CREATE INDEX audit_events_target ON audit_events (target, seq);
+CREATE INDEX audit_events_time ON audit_events (time, seq);
