@@ -48,3 +48,22 @@ func TestPrefixEnd(t *testing.T) {
 		t.Errorf("foldRune(Kelvin sign) = %q", r)
 	}
 }
+
+// FuzzFoldKey: for any two strings, FoldKey's prefix and range agree with startswith.
+func FuzzFoldKey(f *testing.F) {
+	f.Add("Straße", "STRAS")
+	f.Add("\u212aelvin", "k")
+	f.Add("\xff\xfeabc", "\ufffd")
+	f.Add("x\U0010FFFF", "X\U0010FFFF")
+	f.Fuzz(func(t *testing.T, s, p string) {
+		want := hasPrefixFold(s, p)
+		ks, kp := FoldKey(s), FoldKey(p)
+		if got := strings.HasPrefix(ks, kp); got != want {
+			t.Fatalf("s=%q p=%q: FoldKey prefix %v, startswith %v", s, p, got, want)
+		}
+		end, ok := PrefixEnd(kp)
+		if in := ks >= kp && (!ok || ks < end); in != want {
+			t.Fatalf("s=%q p=%q: in range %v, startswith %v", s, p, in, want)
+		}
+	})
+}
