@@ -241,6 +241,47 @@ func (c *Client) ListAudit(ctx context.Context, after int64, limit int) ([]Audit
 	return out.Value, err
 }
 
+// AuditQuery selects audit events (GET /admin/v1/audit): see docs/reference.md. Zero fields are
+// not sent; Limit 0 is the server's default (100).
+type AuditQuery struct {
+	After, Before                 int64
+	Limit                         int
+	Newest                        bool // newest first
+	Actor, Action, Target, Result string
+	From, To                      time.Time
+}
+
+// QueryAudit returns one page of the audit events that match q, filtered by the server.
+func (c *Client) QueryAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+	v := url.Values{}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatInt(q.After, 10))
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Newest {
+		v.Set("order", "desc")
+	}
+	for k, s := range map[string]string{"actor": q.Actor, "action": q.Action, "target": q.Target, "result": q.Result} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
+	}
+	var out struct{ Value []AuditEvent }
+	err := c.Do(ctx, http.MethodGet, "/admin/v1/audit?"+v.Encode(), nil, &out)
+	return out.Value, err
+}
+
 // AuditVerification is the result of walking the audit chain and checking it against signed
 // checkpoints.
 type AuditVerification struct {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
@@ -29,10 +32,16 @@ type Keys interface {
 	Rotate(ctx context.Context, immediate bool) error
 }
 
+// AuditStore is the audit chain as the admin API reads it: whole (verify) and by a query (list).
+type AuditStore interface {
+	audit.Store
+	audit.QueryStore
+}
+
 // API is the administrator's API.
 type API struct {
 	Keys   Keys
-	Audit  audit.Store
+	Audit  AuditStore
 	Record *audit.Recorder
 	CAPEM  func() []byte
 	// Tokens mints tokens for POST /admin/v1/tokens; nil answers 503 until a directory is wired.
@@ -107,16 +116,21 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) error {
 	return a.listKeys(w, r)
 }
 
+// listAudit answers GET /admin/v1/audit: events by seq, filtered on the server (Lanyard's own
+// API; docs/reference.md lists the parameters):
+//
+//	after, before   seq bounds (exclusive); limit 1-1000 (100); order asc (default) or desc
+//	actor           exactly
+//	action          the action or those under it ("vault.secret" matches "vault.secret.get")
+//	target          every target starting with it
+//	result          success, denied or failure
+//	from, to        RFC 3339 times: from <= time < to
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request) error {
-	after, err := intParam(r, "after", 0, 0, 1<<62)
+	q, err := auditQuery(r)
 	if err != nil {
 		return err
 	}
-	limit, err := intParam(r, "limit", 100, 1, 1000)
-	if err != nil {
-		return err
-	}
-	evs, err := a.Audit.ListAudit(r.Context(), after, int(limit))
+	evs, err := a.Audit.QueryAudit(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -230,6 +244,54 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusCreated, cp)
 	return nil
+}
+
+// maxAuditFilter bounds the length of a filter's value.
+const maxAuditFilter = 1024
+
+// auditQuery reads the parameters of GET /admin/v1/audit.
+func auditQuery(r *http.Request) (audit.Query, error) {
+	var q audit.Query
+	after, err := intParam(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return q, err
+	}
+	before, err := intParam(r, "before", 0, 0, 1<<62)
+	if err != nil {
+		return q, err
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return q, err
+	}
+	v := r.URL.Query()
+	q = audit.Query{After: after, Before: before, Limit: int(limit),
+		Actor: v.Get("actor"), Action: v.Get("action"), Target: v.Get("target"), Result: v.Get("result")}
+	switch v.Get("order") {
+	case "", "asc":
+	case "desc":
+		q.Newest = true
+	default:
+		return q, errs.E(errs.Invalid, "order must be asc or desc")
+	}
+	for name, val := range map[string]string{"actor": q.Actor, "action": q.Action, "target": q.Target} {
+		if len(val) > maxAuditFilter || !utf8.ValidString(val) || strings.ContainsFunc(val, unicode.IsControl) {
+			return q, errs.E(errs.Invalid, "%s must be text of at most %d bytes without control characters", name, maxAuditFilter)
+		}
+	}
+	switch q.Result {
+	case "", audit.Success, audit.Denied, audit.Failure:
+	default:
+		return q, errs.E(errs.Invalid, "result must be %s, %s or %s", audit.Success, audit.Denied, audit.Failure)
+	}
+	for name, t := range map[string]*time.Time{"from": &q.From, "to": &q.To} {
+		if s := v.Get(name); s != "" {
+			if *t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				return q, errs.E(errs.Invalid, "%s must be an RFC 3339 time such as 2026-12-05T10:00:00Z", name)
+			}
+		}
+	}
+	return q, nil
 }
 
 func intParam(r *http.Request, name string, def, lo, hi int64) (int64, error) {

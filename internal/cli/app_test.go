@@ -319,6 +319,13 @@ func TestDevRestartReusesEnrollment(t *testing.T) {
 	if got := must(t, sock, "audit", "list", "--query", "[?action=='node.join-token.create'] | length(@)"); got != "1\n" {
 		t.Fatalf("join tokens made over two starts: %q, want 1", got)
 	}
+	// The same, filtered by the server, newest first.
+	if got := must(t, sock, "audit", "list", "--action", "node.join-token", "--result", "success", "--newest-first", "--query", "[].action", "-o", "tsv"); got != "node.join-token.create\n" {
+		t.Fatalf("audit list --action node.join-token: %q", got)
+	}
+	if _, _, code := run(t, sock, "audit", "list", "--from", "yesterday"); code == 0 {
+		t.Fatal("audit list --from yesterday succeeded")
+	}
 	if got := must(t, sock, "node", "list", "--query", "[].name", "-o", "tsv"); got != "local\n" {
 		t.Fatalf("nodes: %q", got)
 	}

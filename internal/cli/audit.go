@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,23 +22,55 @@ func newAuditCmd(g *globals) *cobra.Command {
   lanyard audit verify
   lanyard audit checkpoint >> /var/backups/lanyard-checkpoints.jsonl
   lanyard audit verify --checkpoints /var/backups/lanyard-checkpoints.jsonl`}
-	var after int64
-	var limit int
+	var (
+		q        client.AuditQuery
+		from, to string
+	)
 	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List audit events in order",
-		Example: `  lanyard audit list --after 100 --limit 50 --query "[].{seq:seq, action:action, actor:actor, target:target}" -o table`,
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List audit events in order, filtered by the server",
+		Long: `Lists audit events by sequence number, oldest first (--newest-first for the other way), one
+page of --limit events. The filters are applied by the server: --actor exactly, --action the
+action and those under it (vault.secret matches vault.secret.get), --target every target that
+starts with the value, --result success, denied or failure, --from/--to a time range (RFC 3339).
+Continue with --after (oldest first) or --before (newest first) set to the last seq printed.`,
+		Example: `  lanyard audit list --after 100 --limit 50 --query "[].{seq:seq, action:action, actor:actor, target:target}" -o table
+  lanyard audit list --newest-first --action vault.secret --result denied
+  lanyard audit list --target /subscriptions/{id}/resourceGroups/rg1/ --from 2026-12-05T00:00:00Z`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			evs, err := g.client().ListAudit(cmd.Context(), after, limit)
+			for _, t := range []struct {
+				flag, v string
+				dst     *time.Time
+			}{{"--from", from, &q.From}, {"--to", to, &q.To}} {
+				if t.v == "" {
+					continue
+				}
+				var err error
+				if *t.dst, err = time.Parse(time.RFC3339Nano, t.v); err != nil {
+					return fmt.Errorf("%s: %q is not an RFC 3339 time such as 2026-12-05T10:00:00Z", t.flag, t.v)
+				}
+			}
+			evs, err := g.client().QueryAudit(cmd.Context(), q)
 			if err != nil {
 				return err
+			}
+			if evs == nil {
+				evs = []client.AuditEvent{}
 			}
 			return g.print(cmd.OutOrStdout(), evs)
 		},
 	}
-	list.Flags().Int64Var(&after, "after", 0, "list events after this sequence number")
-	list.Flags().IntVar(&limit, "limit", 100, "at most this many events (1-1000)")
+	list.Flags().Int64Var(&q.After, "after", 0, "list events after this sequence number")
+	list.Flags().Int64Var(&q.Before, "before", 0, "list events before this sequence number")
+	list.Flags().IntVar(&q.Limit, "limit", 100, "at most this many events (1-1000)")
+	list.Flags().BoolVar(&q.Newest, "newest-first", false, "newest events first")
+	list.Flags().StringVar(&q.Actor, "actor", "", "only events of this actor (exactly), such as console:{session} or sp:{object id}")
+	list.Flags().StringVar(&q.Action, "action", "", "only this action and those under it, such as vault.secret")
+	list.Flags().StringVar(&q.Target, "target", "", "only targets that start with this, such as an ARM id")
+	list.Flags().StringVar(&q.Result, "result", "", "only events with this result: success, denied or failure")
+	list.Flags().StringVar(&from, "from", "", "only events at or after this time (RFC 3339)")
+	list.Flags().StringVar(&to, "to", "", "only events before this time (RFC 3339)")
 	var keptFile, segDir string
 	verify := &cobra.Command{
 		Use:   "verify",

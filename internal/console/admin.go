@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,19 +65,27 @@ func (c *Console) caPEM(w http.ResponseWriter, r *http.Request, s *current) erro
 	return err
 }
 
-// auditFilter is what the audit page filters by.
+// auditFilter is what the audit page filters by: the admin API's filters (GET /admin/v1/audit),
+// applied by the server.
 type auditFilter struct {
 	Actor, Action, Target, Result string
 	From, To                      time.Time
 	FromS, ToS                    string
 }
 
-func (f auditFilter) match(e audit.Event) bool {
-	has := func(v, sub string) bool {
-		return sub == "" || strings.Contains(strings.ToLower(v), strings.ToLower(sub))
+// query adds f's filters to v, as the admin API reads them.
+func (f auditFilter) query(v url.Values) {
+	for k, s := range map[string]string{"actor": f.Actor, "action": f.Action, "target": f.Target, "result": f.Result} {
+		if s != "" {
+			v.Set(k, s)
+		}
 	}
-	return has(e.Actor, f.Actor) && has(e.Action, f.Action) && has(e.Target, f.Target) && (f.Result == "" || e.Result == f.Result) &&
-		(f.From.IsZero() || !e.Time.Before(f.From)) && (f.To.IsZero() || e.Time.Before(f.To))
+	if !f.From.IsZero() {
+		v.Set("from", f.From.Format(time.RFC3339))
+	}
+	if !f.To.IsZero() {
+		v.Set("to", f.To.Format(time.RFC3339))
+	}
 }
 
 func parseTimeParam(v string) (time.Time, error) {
@@ -91,22 +100,11 @@ func parseTimeParam(v string) (time.Time, error) {
 	return time.Time{}, errs.E(errs.Invalid, "%q is not a time such as 2026-12-05T10:00", v)
 }
 
-// auditScanLimit bounds the events one audit page reads while looking for matches.
-const auditScanLimit = 20000
-
-// listAudit reads events after seq (up to limit) through the admin API.
-func listAudit(ctx context.Context, api *client.Client, after int64, limit int) ([]audit.Event, error) {
-	var out struct {
-		Value []audit.Event `json:"value"`
-	}
-	err := api.Do(ctx, http.MethodGet, "/admin/v1/audit?after="+strconv.FormatInt(after, 10)+"&limit="+strconv.Itoa(limit), nil, &out)
-	return out.Value, err
-}
-
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *current) error {
 	api := c.api(s)
 	q := r.URL.Query()
-	f := auditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Result: q.Get("result"), FromS: q.Get("from"), ToS: q.Get("to")}
+	f := auditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target")),
+		Result: q.Get("result"), FromS: q.Get("from"), ToS: q.Get("to")}
 	var err error
 	if f.From, err = parseTimeParam(f.FromS); err != nil {
 		return err
@@ -118,62 +116,23 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *current) erro
 	if err != nil {
 		return err
 	}
-	// Newest first: the page shows the newest pageSize matches before `before` (the end of the log
-	// when not given), reading backwards in chunks and looking back over at most auditScanLimit
-	// events.
-	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
-	if before < 0 {
-		before = 0
+	// Newest first: one page of the matches before `before` (the end of the log when not
+	// given), filtered by the admin API.
+	v := url.Values{"order": {"desc"}, "limit": {strconv.Itoa(pageSize)}}
+	f.query(v)
+	if before, err := strconv.ParseInt(q.Get("before"), 10, 64); err == nil && before > 0 {
+		v.Set("before", strconv.FormatInt(before, 10))
 	}
-	chunk := int64(1000)
-	if f == (auditFilter{}) {
-		chunk = pageSize
+	var out struct {
+		Value []audit.Event `json:"value"`
 	}
-	var rows []audit.Event // newest first
-	hi := before - 1       // the newest event to look at
-	if before == 0 {
-		// Events newer than the last verification, read forwards.
-		hi = verify.Events
-		var newer []audit.Event
-		for cursor, n := verify.Events, 0; n < auditScanLimit; {
-			evs, err := listAudit(r.Context(), api, cursor, 1000)
-			if err != nil {
-				return err
-			}
-			if len(evs) == 0 {
-				break
-			}
-			for _, e := range evs {
-				cursor, n = e.Seq, n+1
-				if f.match(e) {
-					newer = append(newer, e)
-				}
-			}
-		}
-		for i := len(newer) - 1; i >= 0 && len(rows) < pageSize; i-- {
-			rows = append(rows, newer[i])
-		}
+	if err := api.Do(r.Context(), http.MethodGet, "/admin/v1/audit?"+v.Encode(), nil, &out); err != nil {
+		return err
 	}
-	lo := hi
-	for lo > 0 && len(rows) < pageSize && hi-lo < auditScanLimit {
-		from := max(0, lo-chunk)
-		evs, err := listAudit(r.Context(), api, from, int(lo-from))
-		if err != nil {
-			return err
-		}
-		for i := len(evs) - 1; i >= 0 && len(rows) < pageSize; i-- {
-			if evs[i].Seq <= lo && f.match(evs[i]) {
-				rows = append(rows, evs[i])
-			}
-		}
-		lo = from
-	}
+	rows := out.Value
 	data := map[string]any{"Rows": rows, "F": f, "Verify": verify}
-	switch {
-	case len(rows) == pageSize && rows[len(rows)-1].Seq > 1:
+	if len(rows) == pageSize && rows[len(rows)-1].Seq > 1 {
 		data["Older"] = strconv.FormatInt(rows[len(rows)-1].Seq, 10) // continue below the oldest shown
-	case lo > 0:
-		data["Older"] = strconv.FormatInt(lo+1, 10) // nothing more in this window: look further back
 	}
 	return c.render(w, r, "audit.html", &page{Title: "Audit log", Nav: "audit", Data: data})
 }

@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -465,9 +466,31 @@ func TestAuditPage(t *testing.T) {
 	if strings.Contains(p2, "resourceGroups/grpc9") || !strings.Contains(p2, "signing-key.create") {
 		t.Error("the older page repeats newer events or misses the first ones")
 	}
-	_, pf := b.get("/console/audit?target=grpa")
+	// Filtered by the admin API: a target prefix, an action and those under it, an actor.
+	_, pf := b.get("/console/audit?target=" + url.QueryEscape(client.ResourceGroupPath(sub.SubscriptionID, "grpa")))
 	if n := strings.Count(pf, "<tr><td>"); n != 10 || strings.Contains(pf, "grpb") {
-		t.Errorf("filtered: %d events, want the 10 of grpa*", n)
+		t.Errorf("filtered by target: %d events, want the 10 of grpa*", n)
+	}
+	_, pf = b.get("/console/audit?action=console")
+	if n := strings.Count(pf, "<tr><td>"); n != 2 || !strings.Contains(pf, "console.session.create") || !strings.Contains(pf, "console.login-link.create") {
+		t.Errorf("filtered by action: %d events, want the link and the sign-in", n)
+	}
+	var all struct{ Value []client.AuditEvent }
+	if err := env.Admin.Do(ctx, http.MethodGet, "/admin/v1/audit?limit=1000", nil, &all); err != nil {
+		t.Fatal(err)
+	}
+	want, olderSeq := 0, int64(0)
+	if _, err := fmt.Sscan(older, &olderSeq); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all.Value {
+		if e.Action == "resourcegroup.write" && e.Seq < olderSeq {
+			want++
+		}
+	}
+	_, pf = b.get("/console/audit?action=resourcegroup&result=success&before=" + older)
+	if n := strings.Count(pf, "<tr><td>"); n != want || want == 0 || strings.Contains(pf, "grpc9") || !strings.Contains(pf, "grpa0") {
+		t.Errorf("filtered by action before %s: %d events, want %d, the oldest groups", older, n, want)
 	}
 	if resp, _ := b.get("/console/audit?from=yesterday"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a bad time: %d, want 400", resp.StatusCode)
@@ -504,4 +527,70 @@ func TestJoinTokenPage(t *testing.T) {
 		}
 	}
 	t.Error("no node.join-token.create event by the console session")
+}
+
+// TestARMListPagesPaged: the resource group, app, identity and vault lists show 25 rows a page,
+// paged by the management API ($top, nextLink), each item once across the pages.
+func TestARMListPagesPaged(t *testing.T) {
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	ctx := context.Background()
+	sub, _ := env.Admin.DefaultSubscription(ctx)
+	s := sub.SubscriptionID
+	put := func(path, v string, body any) {
+		t.Helper()
+		if err := env.Admin.ARM(ctx, http.MethodPut, path, v, body, nil); err != nil {
+			t.Fatalf("PUT %s: %v", path, err)
+		}
+	}
+	for i := range 30 {
+		put(client.ResourceGroupPath(s, fmt.Sprintf("rg-%02d", i)), client.APIVersionResourceGroups, map[string]string{"location": "local"})
+	}
+	for i := range 27 {
+		put(client.ResourcePath(s, fmt.Sprintf("rg-%02d", i%3), client.TypeIdentities, fmt.Sprintf("mi-%02d", i)), client.APIVersionIdentities, map[string]string{"location": "local"})
+	}
+	b := signIn(t, env)
+	walk := func(first, item string) []string {
+		t.Helper()
+		var seen []string
+		path := first
+		for pages := 0; path != ""; pages++ {
+			if pages > 5 {
+				t.Fatalf("%s: too many pages", first)
+			}
+			resp, body := b.get(path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d", path, resp.StatusCode)
+			}
+			rows := strings.Count(body, "<tr><td><a href=")
+			if rows > 25 {
+				t.Errorf("%s: %d rows, more than 25", path, rows)
+			}
+			for rest := body; ; {
+				i := strings.Index(rest, ">"+item)
+				if i < 0 {
+					break
+				}
+				rest = rest[i+1:]
+				seen = append(seen, rest[:strings.IndexByte(rest, '<')])
+			}
+			path = ""
+			if next := between(body, "next=", `"`); next != "" {
+				path = strings.SplitN(first, "?", 2)[0] + "?next=" + next
+			}
+		}
+		return seen
+	}
+	check := func(what string, got []string, n int) {
+		t.Helper()
+		set := map[string]bool{}
+		for _, g := range got {
+			set[g] = true
+		}
+		if len(got) != n || len(set) != n {
+			t.Errorf("%s: %d shown (%d distinct), want each of %d once: %v", what, len(got), len(set), n, got)
+		}
+	}
+	check("resource groups", walk("/console/resource-groups", "rg-"), 30)
+	check("managed identities", walk("/console/identities", "mi-"), 27)
+	check("resources of rg-00", walk("/console/resource-groups/rg-00", "mi-"), 9)
 }

@@ -2,9 +2,7 @@ package console
 
 import (
 	"net/http"
-	"net/url"
-
-	"github.com/lanyardhq/lanyard/client"
+	"strings"
 )
 
 // dashboardMinutes is how many minutes the dashboard's charts show.
@@ -16,10 +14,13 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, s *current) error
 	if len(pairs) > 10 {
 		pairs = pairs[:10]
 	}
-	for i := range pairs {
-		var sp client.ServicePrincipal
-		if api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(pairs[i].Principal), &sp) == nil {
-			pairs[i].Name = sp.DisplayName
+	ids := make([]string, 0, len(pairs))
+	for _, p := range pairs {
+		ids = append(ids, p.Principal)
+	}
+	if sps, err := servicePrincipalsByID(r.Context(), api, ids); err == nil { // names are a nicety here: the ids show without them
+		for i := range pairs {
+			pairs[i].Name = sps[strings.ToLower(pairs[i].Principal)].DisplayName
 		}
 	}
 	tokens, refused, reads := 0, 0, 0

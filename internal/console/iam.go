@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,11 +92,8 @@ func (c *Console) iam(w http.ResponseWriter, r *http.Request, s *current) error 
 			PrincipalID: a.Properties.PrincipalID, PrincipalType: a.Properties.PrincipalType,
 			Inherited: !strings.EqualFold(strings.TrimRight(a.Properties.Scope, "/"), strings.TrimRight(scope, "/"))})
 	}
-	for i := range shown {
-		var sp client.ServicePrincipal
-		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(shown[i].PrincipalID), &sp); err == nil {
-			shown[i].PrincipalName = sp.DisplayName
-		}
+	if err := principalNames(r.Context(), api, shown); err != nil {
+		return err
 	}
 	data := map[string]any{"Scope": scope, "Rows": shown, "Defs": defs, "Q": r.URL.Query().Get("q"), "First": skip == ""}
 	if list.NextLink != "" {
@@ -111,6 +109,51 @@ func (c *Console) iam(w http.ResponseWriter, r *http.Request, s *current) error 
 		data["Results"] = found
 	}
 	return c.render(w, r, "iam.html", &page{Title: "Access control (IAM)", Nav: "iam", Data: data})
+}
+
+// principalNames fills in the display names of rows' principals with one call of Graph's
+// directoryObjects/getByIds; a principal that no longer exists keeps an empty name (the page
+// shows its id).
+func principalNames(ctx context.Context, api *client.Client, rows []roleRow) error {
+	ids := make([]string, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.PrincipalID)
+	}
+	sps, err := servicePrincipalsByID(ctx, api, ids)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		rows[i].PrincipalName = sps[strings.ToLower(rows[i].PrincipalID)].DisplayName
+	}
+	return nil
+}
+
+// servicePrincipalsByID reads the service principals among ids (by lower-case id) with Graph's
+// directoryObjects/getByIds, one call per 1,000 ids: the same code path an SDK user has, instead
+// of one GET per id. Ids that are not GUIDs, or name nothing, are left out.
+func servicePrincipalsByID(ctx context.Context, api *client.Client, ids []string) (map[string]client.ServicePrincipal, error) {
+	var want []string
+	for _, id := range ids {
+		id = strings.ToLower(id)
+		if guid.Valid(id) && !slices.Contains(want, id) {
+			want = append(want, id)
+		}
+	}
+	out := make(map[string]client.ServicePrincipal, len(want))
+	for chunk := range slices.Chunk(want, 1000) {
+		var found struct {
+			Value []client.ServicePrincipal `json:"value"`
+		}
+		body := map[string][]string{"ids": chunk, "types": {"servicePrincipal"}}
+		if err := api.Graph(ctx, http.MethodPost, client.GraphBase+"/directoryObjects/getByIds", body, &found); err != nil {
+			return nil, err
+		}
+		for _, sp := range found.Value {
+			out[strings.ToLower(sp.ID)] = sp
+		}
+	}
+	return out, nil
 }
 
 func (c *Console) addRoleAssignment(w http.ResponseWriter, r *http.Request, s *current) error {

@@ -2,7 +2,6 @@ package console
 
 import (
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/client"
@@ -21,8 +20,10 @@ func (c *Console) identities(w http.ResponseWriter, r *http.Request, s *current)
 	if err != nil {
 		return err
 	}
+	skip := r.URL.Query().Get("next")
 	var all []client.Resource
-	if err := api.ARM(r.Context(), http.MethodGet, client.SubscriptionPath(sub)+"/providers/"+client.TypeIdentities, client.APIVersionIdentities, nil, &all); err != nil {
+	next, err := armPage(r.Context(), api, client.SubscriptionPath(sub)+"/providers/"+client.TypeIdentities, client.APIVersionIdentities, pageSize, skip, &all)
+	if err != nil {
 		return err
 	}
 	type row struct {
@@ -35,12 +36,12 @@ func (c *Console) identities(w http.ResponseWriter, r *http.Request, s *current)
 		properties(x, &p)
 		rows = append(rows, row{rowOf(x), p})
 	}
-	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
 	groups, err := groupNames(r.Context(), api, sub)
 	if err != nil {
 		return err
 	}
-	return c.render(w, r, "identities.html", &page{Title: "Managed Identities", Nav: "identities", Data: map[string]any{"Identities": rows, "Groups": groups}})
+	return c.render(w, r, "identities.html", &page{Title: "Managed Identities", Nav: "identities",
+		Data: map[string]any{"Identities": rows, "Groups": groups, "Next": next, "First": skip == ""}})
 }
 
 func (c *Console) createIdentity(w http.ResponseWriter, r *http.Request, s *current) error {

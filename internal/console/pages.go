@@ -3,8 +3,11 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/client"
@@ -77,17 +80,53 @@ func groupNames(ctx context.Context, api *client.Client, sub string) ([]string, 
 	return out, nil
 }
 
+// armPage reads one page, at most top items, of the management API's list at path into out (a
+// pointer to a slice), starting where skip (a $skipToken the API gave, "" for the first page)
+// says, and returns the $skipToken of the next page ("" after the last): the API's own paging
+// ($top, nextLink), as the SDKs' pagers use it.
+func armPage(ctx context.Context, api *client.Client, path, apiVersion string, top int, skip string, out any) (string, error) {
+	q := url.Values{"api-version": {apiVersion}, "$top": {strconv.Itoa(top)}}
+	if skip != "" {
+		q.Set("$skipToken", skip)
+	}
+	var page struct {
+		Value    json.RawMessage `json:"value"`
+		NextLink string          `json:"nextLink"`
+	}
+	if err := api.Do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &page); err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(page.Value, out); err != nil {
+		return "", fmt.Errorf("decode the list at %s: %w", path, err)
+	}
+	if page.NextLink == "" {
+		return "", nil
+	}
+	u, err := url.Parse(page.NextLink)
+	if err != nil {
+		return "", fmt.Errorf("the list at %s has a bad nextLink: %w", path, err)
+	}
+	return u.Query().Get("$skipToken"), nil
+}
+
 func (c *Console) groups(w http.ResponseWriter, r *http.Request, s *current) error {
 	api := c.api(s)
 	sub, err := subscription(r.Context(), api)
 	if err != nil {
 		return err
 	}
-	names, err := groupNames(r.Context(), api, sub)
+	skip := r.URL.Query().Get("next")
+	var gs []client.Resource
+	next, err := armPage(r.Context(), api, client.SubscriptionPath(sub)+"/resourcegroups", client.APIVersionResourceGroups, pageSize, skip, &gs)
 	if err != nil {
 		return err
 	}
-	return c.render(w, r, "groups.html", &page{Title: "Resource groups", Nav: "groups", Data: map[string]any{"Groups": names, "Sub": sub}})
+	names := make([]string, 0, len(gs))
+	for _, g := range gs {
+		names = append(names, g.Name)
+	}
+	return c.render(w, r, "groups.html", &page{Title: "Resource groups", Nav: "groups",
+		Data: map[string]any{"Groups": names, "Sub": sub, "Next": next, "First": skip == ""}})
 }
 
 func (c *Console) createGroup(w http.ResponseWriter, r *http.Request, s *current) error {
@@ -121,8 +160,10 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, s *current) erro
 	if err := api.ARM(r.Context(), http.MethodGet, client.ResourceGroupPath(sub, name), client.APIVersionResourceGroups, nil, &g); err != nil {
 		return err
 	}
+	skip := r.URL.Query().Get("next")
 	var rs []client.Resource
-	if err := api.ARM(r.Context(), http.MethodGet, client.ResourceGroupPath(sub, name)+"/resources", client.APIVersionResourceGroups, nil, &rs); err != nil {
+	next, err := armPage(r.Context(), api, client.ResourceGroupPath(sub, name)+"/resources", client.APIVersionResourceGroups, pageSize, skip, &rs)
+	if err != nil {
 		return err
 	}
 	rows := make([]resourceRow, 0, len(rs))
@@ -130,7 +171,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, s *current) erro
 		rows = append(rows, rowOf(x))
 	}
 	return c.render(w, r, "group.html", &page{Title: g.Name, Nav: "groups", Crumb: []crumb{{"Resource groups", Prefix + "resource-groups"}},
-		Data: map[string]any{"Group": g, "Resources": rows}})
+		Data: map[string]any{"Group": g, "Resources": rows, "Next": next, "First": skip == ""}})
 }
 
 // resourceRow is a resource in a list, with the console page it has.

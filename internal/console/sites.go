@@ -23,6 +23,10 @@ func kindKey(kind string) string {
 	return "app"
 }
 
+// siteReads bounds the API pages one view of a site list reads while looking for sites of its
+// kind; the next link goes on from where it stopped.
+const siteReads = 10
+
 func (c *Console) sites(w http.ResponseWriter, r *http.Request, s *current) error {
 	kind := r.URL.Query().Get("kind")
 	if _, ok := siteKinds[kind]; !ok {
@@ -33,23 +37,33 @@ func (c *Console) sites(w http.ResponseWriter, r *http.Request, s *current) erro
 	if err != nil {
 		return err
 	}
-	var all []client.Resource
-	if err := api.ARM(r.Context(), http.MethodGet, client.SubscriptionPath(sub)+"/providers/"+client.TypeSites, client.APIVersionSites, nil, &all); err != nil {
-		return err
-	}
+	// Sites of both kinds share one list: read pages of at most the rows still missing, so that
+	// a page never overshoots and its next link is the API's own; at most siteReads pages a view.
+	first := r.URL.Query().Get("next")
+	skip := first
 	var rows []resourceRow
-	for _, x := range all {
-		if kindKey(x.Kind) == kind {
-			rows = append(rows, rowOf(x))
+	for range siteReads {
+		var got []client.Resource
+		next, err := armPage(r.Context(), api, client.SubscriptionPath(sub)+"/providers/"+client.TypeSites, client.APIVersionSites, pageSize-len(rows), skip, &got)
+		if err != nil {
+			return err
+		}
+		for _, x := range got {
+			if kindKey(x.Kind) == kind {
+				rows = append(rows, rowOf(x))
+			}
+		}
+		skip = next
+		if skip == "" || len(rows) == pageSize {
+			break
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
 	groups, err := groupNames(r.Context(), api, sub)
 	if err != nil {
 		return err
 	}
 	return c.render(w, r, "sites.html", &page{Title: siteKinds[kind], Nav: kind,
-		Data: map[string]any{"Sites": rows, "Kind": kind, "Groups": groups}})
+		Data: map[string]any{"Sites": rows, "Kind": kind, "Groups": groups, "Next": skip, "First": first == ""}})
 }
 
 // sitePut is the body of a PUT that replaces a site (what can be written).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/client"
@@ -52,20 +51,22 @@ func (c *Console) vaults(w http.ResponseWriter, r *http.Request, s *current) err
 	if err != nil {
 		return err
 	}
+	skip := r.URL.Query().Get("next")
 	var all []client.Resource
-	if err := api.ARM(r.Context(), http.MethodGet, client.SubscriptionPath(sub)+"/providers/"+client.TypeVaults, client.APIVersionVaults, nil, &all); err != nil {
+	next, err := armPage(r.Context(), api, client.SubscriptionPath(sub)+"/providers/"+client.TypeVaults, client.APIVersionVaults, pageSize, skip, &all)
+	if err != nil {
 		return err
 	}
 	rows := make([]resourceRow, 0, len(all))
 	for _, x := range all {
 		rows = append(rows, rowOf(x))
 	}
-	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
 	groups, err := groupNames(r.Context(), api, sub)
 	if err != nil {
 		return err
 	}
-	return c.render(w, r, "vaults.html", &page{Title: "Key vaults", Nav: "vaults", Data: map[string]any{"Vaults": rows, "Groups": groups}})
+	return c.render(w, r, "vaults.html", &page{Title: "Key vaults", Nav: "vaults",
+		Data: map[string]any{"Vaults": rows, "Groups": groups, "Next": next, "First": skip == ""}})
 }
 
 func (c *Console) createVault(w http.ResponseWriter, r *http.Request, s *current) error {
@@ -150,14 +151,19 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *current) e
 	if err != nil {
 		return err
 	}
+	ids := make([]string, 0, len(p.AccessPolicies))
+	for _, ap := range p.AccessPolicies {
+		ids = append(ids, ap.ObjectID)
+	}
+	sps, err := servicePrincipalsByID(r.Context(), api, ids)
+	if err != nil {
+		return err
+	}
 	rows := make([]policyRow, 0, len(p.AccessPolicies))
 	for _, ap := range p.AccessPolicies {
 		row := policyRow{accessPolicy: ap, Name: "(unknown object)"}
-		var sp client.ServicePrincipal
-		if err := api.GraphEntity(r.Context(), client.GraphBase+"/servicePrincipals/"+url.PathEscape(ap.ObjectID), &sp); err == nil {
+		if sp, ok := sps[strings.ToLower(ap.ObjectID)]; ok {
 			row.Name, row.Type = sp.DisplayName, sp.ServicePrincipalType
-		} else if !client.IsNotFound(err) {
-			return err
 		}
 		rows = append(rows, row)
 	}

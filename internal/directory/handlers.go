@@ -56,6 +56,9 @@ func (s *Service) listApplications(c *call) error {
 		fetch: func(after string, n int) ([]Application, error) {
 			return s.Store.ListApplications(c.ctx, c.tenant, after, n)
 		},
+		byName: func(prefix, after string, n int) ([]Application, error) {
+			return s.Store.ListApplicationsByName(c.ctx, c.tenant, prefix, after, n)
+		},
 		lookup: func(op, field, value string) ([]Application, bool, error) {
 			key, ok := keyLookup(op, field, value, false)
 			if !ok {
@@ -155,6 +158,9 @@ func (s *Service) listServicePrincipals(c *call) error {
 		id: func(sp ServicePrincipal) string { return sp.ID },
 		fetch: func(after string, n int) ([]ServicePrincipal, error) {
 			return s.Store.ListServicePrincipals(c.ctx, c.tenant, after, n)
+		},
+		byName: func(prefix, after string, n int) ([]ServicePrincipal, error) {
+			return s.Store.ListServicePrincipalsByName(c.ctx, c.tenant, prefix, after, n)
 		},
 		lookup: s.spLookup(c),
 	})

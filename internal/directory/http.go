@@ -77,6 +77,9 @@ var routes = map[string]map[string]route{
 	"groups/{}/members/{}/$ref": {
 		http.MethodDelete: {"group.member.remove", writeGroups, (*Service).removeMember},
 	},
+	"directoryobjects/getbyids": {
+		http.MethodPost: {"directoryObject.getByIds", readApplications, (*Service).getByIds},
+	},
 	"rolemanagement/directory/roleassignments": {
 		http.MethodGet:  {"roleAssignment.list", readRoleAssignments, (*Service).listRoleAssignments},
 		http.MethodPost: {"roleAssignment.create", writeRoleAssignments, (*Service).postRoleAssignment},
@@ -204,6 +207,11 @@ func shapeOf(p odata.Path) (string, error) {
 	}
 	if p.Ref {
 		b.WriteString("/$ref")
+	}
+	// The action getByIds, bare (as the SDKs send it, parsed as a key) or namespace-qualified.
+	if shape := b.String(); len(p.Segments) <= 2 && (shape == "directoryobjects/{}" && strings.EqualFold(p.Segments[0].Key, "getByIds") ||
+		shape == "directoryobjects/microsoft.graph.getbyids") {
+		return "directoryobjects/getbyids", nil
 	}
 	return b.String(), nil
 }

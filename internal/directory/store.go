@@ -24,6 +24,9 @@ type ApplicationStore interface {
 	// GetApplication finds an application by Key.ID or Key.AppID.
 	GetApplication(ctx context.Context, tenantID string, key Key) (Application, error)
 	ListApplications(ctx context.Context, tenantID, afterID string, limit int) ([]Application, error)
+	// ListApplicationsByName is ListApplications restricted to the display names that start
+	// with prefix under odata.FoldKey (Graph's startswith), through an index.
+	ListApplicationsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]Application, error)
 	// UpdateApplication reads the application and its service principal (nil when it has none),
 	// locked, calls update, which changes them in place or fails, and writes both back in the same
 	// transaction (identifierUris included: errs.Conflict when one is taken).
@@ -45,6 +48,12 @@ type ServicePrincipalStore interface {
 	// application's identifierUris, compared by NameKey): one indexed lookup each.
 	GetServicePrincipal(ctx context.Context, tenantID string, key Key) (ServicePrincipal, error)
 	ListServicePrincipals(ctx context.Context, tenantID, afterID string, limit int) ([]ServicePrincipal, error)
+	// ListServicePrincipalsByName is ListServicePrincipals restricted to the display names that
+	// start with prefix under odata.FoldKey (Graph's startswith), through an index.
+	ListServicePrincipalsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]ServicePrincipal, error)
+	// GetServicePrincipals returns those of ids that exist in the tenant, in one query, in no
+	// particular order (getByIds and the console's display names).
+	GetServicePrincipals(ctx context.Context, tenantID string, ids []string) ([]ServicePrincipal, error)
 	// DeleteServicePrincipal deletes it and everything that refers to it (app role assignments as
 	// principal and as resource, group memberships, directory role assignments) in one transaction.
 	DeleteServicePrincipal(ctx context.Context, tenantID, id string) error

@@ -107,35 +107,70 @@ func (s *Service) GetGroup(ctx context.Context, p authn.Principal, tenantID, sub
 }
 
 // ListGroups returns the resource groups of a subscription that p may read: all of them when p
-// may read groups at the subscription, else those p may read one by one (403 when none).
-func (s *Service) ListGroups(ctx context.Context, p authn.Principal, tenantID, subID string) ([]Group, error) {
+// may read groups at the subscription, else those p may read one by one (403 when none). With
+// pg.Top, one page of them in name order after pg.After, and the key to continue after ("" at
+// the end).
+func (s *Service) ListGroups(ctx context.Context, p authn.Principal, tenantID, subID string, pg arm.Paging) ([]Group, string, error) {
 	sub, err := s.subscription(ctx, tenantID, subID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	scope := arm.MustParse("/subscriptions/" + sub.ID)
 	all, err := s.allowed(ctx, p, tenantID, ActionGroupRead, scope)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	gs, err := s.Store.ListResourceGroups(ctx, tenantID, sub.ID)
-	if err != nil || all {
-		return gs, err
+	out, next, err := pageOf(pg, func(after string, n int) ([]Group, error) {
+		return s.Store.ListResourceGroups(ctx, tenantID, sub.ID, after, n)
+	}, func(g Group) string { return strings.ToLower(g.Name) }, func(g Group) (bool, error) {
+		if all {
+			return true, nil
+		}
+		return s.allowed(ctx, p, tenantID, ActionGroupRead, arm.MustParse(g.ID()))
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	out := gs[:0]
-	for _, g := range gs {
-		ok, err := s.allowed(ctx, p, tenantID, ActionGroupRead, arm.MustParse(g.ID()))
+	if len(out) == 0 && !all && pg.After == "" {
+		return nil, "", s.Access.Check(ctx, p, tenantID, ActionGroupRead, scope)
+	}
+	return out, next, nil
+}
+
+// pageOf reads a list through fetch (keyset pages after a key, n at most, 0 for all) and keeps
+// the items keep accepts: all of them without pg.Top, else pg.Top of them after pg.After, reading
+// on until the page is full or the list ends, and the key of the last one when there are more.
+func pageOf[T any](pg arm.Paging, fetch func(after string, n int) ([]T, error), key func(T) string, keep func(T) (bool, error)) ([]T, string, error) {
+	batch := 0
+	if pg.Top > 0 {
+		batch = pg.Top + 1
+	}
+	var out []T
+	after := pg.After
+	for {
+		items, err := fetch(after, batch)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		if ok {
-			out = append(out, g)
+		for _, it := range items {
+			ok, err := keep(it)
+			if err != nil {
+				return nil, "", err
+			}
+			if ok {
+				out = append(out, it)
+			}
 		}
+		if batch == 0 || len(items) < batch || len(out) > pg.Top {
+			break
+		}
+		after = key(items[len(items)-1])
 	}
-	if len(out) == 0 {
-		return nil, s.Access.Check(ctx, p, tenantID, ActionGroupRead, scope)
+	if pg.Top > 0 && len(out) > pg.Top {
+		out = out[:pg.Top]
+		return out, key(out[len(out)-1]), nil
 	}
-	return out, nil
+	return out, "", nil
 }
 
 // DeleteGroup deletes a resource group and everything in it, in one transaction: its resources,

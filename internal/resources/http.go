@@ -199,7 +199,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		httpx.WriteJSON(w, http.StatusOK, renderSubscription(sub))
 		return nil
 	case routeGroups:
-		gs, err := s.ListGroups(ctx, p, tenantID, rt.sub)
+		pg, err := arm.ParsePaging(r)
+		if err != nil {
+			return err
+		}
+		gs, next, err := s.ListGroups(ctx, p, tenantID, rt.sub, pg)
 		if err != nil {
 			return err
 		}
@@ -207,7 +211,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		for i, g := range gs {
 			out[i] = renderGroup(g)
 		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
+		body := map[string]any{"value": out}
+		if next != "" {
+			body["nextLink"] = arm.NextLink(r, next)
+		}
+		httpx.WriteJSON(w, http.StatusOK, body)
 		return nil
 	case routeGroup:
 		return s.serveGroup(w, r, p, tenantID, rt)
@@ -218,7 +226,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 				return err
 			}
 		}
-		list, err := s.List(ctx, p, tenantID, rt.sub, rt.group, t)
+		pg, err := arm.ParsePaging(r)
+		if err != nil {
+			return err
+		}
+		list, next, err := s.List(ctx, p, tenantID, rt.sub, rt.group, t, pg)
 		if err != nil {
 			return err
 		}
@@ -231,7 +243,11 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 				out[i].Properties = json.RawMessage("null")
 			}
 		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
+		body := map[string]any{"value": out}
+		if next != "" {
+			body["nextLink"] = arm.NextLink(r, next)
+		}
+		httpx.WriteJSON(w, http.StatusOK, body)
 		return nil
 	}
 	id, err := arm.Parse("/subscriptions/" + rt.sub + "/resourceGroups/" + rt.group + "/providers/" + rt.ns + "/" + rt.typ + "/" + rt.name)

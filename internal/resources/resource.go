@@ -338,17 +338,18 @@ func (s *Service) Delete(ctx context.Context, p authn.Principal, tenantID string
 // List returns the resources of a subscription, or of one of its groups (group not ""), of one
 // type (t not nil) or all, that p may read: all of them when p may read them at the list's
 // scope, else those p may read one by one. A list of one type that p may read nothing of is
-// 403, as ARM answers.
-func (s *Service) List(ctx context.Context, p authn.Principal, tenantID, subID, group string, t *Type) ([]Resource, error) {
+// 403, as ARM answers. With pg.Top, one page of them in id order after pg.After, and the key to
+// continue after ("" at the end).
+func (s *Service) List(ctx context.Context, p authn.Principal, tenantID, subID, group string, t *Type, pg arm.Paging) ([]Resource, string, error) {
 	sub, err := s.subscription(ctx, tenantID, subID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	scope := arm.MustParse("/subscriptions/" + sub.ID)
 	q := Query{TenantID: tenantID, SubscriptionID: sub.ID}
 	if group != "" {
 		if err := arm.ValidateResourceGroupName(group); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		scope = arm.MustParse("/subscriptions/" + sub.ID + "/resourceGroups/" + group)
 		q.GroupKey = strings.ToLower(group)
@@ -361,36 +362,32 @@ func (s *Service) List(ctx context.Context, p authn.Principal, tenantID, subID, 
 		if t == nil || typ == t {
 			ok, err := s.allowed(ctx, p, tenantID, typ.Action("read"), scope)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			atScope[typ.Name] = ok
 		}
 	}
 	if group != "" && (t == nil || atScope[t.Name]) {
 		if _, err := s.group(ctx, tenantID, scope); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	list, err := s.Store.ListResources(ctx, q)
+	out, next, err := pageOf(pg, func(after string, n int) ([]Resource, error) {
+		q.AfterKey, q.Limit = after, n
+		return s.Store.ListResources(ctx, q)
+	}, Resource.Key, func(r Resource) (bool, error) {
+		if atScope[r.Type] {
+			return true, nil
+		}
+		return s.allowed(ctx, p, tenantID, TypeOf(r.Type).Action("read"), arm.MustParse(r.ID))
+	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out := list[:0]
-	for _, r := range list {
-		ok := atScope[r.Type]
-		if !ok {
-			if ok, err = s.allowed(ctx, p, tenantID, TypeOf(r.Type).Action("read"), arm.MustParse(r.ID)); err != nil {
-				return nil, err
-			}
-		}
-		if ok {
-			out = append(out, r)
-		}
+	if t != nil && !atScope[t.Name] && len(out) == 0 && pg.After == "" {
+		return nil, "", s.Access.Check(ctx, p, tenantID, t.Action("read"), scope)
 	}
-	if t != nil && !atScope[t.Name] && len(out) == 0 {
-		return nil, s.Access.Check(ctx, p, tenantID, t.Action("read"), scope)
-	}
-	return out, nil
+	return out, next, nil
 }
 
 // UpdateAccessPolicies applies ARM's access policy operation (kind add, replace or remove, see

@@ -107,6 +107,8 @@ type Query struct {
 	SubscriptionID string
 	GroupKey       string
 	TypeKey        string
+	AfterKey       string // only resources whose lower-cased id is after this
+	Limit          int    // at most this many (0: all)
 }
 
 // Change is one write of a resource with everything that goes with it, applied by the store in a

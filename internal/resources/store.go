@@ -22,7 +22,9 @@ type Store interface {
 	PutResourceGroup(ctx context.Context, g Group) (created bool, err error)
 	// GetResourceGroup finds a group by name, compared without case.
 	GetResourceGroup(ctx context.Context, tenantID, subscriptionID, name string) (Group, error)
-	ListResourceGroups(ctx context.Context, tenantID, subscriptionID string) ([]Group, error)
+	// ListResourceGroups returns the subscription's groups whose lower-cased name is after
+	// afterKey, up to limit of them (0: all).
+	ListResourceGroups(ctx context.Context, tenantID, subscriptionID, afterKey string, limit int) ([]Group, error)
 	// DeleteResourceGroup deletes the group and, in the same transaction, every resource in it as
 	// ApplyResourceChange deletes one (with its managed identity's service principal, and the
 	// role assignments at or below it), and the role assignments at or below the group.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lanyardhq/lanyard/internal/admin"
 	"github.com/lanyardhq/lanyard/internal/audit"
 	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/httpx"
@@ -58,13 +59,13 @@ func (s *Server) hasCredential(r *http.Request) bool {
 // flushingAudit is the audit store as the admin API lists it: the refusals counted so far are
 // recorded first, so that `lanyard audit list` is up to date.
 type flushingAudit struct {
-	audit.Store
+	admin.AuditStore
 	refusals *audit.Refusals
 }
 
 // AuditBase is the store's, so that verify starts where retention left the chain.
 func (f flushingAudit) AuditBase(ctx context.Context) (int64, string, error) {
-	if b, ok := f.Store.(interface {
+	if b, ok := f.AuditStore.(interface {
 		AuditBase(context.Context) (int64, string, error)
 	}); ok {
 		return b.AuditBase(ctx)
@@ -76,5 +77,12 @@ func (f flushingAudit) ListAudit(ctx context.Context, after int64, limit int) ([
 	if err := f.refusals.Flush(ctx); err != nil {
 		return nil, err
 	}
-	return f.Store.ListAudit(ctx, after, limit)
+	return f.AuditStore.ListAudit(ctx, after, limit)
+}
+
+func (f flushingAudit) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+	if err := f.refusals.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return f.AuditStore.QueryAudit(ctx, q)
 }

@@ -88,6 +88,10 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.backfillNameKeys(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 

@@ -29,20 +29,36 @@ type dialect struct {
 	// forUpdate is appended to a SELECT whose rows the transaction goes on to update, so that
 	// concurrent transactions queue on them; "" when BEGIN already did that.
 	forUpdate string
+	// indexed is true when the dialect takes "INDEXED BY" (SQLite), so that a query can insist on
+	// an index its planner, without statistics, passes over (see indexedBy).
+	indexed bool
+	// binary follows a text column that is compared by ranges in code point order: "" where that
+	// is already the order (SQLite's BINARY), ` COLLATE "C"` on PostgreSQL.
+	binary string
 
 	rebound sync.Map // query with ? → query with $n
 }
 
 var (
-	sqliteDialect   = &dialect{name: "sqlite"}
+	sqliteDialect   = &dialect{name: "sqlite", indexed: true}
 	postgresDialect = &dialect{
 		name:     "postgres",
 		numbered: true,
 		lock: "SELECT pg_advisory_xact_lock(hashtextextended(" +
 			"'lanyard.' || CAST(? AS text) || '.' || coalesce(current_schema(), ''), 0))",
 		forUpdate: " FOR UPDATE",
+		binary:    ` COLLATE "C"`,
 	}
 )
+
+// indexedBy is " INDEXED BY index" where the dialect has it, "" elsewhere: PostgreSQL's planner
+// chooses by its statistics.
+func (d *dialect) indexedBy(index string) string {
+	if !d.indexed {
+		return ""
+	}
+	return " INDEXED BY " + index
+}
 
 // rebind turns the ? placeholders of query into the dialect's, leaving quoted text alone.
 func (d *dialect) rebind(query string) string {

@@ -52,3 +52,38 @@ func TestHotPathPlans(t *testing.T) {
 		t.Logf("%s:\n%s", name, joined)
 	}
 }
+
+// TestNameSearchPlans: startswith(displayName,…) reads a range of the name index (migration
+// 0016), not every row of the tenant in id order.
+func TestNameSearchPlans(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cond, args := nameRange("app-0999")
+	for table, cols := range map[string]string{"directory_service_principals": spColumns, "directory_applications": appColumns} {
+		index := table + "_name"
+		q := `EXPLAIN QUERY PLAN ` + byNameQuery(db.d, cols, table, cond)
+		rows, err := db.sql.QueryContext(ctx, q, append(append([]any{"t"}, args...), "", 26)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "\n")
+		if !strings.Contains(joined, index+" (tenant_id=? AND display_name_key>? AND display_name_key<?)") {
+			t.Errorf("%s: the name search does not read a range of %s:\n%s", table, index, joined)
+		}
+		t.Logf("%s:\n%s", table, joined)
+	}
+}

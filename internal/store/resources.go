@@ -157,9 +157,14 @@ func (db *DB) GetResourceGroup(ctx context.Context, tenantID, subscriptionID, na
 }
 
 // ListResourceGroups returns a subscription's groups by lower-cased name.
-func (db *DB) ListResourceGroups(ctx context.Context, tenantID, subscriptionID string) ([]resources.Group, error) {
-	rows, err := db.pool().query(ctx, `SELECT `+rgColumns+` FROM resources_groups WHERE subscription_id = ? AND tenant_id = ? ORDER BY name_key`,
-		subscriptionID, tenantID)
+func (db *DB) ListResourceGroups(ctx context.Context, tenantID, subscriptionID, afterKey string, limit int) ([]resources.Group, error) {
+	query := `SELECT ` + rgColumns + ` FROM resources_groups WHERE subscription_id = ? AND tenant_id = ? AND name_key > ? ORDER BY name_key`
+	args := []any{subscriptionID, tenantID, afterKey}
+	if limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := db.pool().query(ctx, query, args...)
 	return page(rows, err, scanResourceGroup, "resource groups")
 }
 
@@ -317,7 +322,16 @@ func (db *DB) ListResources(ctx context.Context, q resources.Query) ([]resources
 		query += ` AND type_key = ?`
 		args = append(args, q.TypeKey)
 	}
-	rows, err := db.pool().query(ctx, query+` ORDER BY id_key`, args...)
+	if q.AfterKey != "" {
+		query += ` AND id_key > ?`
+		args = append(args, q.AfterKey)
+	}
+	query += ` ORDER BY id_key`
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := db.pool().query(ctx, query, args...)
 	list, err := page(rows, err, scanResource, "resources")
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -404,4 +405,41 @@ func hasPrefixFold(s, prefix string) bool {
 		s, prefix = s[n1:], prefix[n2:]
 	}
 	return true
+}
+
+// FoldKey maps s to the form in which startswith compares it: each rune replaced by the least
+// rune of its Unicode simple case folding orbit (so 'a', 'A' become 'A'; 'k', 'K' and the Kelvin
+// sign become 'K'), invalid UTF-8 by U+FFFD. hasPrefixFold(s, p) holds exactly when
+// FoldKey(s) starts with FoldKey(p), so a store can keep FoldKey of a property in an index and
+// answer startswith with a range scan (Lanyard's; Graph does not say how it indexes).
+func FoldKey(s string) string {
+	return strings.Map(foldRune, s)
+}
+
+func foldRune(r rune) rune {
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
+}
+
+// PrefixEnd returns the least string greater than every string that starts with the valid
+// UTF-8 prefix p, in code point (and so UTF-8 byte) order, and false when there is none (p is
+// empty or all U+10FFFF): the exclusive upper bound of a range scan for the prefix.
+func PrefixEnd(p string) (string, bool) {
+	rs := []rune(p)
+	for len(rs) > 0 {
+		last := rs[len(rs)-1]
+		rs = rs[:len(rs)-1]
+		if last == unicode.MaxRune {
+			continue
+		}
+		next := last + 1
+		if next == 0xD800 { // surrogates are not runes of a valid UTF-8 string
+			next = 0xE000
+		}
+		return string(append(rs, next)), true
+	}
+	return "", false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -252,4 +253,73 @@ func testAuditCheckpointsAndPrune(t *testing.T, db *store.DB) {
 	// New events still link to the head.
 	_, err = db.AppendAudit(ctx, chain(audit.Event{Time: t0, Actor: "system", Action: "test", Target: "y", Result: "success"}))
 	must(t, err, "AppendAudit after pruning")
+}
+
+// testAuditQuery: QueryAudit selects what audit.Query.Match says, in seq order either way,
+// within the seq bounds, a page at a time.
+func testAuditQuery(t *testing.T, db *store.DB) {
+	actors := []string{"console:a", "console:ab", "sp:1"}
+	actions := []string{"vault.secret.get", "vault.secret", "vault.secrets.list", "vault.secret-x", "resourcegroup.write", "directory.application.create"}
+	targets := []string{"/subscriptions/s/resourceGroups/rg", "/subscriptions/s/resourceGroups/rg2/providers/x", "/subscriptions/s/resourceGroups/rg/providers/y", "ÿ-target", "Z"}
+	results := []string{audit.Success, audit.Denied, audit.Failure}
+	base := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	var all []audit.Event
+	for i := range 150 {
+		ev := audit.Event{Time: base.Add(time.Duration(i) * time.Minute), Actor: actors[i%3], Action: actions[i%6], Target: targets[i%5], Result: results[i%7%3]}
+		got, err := db.AppendAudit(ctx, chain(ev))
+		must(t, err, "AppendAudit")
+		all = append(all, got)
+	}
+	queries := []audit.Query{
+		{},
+		{Actor: "console:a"},
+		{Action: "vault.secret"},
+		{Action: "vault"},
+		{Action: "vault.secret.get", Actor: "sp:1"},
+		{Target: "/subscriptions/s/resourceGroups/rg"},
+		{Target: "/subscriptions/s/resourceGroups/rg/"},
+		{Target: "ÿ"},
+		{Result: audit.Denied, Action: "resourcegroup"},
+		{From: base.Add(30 * time.Minute), To: base.Add(90 * time.Minute)},
+		{Action: "vault.secret", Target: "/subscriptions/", Result: audit.Success, After: 20, Before: 140},
+		{Actor: "nobody"},
+	}
+	for _, q := range queries {
+		for _, newest := range []bool{false, true} {
+			q := q
+			q.Newest, q.Limit = newest, 7
+			var want []int64
+			for _, e := range all {
+				if q.Match(e) && e.Seq > q.After && (q.Before == 0 || e.Seq < q.Before) {
+					want = append(want, e.Seq)
+				}
+			}
+			if newest {
+				slices.Reverse(want)
+			}
+			var got []int64
+			for {
+				page, err := db.QueryAudit(ctx, q)
+				must(t, err, "QueryAudit")
+				for _, e := range page {
+					got = append(got, e.Seq)
+					sameEvent(t, e, all[e.Seq-1])
+				}
+				if len(page) < q.Limit {
+					break
+				}
+				if newest {
+					q.Before = page[len(page)-1].Seq
+				} else {
+					q.After = page[len(page)-1].Seq
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("QueryAudit(%+v): %v, want %v", q, got, want)
+			}
+		}
+	}
+	if _, err := db.QueryAudit(ctx, audit.Query{}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("QueryAudit without a limit: %v, want Invalid", err)
+	}
 }

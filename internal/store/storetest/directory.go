@@ -22,6 +22,7 @@ func RunDirectory(t *testing.T, open func(t *testing.T) *store.DB) {
 	}{
 		{"Applications", testDirectoryApplications},
 		{"Pages", testDirectoryPages},
+		{"ByName", testDirectoryByName},
 		{"ServicePrincipals", testDirectoryServicePrincipals},
 		{"Assignments", testDirectoryAssignments},
 		{"Groups", testDirectoryGroups},
@@ -622,5 +623,93 @@ func testDirectoryRace(t *testing.T, db *store.DB) {
 		if won != 1 {
 			t.Errorf("%s: %d winners, want 1", what, won)
 		}
+	}
+}
+
+// testDirectoryByName: ListServicePrincipalsByName and ListApplicationsByName find the display
+// names that start with a prefix under Graph's case folding, as keyset pages in id order, scoped
+// by tenant, and follow renames; GetServicePrincipals reads a set of ids.
+func testDirectoryByName(t *testing.T, db *store.DB) {
+	dirFixture(t, db)
+	names := []string{"Straße", "STRASSE x", "ſtrasse", "strasse", "stras", "\u212aelvin", "kelvin", "日本", "Zeta", ""}
+	for i, n := range names {
+		mi := dirMI(10 + i)
+		mi.DisplayName = n
+		_, err := db.CreateServicePrincipal(ctx, mi, nil)
+		must(t, err, "CreateServicePrincipal")
+	}
+	other := dirMI(40)
+	other.TenantID, other.DisplayName = dirOtherTenant, "strasse other tenant"
+	_, err := db.CreateServicePrincipal(ctx, other, nil)
+	must(t, err, "CreateServicePrincipal other tenant")
+	app := dirApp(50)
+	app.DisplayName = "Strasse app"
+	appSP := dirAppSP(app, 51)
+	must(t, db.CreateApplication(ctx, app, &appSP), "CreateApplication")
+
+	byName := func(prefix string, limit int) []string {
+		t.Helper()
+		var ids []string
+		after := ""
+		for {
+			page, err := db.ListServicePrincipalsByName(ctx, dirTenant, prefix, after, limit)
+			must(t, err, "ListServicePrincipalsByName")
+			for _, sp := range page {
+				ids = append(ids, sp.ID)
+				after = sp.ID
+			}
+			if len(page) < limit {
+				return ids
+			}
+		}
+	}
+	for prefix, want := range map[string][]string{
+		"strasse": {dirGUID(11), dirGUID(12), dirGUID(13), dirGUID(51)},
+		"STRAS":   {dirGUID(11), dirGUID(12), dirGUID(13), dirGUID(14), dirGUID(51)},
+		"KELVIN":  {dirGUID(15), dirGUID(16)},
+		"日":       {dirGUID(17)},
+		"q":       nil,
+	} {
+		for _, limit := range []int{1, 2, 100} {
+			if got := byName(prefix, limit); !slices.Equal(got, want) {
+				t.Errorf("ListServicePrincipalsByName(%q) by %d: %v, want %v", prefix, limit, got, want)
+			}
+		}
+	}
+	if got := byName("", 100); len(got) != len(names)+1 {
+		t.Errorf("the empty prefix finds %d, want all %d", len(got), len(names)+1)
+	}
+	apps, err := db.ListApplicationsByName(ctx, dirTenant, "STRASSE A", "", 10)
+	must(t, err, "ListApplicationsByName")
+	if len(apps) != 1 || apps[0].ID != app.ID {
+		t.Errorf("ListApplicationsByName: %+v", apps)
+	}
+	_, err = db.UpdateApplication(ctx, dirTenant, app.ID, func(a *directory.Application, sp *directory.ServicePrincipal) error {
+		a.DisplayName, sp.DisplayName = "Renamed", "Renamed"
+		return nil
+	})
+	must(t, err, "UpdateApplication")
+	if got := byName("strasse", 100); slices.Contains(got, dirGUID(51)) {
+		t.Errorf("a renamed service principal is still found by its old name")
+	}
+	if got := byName("renamed", 100); !slices.Equal(got, []string{dirGUID(51)}) {
+		t.Errorf("a renamed service principal is not found by its new name: %v", got)
+	}
+	if apps, _ := db.ListApplicationsByName(ctx, dirTenant, "ren", "", 10); len(apps) != 1 {
+		t.Errorf("a renamed application is not found by its new name: %+v", apps)
+	}
+
+	got, err := db.GetServicePrincipals(ctx, dirTenant, []string{dirGUID(11), dirGUID(99), other.ID, dirGUID(51)})
+	must(t, err, "GetServicePrincipals")
+	var ids []string
+	for _, sp := range got {
+		ids = append(ids, sp.ID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{dirGUID(11), dirGUID(51)}) {
+		t.Errorf("GetServicePrincipals: %v, want the two of this tenant", ids)
+	}
+	if got, err := db.GetServicePrincipals(ctx, dirTenant, nil); err != nil || len(got) != 0 {
+		t.Errorf("GetServicePrincipals(nil) = %v, %v", got, err)
 	}
 }

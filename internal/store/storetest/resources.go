@@ -160,7 +160,7 @@ func testResGroups(t *testing.T, db *store.DB) {
 	wantKind(t, err, errs.NotFound, "PutResourceGroup in another tenant's subscription")
 	_, err = db.PutResourceGroup(ctx, resources.Group{TenantID: resTenant, SubscriptionID: resSub, Name: "a", Location: "l", Created: t0})
 	must(t, err, "PutResourceGroup a")
-	list, err := db.ListResourceGroups(ctx, resTenant, resSub)
+	list, err := db.ListResourceGroups(ctx, resTenant, resSub, "", 0)
 	must(t, err, "ListResourceGroups")
 	if len(list) != 2 || list[0].Name != "a" || list[1].Name != "G" {
 		t.Fatalf("ListResourceGroups = %+v", list)

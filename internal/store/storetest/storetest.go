@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Audit", testAudit},
 		{"AuditRejectsBadEvents", testAuditRejectsBadEvents},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditQuery", testAuditQuery},
 		{"AuditCheckpointsAndPrune", testAuditCheckpointsAndPrune},
 		{"CA", testCA},
 		{"CARace", testCARace},
