@@ -374,7 +374,7 @@ func TestBrowserLogStream(t *testing.T) {
 	if err := os.WriteFile(file, []byte("before 1\nbefore 2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.env.Server.Console.SetAppLogs(func(name string) (string, bool) { return agent.LogPath(state, name), true }, time.Second)
+	f.env.Server.Console.SetAppLogs(func(name, _ string) (string, bool) { return agent.LogPath(state, name), true }, time.Second)
 	var out struct {
 		WorstMs    int
 		Reconnects int
