@@ -55,7 +55,9 @@ type follow struct {
 	once    sync.Once
 }
 
-func nodeKey(tenantID, node string) string { return strings.ToLower(tenantID) + "/" + strings.ToLower(node) }
+func nodeKey(tenantID, node string) string {
+	return strings.ToLower(tenantID) + "/" + strings.ToLower(node)
+}
 
 // LogStream is a follow of an app's output on a node: Lines until Ended.
 type LogStream struct {

@@ -1,8 +1,8 @@
 package server
 
 import (
-	"github.com/lanyardhq/lanyard/internal/appservice"
 	"context"
+	"github.com/lanyardhq/lanyard/internal/appservice"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/internal/arm"
