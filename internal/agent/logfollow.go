@@ -56,8 +56,11 @@ func (a *Agent) followLogsOf(ctx context.Context, e *endpoint) {
 			if ctx.Err() != nil {
 				return
 			}
-			// The events long poll says when the control plane is away; this one stays quiet.
-			a.log.Debug("log follows: not reachable", slog.String("server", e.String()), slog.String("error", err.Error()))
+			// The events long poll says when the control plane is away; this one says only what
+			// a server that answered refused.
+			if !unanswered(err) {
+				a.log.Debug("log follows refused", slog.String("server", e.String()), slog.String("error", err.Error()))
+			}
 			if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
 				return
 			}
