@@ -65,7 +65,9 @@ const browser = await puppeteer.launch({
   acceptInsecureCerts: true, userDataDir: dir, defaultViewport: { width: 1280, height: 800 },
   extraPrefsFirefox: prefs, protocolTimeout: 60000,
 });
-const page = (await browser.pages())[0] || (await browser.newPage());
+// A new tab: in the tab Firefox starts with, keys reach the page but do not activate buttons or
+// tick checkboxes (no focused window), so the keyboard-only flows would stall there.
+const page = await browser.newPage();
 page.setDefaultTimeout(10000);
 // Every request of a page stays on loopback.
 await page.setRequestInterception(true);
@@ -75,6 +77,11 @@ page.on('request', (req) => {
   problems.push('request off loopback: ' + u.href);
   return req.abort();
 });
+// LANYARD_BROWSER_DEBUG=1 prints the requests, answers and key presses to stderr.
+if (process.env.LANYARD_BROWSER_DEBUG) {
+  page.on('request', (r) => console.error('request', r.method(), r.url()));
+  page.on('response', (r) => console.error('response', r.status(), r.url()));
+}
 page.on('dialog', async (d) => { problems.push(`a dialog opened (script ran): ${d.message()}`); await d.dismiss(); });
 // CSP violations are recorded in the page by a preload script (not subject to the page's CSP).
 await page.evaluateOnNewDocument(() => {
@@ -139,6 +146,7 @@ async function focusByTab(el) {
 // place, such as a summary).
 async function press(elp, nav = true) {
   const el = await focusByTab(await elp);
+  if (process.env.LANYARD_BROWSER_DEBUG) console.error('press', await page.evaluate(() => document.activeElement.outerHTML.slice(0, 200)));
   if (!nav) { await page.keyboard.press('Enter'); return; }
   await Promise.all([page.waitForNavigation({ waitUntil: 'load', timeout: 15000 }), page.keyboard.press('Enter')]);
 }
@@ -148,7 +156,7 @@ async function checked(el) { return el.evaluate((t) => t.checked); }
 // tick ticks a checkbox with Space.
 async function tick(elp) {
   const el = await focusByTab(await elp);
-  if (!(await checked(el))) await page.keyboard.press('Space');
+  if (!(await checked(el))) await page.keyboard.press(' ');
   if (!(await checked(el))) fail('could not tick a checkbox');
 }
 
@@ -157,7 +165,7 @@ async function choose(elp) {
   const el = await focusByTab(await elp);
   for (let i = 0; i < 50 && !(await checked(el)); i++) {
     const here = await el.evaluate((t) => document.activeElement === t);
-    await page.keyboard.press(here ? 'Space' : 'ArrowDown');
+    await page.keyboard.press(here ? ' ' : 'ArrowDown');
   }
   if (!(await checked(el))) fail('could not choose a radio');
 }
