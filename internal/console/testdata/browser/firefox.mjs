@@ -277,7 +277,13 @@ const flows = {
     for (const [name, p] of Object.entries(P.pages)) {
       await page.goto(BASE + p, { waitUntil: 'load' });
       const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      if (wide > 0) problems.push(`${name} scrolls sideways by ${wide}px at 1024px`);
+      if (wide > 0) {
+        // Name the outermost elements that reach past the window, to say what to fix.
+        const over = await page.evaluate(() => [...document.querySelectorAll('main *')]
+          .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && e.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)
+          .slice(0, 3).map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(e.getBoundingClientRect().width) + 'px'));
+        problems.push(`${name} scrolls sideways by ${wide}px at 1024px (${over.join(', ')})`);
+      }
     }
     await check('narrow');
     await page.setViewport({ width: 1280, height: 800 });
