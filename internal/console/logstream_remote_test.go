@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lanyardhq/lanyard/client"
+	"github.com/lanyardhq/lanyard/internal/agent"
 	"github.com/lanyardhq/lanyard/internal/lanyardtest"
 )
 
@@ -241,4 +242,61 @@ func TestLogStreamRemoteNode(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a bad Last-Event-ID: %d", resp.StatusCode)
 	}
+}
+
+// TestLogStreamAgentInProcess is the same path with the agent in this test's process, so that the
+// race detector watches the agent's side too: the console streams the app's lines, and resumes
+// after a dropped connection with the next line.
+func TestLogStreamAgentInProcess(t *testing.T) {
+	ctx := context.Background()
+	env := lanyardtest.Start(t, lanyardtest.Options{})
+	sub, err := env.Admin.DefaultSubscription(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := client.ResourceGroupPath(sub.SubscriptionID, "rgi")
+	if err := env.Admin.ARM(ctx, http.MethodPut, group, "2021-04-01", map[string]any{"location": "local"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var site client.Resource
+	if err := env.Admin.ARM(ctx, http.MethodPut, group+"/providers/Microsoft.Web/sites/webin", client.APIVersionSites, map[string]any{
+		"location": "local", "kind": "app", "properties": map[string]any{"lanyard": map[string]string{"node": "inproc"}},
+	}, &site); err != nil {
+		t.Fatal(err)
+	}
+	env.StartAgent(t, "inproc", agent.Config{Apps: []agent.AppConfig{{Site: site.ID,
+		Command: []string{"sh", "-c", `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo "line $i"; sleep 0.01; done`}}}})
+	br := signIn(t, env)
+	read := func(evs <-chan event, first, n int) (int, string) {
+		t.Helper()
+		next, last := first, ""
+		timeout := time.After(60 * time.Second)
+		for got := 0; got < n; {
+			select {
+			case ev, ok := <-evs:
+				if !ok {
+					t.Fatalf("the stream ended after %d lines", got)
+				}
+				if ev.name != "" {
+					continue
+				}
+				k, err := strconv.Atoi(strings.TrimPrefix(ev.data, "line "))
+				if err != nil || (next != 0 && k != next) {
+					t.Fatalf("%q came where line %d was due", ev.data, next)
+				}
+				next, last = k+1, ev.id
+				got++
+			case <-timeout:
+				t.Fatalf("only %d of %d lines", got, n)
+			}
+		}
+		return next, last
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	next, last := read(stream(sctx, t, br, env.URL, "/console/sites/rgi/webin/logstream/events", ""), 0, 20)
+	cancel()
+	time.Sleep(300 * time.Millisecond)
+	sctx, cancel = context.WithCancel(ctx)
+	defer cancel()
+	read(stream(sctx, t, br, env.URL, "/console/sites/rgi/webin/logstream/events", last), next, 20)
 }

@@ -238,6 +238,12 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 			}
 		}
 		select {
+		case <-f.closed: // the reader went away (a send below could still win against it)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		default:
+		}
+		select {
 		case f.lines <- line:
 		case <-f.closed:
 			w.WriteHeader(http.StatusNoContent)
