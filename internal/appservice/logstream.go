@@ -100,35 +100,16 @@ func (s *Service) serveLogStream(w http.ResponseWriter, r *http.Request, p authn
 				// reconnected at once would only ask again) until the reader or the deadline ends it.
 				ended = nil
 			}
-			if !writeLine(w, line) {
+			// This line and what is buffered already go out in one flush.
+			if !writeLine(w, line) || !drain(w, ls) {
 				return nil
-			}
-			// What is buffered already goes out in one flush.
-			for more := true; more; {
-				select {
-				case line := <-ls.Lines():
-					if !writeLine(w, line) {
-						return nil
-					}
-				default:
-					more = false
-				}
 			}
 		case <-ended:
 			// The node's stream ended (the agent went away or restarted): what it sent is
 			// written, and the reader reconnects after its last line.
-			for {
-				select {
-				case line := <-ls.Lines():
-					if !writeLine(w, line) {
-						return nil
-					}
-					continue
-				default:
-				}
-				break
+			if drain(w, ls) {
+				_ = rc.Flush()
 			}
-			_ = rc.Flush()
 			return nil
 		case <-note.C:
 			if !ls.Taken() {
@@ -143,6 +124,20 @@ func (s *Service) serveLogStream(w http.ResponseWriter, r *http.Request, p authn
 		}
 		if rc.Flush() != nil {
 			return nil
+		}
+	}
+}
+
+// drain writes the lines buffered already, and reports whether the writes went through.
+func drain(w http.ResponseWriter, ls LogStream) bool {
+	for {
+		select {
+		case line := <-ls.Lines():
+			if !writeLine(w, line) {
+				return false
+			}
+		default:
+			return true
 		}
 	}
 }
