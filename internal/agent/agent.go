@@ -272,6 +272,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return a.renewLoop(gctx) })
 	g.Go(func() error { return a.followEvents(gctx, after) })
+	g.Go(func() error { return a.followLogs(gctx) })
 	g.Go(func() error { return a.cache.refreshLoop(gctx, refreshPeriod) })
 	for _, ac := range a.cfg.Apps {
 		ap := a.apps.get(ac.Name)

@@ -25,6 +25,7 @@ const (
 	opFnListSecrets                     // POST {site}/functions/{fn}/listsecrets
 	opFnKey                             // PUT, DELETE {site}/functions/{fn}/keys/{name}
 	opSlotConfigNames                   // GET {site}/config/slotConfigNames
+	opLogStream                         // GET {site}/logstream (Lanyard's own: server-sent events)
 )
 
 // route is a parsed path of this package.
@@ -59,6 +60,8 @@ func parseRoute(path string) (route, bool) {
 		rt.op, rt.methods = opZipDeploy, "POST"
 	case n == 2 && is(0, "config") && is(1, "appsettings"):
 		rt.op, rt.methods = opAppSettings, "GET, PUT"
+	case n == 1 && is(0, "logstream"):
+		rt.op, rt.methods = opLogStream, "GET"
 	case n == 2 && is(0, "config") && is(1, "slotConfigNames"):
 		rt.op, rt.methods = opSlotConfigNames, "GET"
 	case n == 3 && is(0, "config") && is(1, "appsettings") && is(2, "list"):
@@ -160,6 +163,8 @@ func (s *Service) dispatch(w http.ResponseWriter, r *http.Request, p authn.Princ
 		return nil
 	case opConfigRefs:
 		return s.serveConfigRefs(w, r, p, tenantID, id, rt.name)
+	case opLogStream:
+		return s.serveLogStream(w, r, p, tenantID, id)
 	case opSlotConfigNames:
 		// Lanyard has no deployment slots: no setting sticks to one. az reads this document to
 		// print appsettings' slotSetting.

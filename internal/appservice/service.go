@@ -55,6 +55,12 @@ type Service struct {
 	MaxPackageSize int64
 	// Shape renders errors; nil: httpx.ARMShape("").
 	Shape httpx.Shape
+	// FollowLog asks a node's agent for a site's output (nodes.Service.FollowLog); nil: the
+	// log stream route answers that it is not available.
+	FollowLog func(tenantID, node, app, after string, tail int) (LogStream, error)
+	// LogStreamMax is how long one log stream stays open before the server ends it and the
+	// reader reconnects, resuming where it was; default DefaultLogStreamMax.
+	LogStreamMax time.Duration
 
 	randMu sync.Mutex
 	refs   refCache
@@ -65,6 +71,7 @@ const DefaultMaxPackageSize = 100 << 20
 
 // The ARM actions this package checks (Azure's names).
 const (
+	actionRead             = "Microsoft.Web/sites/read"
 	actionConfigRead       = "Microsoft.Web/sites/config/read"
 	actionConfigWrite      = "Microsoft.Web/sites/config/write"
 	actionConfigList       = "Microsoft.Web/sites/config/list/action"

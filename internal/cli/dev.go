@@ -81,7 +81,11 @@ browsers resolve *.localhost to loopback by themselves.`,
 				return runServer(ctx, cfg, cmd, func(srv *server.Server, addr net.Addr) error {
 					caFile := filepath.Join(cfg.DataDir, "ca.pem")
 					stateDir := devAgentDir(cfg.DataDir) // the console's Log stream reads the dev agent's app logs
-					srv.Console.SetAppLogs(func(name string) (string, bool) { return agent.LogPath(stateDir, name), true }, 0)
+					// Apps placed on no node or on the dev agent's are read here; the others' output is
+					// asked of their node's agent.
+					srv.Console.SetAppLogs(func(name, node string) (string, bool) {
+						return agent.LogPath(stateDir, name), node == "" || strings.EqualFold(node, devNode)
+					}, 0)
 					if err := os.WriteFile(caFile, srv.CA.CertPEM(), 0o644); err != nil {
 						return fmt.Errorf("write %s: %w", caFile, err)
 					}

@@ -143,13 +143,20 @@ func (f *fixture) link() string {
 	return out.URL
 }
 
-// run runs one flow of console.mjs and decodes what it returns into out.
+// run runs one flow of console.mjs (Chromium) and decodes what it returns into out.
 func (f *fixture) run(node, flow string, params any, out any) {
 	f.t.Helper()
+	f.runScript(node, "console.mjs", flow, params, out)
+}
+
+// runScript runs one flow of script (console.mjs: Chromium, firefox.mjs: Firefox) and decodes
+// what it returns into out.
+func (f *fixture) runScript(node, script, flow string, params any, out any) {
+	f.t.Helper()
 	p, _ := json.Marshal(params)
-	cmd := exec.Command(node, "console.mjs", flow)
+	cmd := exec.Command(node, script, flow)
 	cmd.Dir = browserDir
-	cmd.Env = append(os.Environ(), "BASE="+f.env.URL, "LINK="+f.link(), "SHOTS="+shots(f.t), "PARAMS="+string(p), "CHROMIUM="+chromium())
+	cmd.Env = append(os.Environ(), "BASE="+f.env.URL, "LINK="+f.link(), "SHOTS="+shots(f.t), "PARAMS="+string(p), "CHROMIUM="+chromium(), "FIREFOX="+firefox())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
@@ -218,6 +225,11 @@ func (f *fixture) vaultGet(host, secret, principal string) (int, string) {
 // is refused.
 func TestBrowserSeed003(t *testing.T) {
 	node := requireBrowser(t)
+	seed003(t, node, "console.mjs")
+}
+
+// seed003 runs the seed 003 flow with script and checks what it did.
+func seed003(t *testing.T, node, script string) {
 	f := start(t)
 	f.group("rg003")
 	f.site("rg003", "func003", "functionapp", false)
@@ -228,7 +240,7 @@ func TestBrowserSeed003(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out struct{ PrincipalID, OtherID string }
-	f.run(node, "seed003", map[string]string{"group": "rg003", "app": "func003", "other": "other003", "vault": "kv003"}, &out)
+	f.runScript(node, script, "seed003", map[string]string{"group": "rg003", "app": "func003", "other": "other003", "vault": "kv003"}, &out)
 	if status, v := f.vaultGet(host, "db-password", out.PrincipalID); status != http.StatusOK || v != "s3cr3t-003" {
 		t.Errorf("the app's token read the secret: %d %q, want 200 and the value", status, v)
 	}
@@ -336,10 +348,19 @@ func TestBrowserSeed002(t *testing.T) {
 func TestBrowserPages(t *testing.T) {
 	node := requireBrowser(t)
 	f := start(t)
+	f.runScript(node, "console.mjs", "pages", map[string]any{"pages": f.listPages(), "evil": hostile}, nil)
+}
+
+// hostile is a display name that would run as script if it were not escaped.
+const hostile = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+
+// listPages makes what the list pages show (an app registration with a hostile name among them)
+// and returns the pages by name.
+func (f *fixture) listPages() map[string]string {
+	t := f.t
 	f.group("rgx")
-	const evil = `<script>alert(1)</script><img src=x onerror=alert(2)>`
 	var app client.Application
-	if err := f.env.Admin.Graph(f.ctx, http.MethodPost, client.GraphBase+"/applications", client.Application{DisplayName: evil}, &app); err != nil {
+	if err := f.env.Admin.Graph(f.ctx, http.MethodPost, client.GraphBase+"/applications", client.Application{DisplayName: hostile}, &app); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.env.Admin.Graph(f.ctx, http.MethodPost, client.GraphBase+"/servicePrincipals", map[string]string{"appId": app.AppID}, nil); err != nil {
@@ -356,13 +377,19 @@ func TestBrowserPages(t *testing.T) {
 		"iam": "/console/iam", "iam-site": "/console/iam?scope=" + url.QueryEscape(web.ID) + "&q=web", "nodes": "/console/nodes",
 		"audit": "/console/audit", "reach": "/console/reach/" + web.Identity.PrincipalID, "logstream": "/console/sites/rgx/webx/logstream",
 	}
-	f.run(node, "pages", map[string]any{"pages": pages, "evil": evil}, nil)
+	return pages
 }
 
 // TestBrowserLogStream: lines an app prints appear in the page within a second; the server ends
 // each stream after a second, and the page reconnects without losing or repeating a line.
 func TestBrowserLogStream(t *testing.T) {
 	node := requireBrowser(t)
+	logStream(t, node, "console.mjs")
+}
+
+// logStream runs the log stream flow with script: an app's log on this host, streams that the
+// server ends after a second.
+func logStream(t *testing.T, node, script string) {
 	f := start(t)
 	f.group("rgl")
 	f.site("rgl", "weblog", "app", false)
@@ -374,12 +401,12 @@ func TestBrowserLogStream(t *testing.T) {
 	if err := os.WriteFile(file, []byte("before 1\nbefore 2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.env.Server.Console.SetAppLogs(func(name string) (string, bool) { return agent.LogPath(state, name), true }, time.Second)
+	f.env.Server.Console.SetAppLogs(func(name, _ string) (string, bool) { return agent.LogPath(state, name), true }, time.Second)
 	var out struct {
 		WorstMs    int
 		Reconnects int
 	}
-	f.run(node, "logstream", map[string]any{"group": "rgl", "site": "weblog", "file": file, "lines": 30, "gapMs": 120, "preexisting": 2, "minReconnects": 2}, &out)
+	f.runScript(node, script, "logstream", map[string]any{"group": "rgl", "site": "weblog", "file": file, "lines": 30, "gapMs": 120, "preexisting": 2, "minReconnects": 2}, &out)
 	t.Logf("slowest line: %d ms; reconnects: %d", out.WorstMs, out.Reconnects)
 }
 

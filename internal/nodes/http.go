@@ -31,6 +31,8 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+agentapi.PathSites, node(s.serveSites))
 	mux.Handle("GET "+agentapi.PathPackages+"/{digest}", node(s.servePackage))
 	mux.Handle("POST "+agentapi.PathTimerClaim, node(s.serveTimerClaim))
+	mux.Handle("GET "+agentapi.PathLogFollows, node(s.serveLogFollows))
+	mux.Handle("POST "+agentapi.PathLogLines, node(s.serveLogLines))
 	admin := func(fn httpx.Handler) http.Handler {
 		return httpx.With(httpx.Plain, func(w http.ResponseWriter, r *http.Request) error {
 			if err := authn.RequireAdmin(r.Context()); err != nil {

@@ -73,6 +73,7 @@ type Service struct {
 	PollInterval time.Duration
 
 	watch    watcher
+	logs     logHub // the log follows this server holds (logs.go)
 	wakeOnce sync.Once
 	wake     chan struct{}
 }

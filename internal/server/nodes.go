@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/lanyardhq/lanyard/internal/appservice"
 	"strings"
 
 	"github.com/lanyardhq/lanyard/internal/arm"
@@ -27,6 +28,15 @@ func (s *Server) openNodes() {
 	}
 	if s.DB.Notifies() {
 		s.Nodes.PollInterval = notifiedPoll // changes.go
+	}
+	if s.Apps != nil { // a site's log stream asks the node's agent through the agent API
+		s.Apps.FollowLog = func(tenantID, node, app, after string, tail int) (appservice.LogStream, error) {
+			ls, err := s.Nodes.FollowLog(tenantID, node, app, after, tail)
+			if err != nil {
+				return nil, err
+			}
+			return ls, nil
+		}
 	}
 }
 

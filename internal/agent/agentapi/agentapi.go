@@ -238,3 +238,48 @@ type SiteAuth struct {
 	AllowedApplications   []string `json:"allowedApplications,omitempty"`
 	AllowedIdentities     []string `json:"allowedIdentities,omitempty"`
 }
+
+// The log follow of a remote app's output (docs/console.md, "Log stream"). The server does not
+// dial agents: a console stream of an app on node N waits, in the memory of the server that
+// holds it, for N's agent, which long-polls every server it knows for such requests
+// (PathLogFollows) and answers each with a request of its own that streams the app's lines to
+// that server (PathLogLines) until the server ends it.
+const (
+	// PathLogFollows answers the log follows waiting for the calling node (LogFollowsResponse),
+	// held up to QueryWait (at most MaxWait) while there is none.
+	PathLogFollows = Prefix + "/logs/follows"
+	// PathLogLines takes the lines of one follow (QueryFollow): a POST whose body is a stream of
+	// LogLine objects, one JSON object per line (application/x-ndjson). The server answers when
+	// the follow ends (the console's stream went away) or the body ends.
+	PathLogLines = Prefix + "/logs/lines"
+	// QueryFollow names the follow (LogFollow.ID) on PathLogLines.
+	QueryFollow = "follow"
+)
+
+// LogFollow asks the agent for an app's output.
+type LogFollow struct {
+	ID  string `json:"id"`  // the follow's id, for PathLogLines
+	App string `json:"app"` // the site's ARM id, as the agent's configuration names it
+	// After is the position of the last line the reader has ("{inode}:{offset}"): the lines
+	// after it are wanted. Empty: the last Tail lines, then what comes.
+	After string `json:"after,omitempty"`
+	Tail  int    `json:"tail,omitempty"`
+}
+
+// LogFollowsResponse answers PathLogFollows.
+type LogFollowsResponse struct {
+	Follows []LogFollow `json:"follows"`
+}
+
+// LogLine is one line of an app's output, sent on PathLogLines: its text (without the line
+// end) and the position after it in the agent's log ("{inode}:{offset}"), the id a reader
+// resumes after. A line with an empty ID and Text tells the server that the app's log is not on
+// this node (Error says why).
+type LogLine struct {
+	ID    string `json:"id,omitempty"`
+	Text  string `json:"text"`
+	Error string `json:"error,omitempty"`
+}
+
+// MaxLogFollows bounds the follows of one node that one server holds at a time.
+const MaxLogFollows = 16

@@ -19,5 +19,7 @@
     pre.setAttribute("data-lines", String(lines));
     if (stick) { pre.scrollTop = pre.scrollHeight; }
   };
+  // A note from the server (the node's agent has not answered yet, or does not run the app).
+  es.addEventListener("status", function (e) { status.textContent = e.data; });
   es.onerror = function () { status.textContent = "Reconnecting…"; };
 })();

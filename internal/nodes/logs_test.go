@@ -1,0 +1,161 @@
+package nodes
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
+	"github.com/lanyardhq/lanyard/internal/errs"
+)
+
+// follows polls the follows of node n (a short wait) and returns them.
+func follows(t *testing.T, s *Service, n Node, wait string) []agentapi.LogFollow {
+	t.Helper()
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, agentapi.PathLogFollows+"?wait="+wait, nil)
+	if err := s.serveLogFollows(w, r, n); err != nil {
+		t.Fatal(err)
+	}
+	var out agentapi.LogFollowsResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Follows
+}
+
+// TestLogFollows: a follow is offered to the node it is for only, not again while its agent
+// should be taking it; another node cannot take it; its lines reach the reader in order; a second
+// lines request for it is refused; closing the reader answers the agent's request; and a node's
+// follows are bounded.
+func TestLogFollows(t *testing.T) {
+	now := time.Now()
+	s := &Service{Now: func() time.Time { return now }}
+	n1 := Node{TenantID: "T1", Name: "node-1"}
+	other := Node{TenantID: "t1", Name: "node-2"}
+	otherTenant := Node{TenantID: "t2", Name: "node-1"}
+	if _, err := s.FollowLog("t1", "node-1", "/sites/a", "not a position", 100); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("a bad position: %v", err)
+	}
+	ls, err := s.FollowLog("t1", "NODE-1", "/sites/a", "12:34", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := follows(t, s, other, "10ms"); len(got) != 0 {
+		t.Fatalf("another node was offered %v", got)
+	}
+	if got := follows(t, s, otherTenant, "10ms"); len(got) != 0 {
+		t.Fatalf("a node of another tenant was offered %v", got)
+	}
+	got := follows(t, s, n1, "10ms")
+	if len(got) != 1 || got[0].App != "/sites/a" || got[0].After != "12:34" || got[0].Tail != 100 || got[0].ID == "" {
+		t.Fatalf("node-1 was offered %+v", got)
+	}
+	if again := follows(t, s, n1, "10ms"); len(again) != 0 {
+		t.Fatalf("offered again at once: %v", again)
+	}
+	id := got[0].ID
+
+	lines := func(n Node, body io.Reader) (*httptest.ResponseRecorder, error) {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, agentapi.PathLogLines+"?follow="+id, body)
+		return w, s.serveLogLines(w, r, n)
+	}
+	if _, err := lines(other, strings.NewReader("")); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("another node took the follow: %v", err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var w1 *httptest.ResponseRecorder
+	go func() {
+		var err error
+		w1, err = lines(n1, pr)
+		done <- err
+	}()
+	enc := json.NewEncoder(pw)
+	for _, l := range []agentapi.LogLine{{ID: "12:40", Text: "one"}, {ID: "12:46", Text: "<b>two</b>"}} {
+		if err := enc.Encode(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"12:40 one", "12:46 <b>two</b>"} {
+		select {
+		case l := <-ls.Lines():
+			if l.ID+" "+l.Text != want {
+				t.Fatalf("line %+v, want %s", l, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no line %s", want)
+		}
+	}
+	if !ls.Taken() {
+		t.Error("the follow is not taken while its lines come")
+	}
+	if _, err := lines(n1, strings.NewReader("")); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("a second lines request: %v", err)
+	}
+	// The reader goes away: the agent's request is answered (its body is cut short by the
+	// deadline on a real connection; here the next line finds the follow closed).
+	ls.Close()
+	_ = enc.Encode(agentapi.LogLine{ID: "12:50", Text: "three"})
+	select {
+	case err := <-done:
+		if err != nil || w1.Code != http.StatusNoContent {
+			t.Fatalf("the lines request ended with %v, %d", err, w1.Code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lines request goes on after the reader went away")
+	}
+	pw.Close()
+	if _, err := lines(n1, strings.NewReader("")); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("a closed follow: %v", err)
+	}
+
+	// A bad line ends the request.
+	ls2, err := s.FollowLog("t1", "node-1", "/sites/a", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls2.Close()
+	id = follows(t, s, n1, "10ms")[0].ID
+	if _, err := lines(n1, strings.NewReader(`{"id":"x","text":"y"}`+"\n")); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("a line without a position: %v", err)
+	}
+	select {
+	case <-ls2.Ended():
+	case <-time.After(time.Second):
+		t.Fatal("the stream did not end with its lines request")
+	}
+
+	// At most MaxLogFollows of a node at a time.
+	var open []*LogStream
+	for range agentapi.MaxLogFollows - 1 {
+		l, err := s.FollowLog("t1", "node-1", "/sites/b", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, l)
+	}
+	if _, err := s.FollowLog("t1", "node-1", "/sites/b", "", 0); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("one more follow: %v", err)
+	}
+	for _, l := range open {
+		l.Close()
+	}
+	// The long poll waits, and wakes when a follow comes.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		l, _ := s.FollowLog("t1", "node-1", "/sites/c", "", 0)
+		if l != nil {
+			defer l.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	if got := follows(t, s, n1, "5s"); len(got) != 1 || got[0].App != "/sites/c" {
+		t.Fatalf("the long poll gave %+v", got)
+	}
+}
