@@ -130,6 +130,7 @@ func newStub(t testing.TB) *stub {
 	s.mux = mux
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*serving}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool()}
+	s.srv.EnableHTTP2 = true // as the real server: HTTP/2 for the calls that ask for it
 	s.srv.StartTLS()
 	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(s.caFile, ca.CertPEM(), 0o644); err != nil {
