@@ -111,7 +111,7 @@ func BenchmarkBareHandler(b *testing.B) {
 //
 //	go test -run '^$' -bench ColdMint -benchtime 2s -count 3 ./internal/agent
 func BenchmarkColdMint(b *testing.B) {
-	s := newStub(b)
+	s := newStubWith(b, true)
 	a := startAgent(b, s, func(c *Config) {
 		c.HitRate, c.MissRate, c.MissConcurrency = 1e12, 1e12, 64
 		c.TokenCache.MaxTokens = 1
