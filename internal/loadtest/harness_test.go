@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -61,7 +62,8 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // (registered resources the cold mints cycle through, default 256), LANYARD_LOAD_RSS=1 (also
 // the agent's RSS with 10,000 and 20,000 cached tokens: registers 20,000 resources, a minute
 // or two more), LANYARD_LOAD_ONLY (targets whose names contain one of these |-separated words),
-// LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs),
+// LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs,
+// and of a cold mint's agent with perf when it is installed),
 // LANYARD_LOAD_OUT (a file for the table), LANYARD_LOAD_LOG_LEVEL (the servers' log level, for the
 // log bytes per read at another level than the default), LANYARD_LOAD_BASELINE_BIN (another
 // lanyard binary, e.g. built from the commit before a change: its vault reads and cold mints are
@@ -172,9 +174,19 @@ func TestLoad(t *testing.T) {
 				if dir := os.Getenv("LANYARD_LOAD_PROFILE"); dir != "" && c == 16 && round == 0 && tg.server != nil {
 					prof = make(chan []byte, 1)
 					srv := tg.server
+					name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
 					go func() { prof <- srv.profile(dur) }()
+					// The agent serves no profiles (it has no admin socket): a cold mint's agent is
+					// sampled with perf when the machine has it (Go keeps frame pointers, so the
+					// stacks are whole): perf report -i cold-ES256-agent.perf.data --no-children.
+					if perf, err := exec.LookPath("perf"); err == nil && tg.stk != nil {
+						rec := exec.Command(perf, "record", "-F", "999", "-g", "-o", strings.TrimSuffix(name, ".pprof")+"-agent.perf.data",
+							"-p", strconv.Itoa(tg.stk.agent.pid()), "--", "sleep", strconv.FormatFloat(dur.Seconds(), 'f', 1, 64))
+						if rec.Start() == nil {
+							defer rec.Wait()
+						}
+					}
 					defer func() {
-						name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
 						_ = os.WriteFile(name, <-prof, 0o644)
 						if resp, err := srv.admin.Send(context.Background(), http.MethodGet, "/debug/pprof/allocs", nil, nil); err == nil {
 							_ = os.WriteFile(strings.TrimSuffix(name, ".pprof")+"-allocs.pprof", resp.Body, 0o644)
