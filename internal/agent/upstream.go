@@ -60,8 +60,9 @@ const endpointCooldown = 5 * time.Second
 // resolveTimeout bounds the lookup of a URL's addresses at start.
 const resolveTimeout = 3 * time.Second
 
-// mintIdleConns is how many idle HTTP/1.1 connections to one server the token client keeps:
-// enough for the concurrent mints of a busy node (each holds a connection while it waits).
+// mintIdleConns is how many HTTP/1.1 connections to one server the token client opens and keeps
+// idle at most: enough for the concurrent mints of a busy node (each holds a connection while it
+// waits); more concurrent mints wait for one.
 const mintIdleConns = 64
 
 // lookupHost resolves a server's name (tests replace it).
@@ -98,6 +99,9 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 					t.Protocols = new(http.Protocols)
 					t.Protocols.SetHTTP1(true)
 					t.MaxIdleConnsPerHost = mintIdleConns
+					// At most as many open: a burst of misses (many apps, or every token dropped at
+					// once) waits for a connection rather than opening one TLS handshake per mint.
+					t.MaxConnsPerHost = mintIdleConns
 				}
 				if addr != "" {
 					d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
