@@ -95,6 +95,13 @@ type stub struct {
 
 func newStub(t testing.TB) *stub {
 	t.Helper()
+	return newStubWith(t, false)
+}
+
+// newStubWith is newStub serving HTTP/2 too when h2 is set, as the real server does (the
+// benchmarks of the token client's transports).
+func newStubWith(t testing.TB, h2 bool) *stub {
+	t.Helper()
 	raw := make([]byte, seal.KeySize)
 	rand.Read(raw)
 	kek, err := seal.ParseKEK(raw)
@@ -130,6 +137,7 @@ func newStub(t testing.TB) *stub {
 	s.mux = mux
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*serving}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool()}
+	s.srv.EnableHTTP2 = h2
 	s.srv.StartTLS()
 	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(s.caFile, ca.CertPEM(), 0o644); err != nil {

@@ -40,10 +40,16 @@ type upstream struct {
 // endpoint is one server: a URL, and the address it is pinned to (when the URL's name has
 // several), with clients of its own.
 type endpoint struct {
-	base      string // https://host[:port], as configured (the TLS name)
-	addr      string // ip:port to dial instead of resolving the host; "" to resolve
-	plain     *http.Client
-	mtls      *http.Client
+	base  string // https://host[:port], as configured (the TLS name)
+	addr  string // ip:port to dial instead of resolving the host; "" to resolve
+	plain *http.Client
+	mtls  *http.Client
+	// mint is mtls over HTTP/1.1 with a pool of keep-alive connections, for token requests
+	// only: a mint over HTTP/2 costs both processes more (the client writes the request's
+	// headers and body as two frames, each flushed; the server runs every request in a new
+	// goroutine whose stack grows again each time, and writes its answer through the
+	// connection's frame scheduler), which a cold mint pays on every token (issue 17).
+	mint      *http.Client
 	downUntil atomic.Int64 // unix nanoseconds: set aside until then
 }
 
@@ -53,6 +59,11 @@ const endpointCooldown = 5 * time.Second
 
 // resolveTimeout bounds the lookup of a URL's addresses at start.
 const resolveTimeout = 3 * time.Second
+
+// mintIdleConns is how many HTTP/1.1 connections to one server the token client opens and keeps
+// idle at most: enough for the concurrent mints of a busy node (each holds a connection while it
+// waits); more concurrent mints wait for one.
+const mintIdleConns = 64
 
 // lookupHost resolves a server's name (tests replace it).
 var lookupHost = net.DefaultResolver.LookupHost
@@ -73,7 +84,7 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 			addrs = pinnedAddrs(pu)
 		}
 		for _, addr := range addrs {
-			transport := func(get func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *http.Transport {
+			transport := func(get func(*tls.CertificateRequestInfo) (*tls.Certificate, error), http1 bool) *http.Transport {
 				t := &http.Transport{
 					Proxy:                 http.ProxyFromEnvironment,
 					TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, GetClientCertificate: get},
@@ -82,6 +93,15 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 					IdleConnTimeout:       90 * time.Second,
 					TLSHandshakeTimeout:   10 * time.Second,
 					ResponseHeaderTimeout: 0, // the events long poll holds the answer; contexts bound each call
+				}
+				if http1 {
+					t.ForceAttemptHTTP2 = false
+					t.Protocols = new(http.Protocols)
+					t.Protocols.SetHTTP1(true)
+					t.MaxIdleConnsPerHost = mintIdleConns
+					// At most as many open: a burst of misses (many apps, or every token dropped at
+					// once) waits for a connection rather than opening one TLS handshake per mint.
+					t.MaxConnsPerHost = mintIdleConns
 				}
 				if addr != "" {
 					d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
@@ -94,8 +114,9 @@ func newUpstream(bases []string, roots *x509.CertPool, cert func() *tls.Certific
 			}
 			u.eps = append(u.eps, &endpoint{
 				base: base, addr: addr,
-				plain: &http.Client{Transport: transport(nil), Timeout: 30 * time.Second},
-				mtls:  &http.Client{Transport: transport(withCert)},
+				plain: &http.Client{Transport: transport(nil, false), Timeout: 30 * time.Second},
+				mtls:  &http.Client{Transport: transport(withCert, false)},
+				mint:  &http.Client{Transport: transport(withCert, true)},
 			})
 		}
 	}
@@ -137,6 +158,9 @@ func (e *endpoint) String() string {
 // in turn, then those set aside (every endpoint is tried once).
 func (u *upstream) order() []*endpoint {
 	n := len(u.eps)
+	if n == 1 { // one server: nothing to order
+		return u.eps
+	}
 	start := int(u.next.Add(1) % uint64(n))
 	now := time.Now().UnixNano()
 	out := make([]*endpoint, 0, n)
@@ -156,6 +180,7 @@ func (u *upstream) order() []*endpoint {
 func (u *upstream) reconnect() {
 	for _, e := range u.eps {
 		e.mtls.CloseIdleConnections()
+		e.mint.CloseIdleConnections()
 	}
 }
 
@@ -165,6 +190,7 @@ func (u *upstream) close() {
 	for _, e := range u.eps {
 		e.plain.CloseIdleConnections()
 		e.mtls.CloseIdleConnections()
+		e.mint.CloseIdleConnections()
 	}
 }
 
@@ -191,7 +217,7 @@ func (e *unreachableError) Unwrap() error { return e.err }
 // in turn (order) until one answers; an answer that is not 502, 503 or 504 is the answer. A call
 // that must not be sent twice (retry false: enrollment, which consumes the join token) goes on to
 // the next endpoint only when the connection could not be made.
-func (u *upstream) call(ctx context.Context, mtls bool, method, path string, in, out any, retry bool) error {
+func (u *upstream) call(ctx context.Context, via func(*endpoint) *http.Client, method, path string, in, out any, retry bool) error {
 	var raw []byte
 	if in != nil {
 		var err error
@@ -201,11 +227,7 @@ func (u *upstream) call(ctx context.Context, mtls bool, method, path string, in,
 	}
 	var last error
 	for _, e := range u.order() {
-		c := e.plain
-		if mtls {
-			c = e.mtls
-		}
-		err := e.call(ctx, c, method, path, raw, in != nil, out)
+		err := e.call(ctx, via(e), method, path, raw, in != nil, out)
 		if err == nil || ctx.Err() != nil || !unanswered(err) {
 			if err == nil {
 				e.downUntil.Store(0)
@@ -220,6 +242,12 @@ func (u *upstream) call(ctx context.Context, mtls bool, method, path string, in,
 	}
 	return last
 }
+
+// The clients a call goes through: without a client certificate (enrollment), with it, and with
+// it over HTTP/1.1 (token requests).
+func plainClient(e *endpoint) *http.Client { return e.plain }
+func mtlsClient(e *endpoint) *http.Client  { return e.mtls }
+func mintClient(e *endpoint) *http.Client  { return e.mint }
 
 // unanswered reports whether err means the endpoint did not answer the call: another may.
 func unanswered(err error) bool {
@@ -256,7 +284,7 @@ func (e *endpoint) call(ctx context.Context, c *http.Client, method, path string
 		return &unreachableError{err: err}
 	}
 	defer resp.Body.Close()
-	rawResp, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+	rawResp, err := readBody(resp)
 	if err != nil {
 		return &unreachableError{err: err}
 	}
@@ -277,15 +305,28 @@ func (e *endpoint) call(ctx context.Context, c *http.Client, method, path string
 	return nil
 }
 
+// readBody reads an answer's body (at most maxUpstreamBody bytes) into a buffer of its length
+// when the server said it, rather than growing one from 512 bytes (a token's answer is ~1.5 kB).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxUpstreamBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxUpstreamBody))
+}
+
 func (u *upstream) enroll(ctx context.Context, req agentapi.EnrollRequest) (agentapi.EnrollResponse, error) {
 	var out agentapi.EnrollResponse
-	err := u.call(ctx, false, http.MethodPost, agentapi.PathEnroll, req, &out, false)
+	err := u.call(ctx, plainClient, http.MethodPost, agentapi.PathEnroll, req, &out, false)
 	return out, err
 }
 
 func (u *upstream) renew(ctx context.Context, csr []byte) (agentapi.RenewResponse, error) {
 	var out agentapi.RenewResponse
-	err := u.call(ctx, true, http.MethodPost, agentapi.PathRenew, agentapi.RenewRequest{CSR: csr}, &out, true)
+	err := u.call(ctx, mtlsClient, http.MethodPost, agentapi.PathRenew, agentapi.RenewRequest{CSR: csr}, &out, true)
 	return out, err
 }
 
@@ -298,7 +339,7 @@ func (u *upstream) events(ctx context.Context, after int64, wait time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, wait+20*time.Second)
 	defer cancel()
 	var out agentapi.EventsResponse
-	err := u.call(ctx, true, http.MethodGet, agentapi.PathEvents+"?"+q.Encode(), nil, &out, true)
+	err := u.call(ctx, mtlsClient, http.MethodGet, agentapi.PathEvents+"?"+q.Encode(), nil, &out, true)
 	return out, err
 }
 
@@ -307,7 +348,7 @@ func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agenta
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var out agentapi.SitesResponse
-	err := u.call(ctx, true, http.MethodPost, agentapi.PathSites, req, &out, true)
+	err := u.call(ctx, mtlsClient, http.MethodPost, agentapi.PathSites, req, &out, true)
 	return out, err
 }
 
@@ -323,7 +364,7 @@ func (u *upstream) public() (*http.Client, string) {
 // the identity endpoints answer with.
 func (u *upstream) token(ctx context.Context, req agentapi.TokenRequest) (agentapi.TokenResponse, error) {
 	var out agentapi.TokenResponse
-	err := u.call(ctx, true, http.MethodPost, agentapi.PathToken, req, &out, true)
+	err := u.call(ctx, mintClient, http.MethodPost, agentapi.PathToken, req, &out, true)
 	if err == nil && (out.AccessToken == "" || out.ExpiresOn == 0 || out.ObjectID == "") {
 		err = errors.New("the control plane's token answer lacks accessToken, expiresOn or objectId")
 	}
@@ -418,6 +459,6 @@ func (u *upstream) claimTimer(ctx context.Context, req agentapi.TimerClaim) (boo
 	var out agentapi.TimerClaimResponse
 	// Retried on another server when one does not answer: the server answers the same node the
 	// same way for the same tick (the claim is the node's), so asking twice is safe.
-	err := u.call(ctx, true, http.MethodPost, agentapi.PathTimerClaim, req, &out, true)
+	err := u.call(ctx, mtlsClient, http.MethodPost, agentapi.PathTimerClaim, req, &out, true)
 	return out.Claimed, err
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,34 +12,56 @@ import (
 // the requests refused (401, 403) and the vault reads, for the dashboard. It is fed by the server
 // (the token service's mint hook and the HTTP middleware's observer) and kept in memory: each
 // server replica shows its own traffic.
+//
+// The hooks run on every mint and vault read, so they take no lock: a minute's counters are
+// atomic, and its (identity, resource) pairs a sync.Map of atomic counters. Only the first
+// event of a new minute takes mu, to empty the slot the minute reuses.
 type Activity struct {
 	Now func() time.Time
 
-	mu      sync.Mutex
+	mu      sync.Mutex // held to reset a slot for a new minute
 	minutes [activityMinutes]minute
 }
 
 const activityMinutes = 60
 
+// maxPairs bounds one minute's distinct (identity, resource) pairs.
+const maxPairs = 1000
+
 type mintKey struct{ Principal, Resource string }
 
 type minute struct {
-	at         int64 // unix minute this slot holds
-	mints      map[mintKey]int
-	tokens     int
-	refused    int
-	vaultReads int
+	at         atomic.Int64             // unix minute this slot holds; stored last when the slot is reset
+	mints      atomic.Pointer[sync.Map] // mintKey → *atomic.Int64
+	pairs      atomic.Int32             // distinct keys in mints
+	tokens     atomic.Int64
+	refused    atomic.Int64
+	vaultReads atomic.Int64
 }
 
-func (a *Activity) slot() *minute {
-	now := time.Now
+func (a *Activity) now() time.Time {
 	if a.Now != nil {
-		now = a.Now
+		return a.Now()
 	}
-	m := now().Unix() / 60
+	return time.Now()
+}
+
+// slot returns the slot of the current minute, emptied if it held an older one.
+func (a *Activity) slot() *minute {
+	m := a.now().Unix() / 60
 	s := &a.minutes[m%activityMinutes]
-	if s.at != m {
-		*s = minute{at: m}
+	if s.at.Load() == m && s.mints.Load() != nil {
+		return s
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s.at.Load() != m || s.mints.Load() == nil {
+		s.mints.Store(new(sync.Map))
+		s.pairs.Store(0)
+		s.tokens.Store(0)
+		s.refused.Store(0)
+		s.vaultReads.Store(0)
+		s.at.Store(m) // last: a caller that sees m sees the emptied slot
 	}
 	return s
 }
@@ -48,17 +71,22 @@ func (a *Activity) Minted(principal, resource string) {
 	if a == nil {
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.slot()
-	if s.mints == nil {
-		s.mints = map[mintKey]int{}
-	}
+	s.tokens.Add(1)
+	mints := s.mints.Load()
 	k := mintKey{principal, resource}
-	if _, ok := s.mints[k]; ok || len(s.mints) < 1000 { // bounded: one minute's distinct pairs
-		s.mints[k]++
+	if c, ok := mints.Load(k); ok {
+		c.(*atomic.Int64).Add(1)
+		return
 	}
-	s.tokens++
+	if s.pairs.Load() >= maxPairs { // bounded: one minute's distinct pairs
+		return
+	}
+	c, loaded := mints.LoadOrStore(k, new(atomic.Int64))
+	if !loaded {
+		s.pairs.Add(1)
+	}
+	c.(*atomic.Int64).Add(1)
 }
 
 // Request counts a finished request: refused ones, and successful reads of the vault data plane
@@ -72,14 +100,12 @@ func (a *Activity) Request(route, method string, status int) {
 	if !refused && !read {
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.slot()
 	if refused {
-		s.refused++
+		s.refused.Add(1)
 	}
 	if read {
-		s.vaultReads++
+		s.vaultReads.Add(1)
 	}
 }
 
@@ -98,26 +124,26 @@ type pairCount struct {
 
 // snapshot returns the last n minutes, oldest first, and the busiest pairs of the hour.
 func (a *Activity) snapshot(n int) ([]bar, []pairCount) {
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cur := now().Unix() / 60
+	cur := a.now().Unix() / 60
 	bars := make([]bar, n)
 	pairs := map[mintKey]int{}
 	for i := 0; i < activityMinutes; i++ {
 		m := cur - int64(i)
-		s := a.minutes[m%activityMinutes]
-		if s.at != m {
-			s = minute{}
+		s := &a.minutes[m%activityMinutes]
+		if s.at.Load() != m {
+			if i < n {
+				bars[n-1-i] = bar{At: time.Unix(m*60, 0).UTC()}
+			}
+			continue
 		}
 		if i < n {
-			bars[n-1-i] = bar{At: time.Unix(m*60, 0).UTC(), Tokens: s.tokens, Refused: s.refused, VaultReads: s.vaultReads}
+			bars[n-1-i] = bar{At: time.Unix(m*60, 0).UTC(), Tokens: int(s.tokens.Load()), Refused: int(s.refused.Load()), VaultReads: int(s.vaultReads.Load())}
 		}
-		for k, v := range s.mints {
-			pairs[k] += v
+		if mints := s.mints.Load(); mints != nil {
+			mints.Range(func(k, v any) bool {
+				pairs[k.(mintKey)] += int(v.(*atomic.Int64).Load())
+				return true
+			})
 		}
 	}
 	maxT, maxR, maxV := 1, 1, 1

@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -41,5 +43,33 @@ func TestActivity(t *testing.T) {
 	}
 	if len(pairs) != 0 {
 		t.Errorf("old pairs: %+v", pairs)
+	}
+}
+
+// TestActivityConcurrent: the hooks take no lock, and no count is lost to concurrent callers.
+func TestActivityConcurrent(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 30, 0, time.UTC)
+	a := &Activity{Now: func() time.Time { return now }}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				a.Minted("p"+strconv.Itoa(i%4), "https://vault")
+				a.Request("vault", http.MethodGet, http.StatusOK)
+				if g == 0 && i%100 == 0 {
+					a.snapshot(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bars, pairs := a.snapshot(1)
+	if bars[0].Tokens != 4000 || bars[0].VaultReads != 4000 {
+		t.Errorf("bars = %+v, want 4000 tokens and 4000 reads", bars)
+	}
+	if len(pairs) != 4 || pairs[0].Count != 1000 {
+		t.Errorf("pairs = %+v, want 4 pairs of 1000", pairs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -61,9 +62,12 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // (registered resources the cold mints cycle through, default 256), LANYARD_LOAD_RSS=1 (also
 // the agent's RSS with 10,000 and 20,000 cached tokens: registers 20,000 resources, a minute
 // or two more), LANYARD_LOAD_ONLY (targets whose names contain one of these |-separated words),
-// LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs),
+// LANYARD_LOAD_PROFILE (a directory: CPU profiles of the server during the first 16-client runs,
+// and of a cold mint's agent with perf when it is installed),
 // LANYARD_LOAD_OUT (a file for the table), LANYARD_LOAD_LOG_LEVEL (the servers' log level, for the
-// log bytes per read at another level than the default).
+// log bytes per read at another level than the default), LANYARD_LOAD_BASELINE_BIN (another
+// lanyard binary, e.g. built from the commit before a change: its vault reads and cold mints are
+// measured too, interleaved with this tree's, as the "baseline bin" rows).
 func TestLoad(t *testing.T) {
 	if os.Getenv("LANYARD_LOAD") == "" {
 		t.Skip("the load harness runs only with LANYARD_LOAD=1 (it takes minutes and wants the machine to itself)")
@@ -110,10 +114,31 @@ func TestLoad(t *testing.T) {
 	targets := []target{
 		{name: "cached token (agent)", client: plain, url: fixed(cachedURL), header: metadata, pids: []int{rs.agent.pid()}},
 		{name: "bare HTTP, same body", client: plain, url: fixed(bareHTTP.httpURL + imdsPath + "x"), header: metadata, pids: []int{bareHTTP.cmd.Process.Pid}},
-		{name: "vault GET (server)", client: vaultClient, url: fixed("https://" + vaultHost + vaultPath), header: vaultHeader, pids: []int{rs.server.pid()}},
+		{name: "vault GET (server)", client: vaultClient, url: fixed("https://" + vaultHost + vaultPath), header: vaultHeader, pids: []int{rs.server.pid()}, server: rs},
 		{name: "bare TLS, same body", client: bareTLS.tlsClient, url: fixed("https://" + bareTLS.tlsAddr + vaultPath), header: vaultHeader, pids: []int{bareTLS.cmd.Process.Pid}},
-		{name: "cold mint RS256 (agent+server)", client: plain, url: cold(rs, resRS), header: metadata, pids: []int{rs.server.pid(), rs.agent.pid()}},
-		{name: "cold mint ES256 (agent+server)", client: plain, url: cold(es, resES), header: metadata, pids: []int{es.server.pid(), es.agent.pid()}},
+		{name: "cold mint RS256 (agent+server)", client: plain, url: cold(rs, resRS), header: metadata, pids: []int{rs.server.pid(), rs.agent.pid()}, stk: rs, server: rs},
+		{name: "cold mint ES256 (agent+server)", client: plain, url: cold(es, resES), header: metadata, pids: []int{es.server.pid(), es.agent.pid()}, stk: es, server: es},
+	}
+	// The same targets served by another binary (LANYARD_LOAD_BASELINE_BIN, e.g. built from the
+	// commit before a change), interleaved with this tree's: a change measured in one run.
+	if bin := os.Getenv("LANYARD_LOAD_BASELINE_BIN"); bin != "" {
+		brs := startStack(t, stackOptions{alg: "RS256", maxTokens: 1, bin: bin})
+		bes := startStack(t, stackOptions{alg: "ES256", maxTokens: 1, bin: bin})
+		bresRS, bresES := brs.registerResources(nres), bes.registerResources(nres)
+		btok, err := brs.imdsToken("https://vault.azure.net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bvaultHost := brs.createVault("kvbench", claim(btok, "oid"))
+		bvaultHeader := http.Header{"Authorization": {"Bearer " + btok}}
+		bvaultClient := func(c int) *http.Client { return brs.client(strings.Split(bvaultHost, ":")[0], c) }
+		fetch(t, bvaultClient(1), "https://"+bvaultHost+vaultPath, bvaultHeader, "")
+		t.Logf("baseline binary %s: pids RS256 server %d agent %d, ES256 server %d agent %d", bin, brs.server.pid(), brs.agent.pid(), bes.server.pid(), bes.agent.pid())
+		targets = append(targets,
+			target{name: "vault GET (server, baseline bin)", client: bvaultClient, url: fixed("https://" + bvaultHost + vaultPath), header: bvaultHeader, pids: []int{brs.server.pid()}},
+			target{name: "cold mint RS256 (baseline bin)", client: plain, url: cold(brs, bresRS), header: metadata, pids: []int{brs.server.pid(), brs.agent.pid()}, stk: brs},
+			target{name: "cold mint ES256 (baseline bin)", client: plain, url: cold(bes, bresES), header: metadata, pids: []int{bes.server.pid(), bes.agent.pid()}, stk: bes},
+		)
 	}
 	if only := os.Getenv("LANYARD_LOAD_ONLY"); only != "" {
 		targets = slices.DeleteFunc(targets, func(tg target) bool {
@@ -139,28 +164,29 @@ func TestLoad(t *testing.T) {
 		t.Logf("round %d raw signing: RS256 %v of CPU each (%.0f/s on every core), ES256 %v (%.0f/s)", round+1, rsEach, rsRate, esEach, esRate)
 		for _, tg := range targets {
 			for _, c := range clients {
-				var stk *stack
-				switch {
-				case strings.HasPrefix(tg.name, "cold mint RS256"):
-					stk = rs
-				case strings.HasPrefix(tg.name, "cold mint ES256"):
-					stk = es
-				}
+				stk := tg.stk
 				var m0, h0 float64
 				if stk != nil {
 					m0, h0 = stk.agentMetric("lanyard_agent_token_cache_misses_total"), stk.agentMetric("lanyard_agent_token_cache_hits_total")
 				}
 				log0, store0 := fileSize(filepath.Join(rs.dir, "server.log")), storeSize()
 				var prof chan []byte
-				if dir := os.Getenv("LANYARD_LOAD_PROFILE"); dir != "" && c == 16 && round == 0 {
+				if dir := os.Getenv("LANYARD_LOAD_PROFILE"); dir != "" && c == 16 && round == 0 && tg.server != nil {
 					prof = make(chan []byte, 1)
-					srv := rs
-					if stk != nil {
-						srv = stk
-					}
+					srv := tg.server
+					name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
 					go func() { prof <- srv.profile(dur) }()
+					// The agent serves no profiles (it has no admin socket): a cold mint's agent is
+					// sampled with perf when the machine has it (Go keeps frame pointers, so the
+					// stacks are whole): perf report -i cold-ES256-agent.perf.data --no-children.
+					if perf, err := exec.LookPath("perf"); err == nil && tg.stk != nil {
+						rec := exec.Command(perf, "record", "-F", "999", "-g", "-o", strings.TrimSuffix(name, ".pprof")+"-agent.perf.data",
+							"-p", strconv.Itoa(tg.stk.agent.pid()), "--", "sleep", strconv.FormatFloat(dur.Seconds(), 'f', 1, 64))
+						if rec.Start() == nil {
+							defer rec.Wait()
+						}
+					}
 					defer func() {
-						name := filepath.Join(dir, strings.Fields(tg.name)[0]+"-"+strings.Fields(tg.name)[len(strings.Fields(tg.name))-2]+".pprof")
 						_ = os.WriteFile(name, <-prof, 0o644)
 						if resp, err := srv.admin.Send(context.Background(), http.MethodGet, "/debug/pprof/allocs", nil, nil); err == nil {
 							_ = os.WriteFile(strings.TrimSuffix(name, ".pprof")+"-allocs.pprof", resp.Body, 0o644)
@@ -168,7 +194,7 @@ func TestLoad(t *testing.T) {
 					}()
 				}
 				r := drive(t, tg, c, dur)
-				if strings.HasPrefix(tg.name, "vault") {
+				if tg.name == "vault GET (server)" {
 					vaultReads += r.n
 					logBytes += fileSize(filepath.Join(rs.dir, "server.log")) - log0
 					storeBytes += storeSize() - store0
@@ -193,7 +219,8 @@ func TestLoad(t *testing.T) {
 	fmt.Fprintf(&b, "\n%d rounds of %v per run, interleaved; medians. Raw signing (CPU per signature, measured in each round, and the rate every core allows at that): RS256 %.0f/s (%.0f µs each), ES256 %.0f/s (%.0f µs each).\n\n",
 		rounds, dur, rsRate, us(rsEach), esRate, us(esEach))
 	fmt.Fprintf(&b, "| target | clients | req/s | p50 | p99 | CPU/req | ratio |\n|---|---|---|---|---|---|---|\n")
-	baseline := map[string]string{"cached token (agent)": "bare HTTP, same body", "vault GET (server)": "bare TLS, same body"}
+	baseline := map[string]string{"cached token (agent)": "bare HTTP, same body", "vault GET (server)": "bare TLS, same body",
+		"vault GET (server, baseline bin)": "bare TLS, same body"}
 	for _, tg := range targets {
 		for _, c := range clients {
 			rr := results[key{tg.name, c}]

@@ -112,6 +112,8 @@ type target struct {
 	header http.Header
 	host   string // Host header, if not the URL's
 	pids   []int  // processes whose CPU the run counts
+	stk    *stack // for a cold mint: the stack whose agent's cache counters are read
+	server *stack // the stack whose server is profiled (LANYARD_LOAD_PROFILE); nil: none
 }
 
 // result is one run of a target.

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -163,6 +164,7 @@ type stackOptions struct {
 	noAgent   bool
 	publicURL string // the server's --public-url; "" for its own
 	kek       string // the KEK file; "" for kek in the stack's directory
+	bin       string // the lanyard binary; "" for the one built from this tree
 }
 
 // stack is a running `lanyard server` and `lanyard agent` enrolled with it.
@@ -182,7 +184,7 @@ type stack struct {
 
 func startStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	bin := lanyardBin(t)
+	bin := cmp.Or(o.bin, lanyardBin(t))
 	dir, err := os.MkdirTemp("", "lys") // short: unix socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +255,7 @@ func (s *stack) startServer(o stackOptions) {
 	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.server = start(t, filepath.Join(s.dir, "server.log"), lanyardBin(t), args...)
+	s.server = start(t, filepath.Join(s.dir, "server.log"), cmp.Or(o.bin, lanyardBin(t)), args...)
 	s.admin = client.AdminSocket(filepath.Join(s.dir, "data", "admin.sock"))
 	var caPEM []byte
 	s.waitFor("the server's admin socket", s.server, func() bool {

@@ -269,11 +269,7 @@ func (db *DB) GetResource(ctx context.Context, tenantID, key string) (resources.
 // GetResourceIdentities reads a resource and the user-assigned identities attached to it, in one
 // statement, without its access policies: what a token for one of its identities needs.
 func (db *DB) GetResourceIdentities(ctx context.Context, tenantID, key string) (resources.Resource, error) {
-	prefixed := "r." + strings.ReplaceAll(resourceColumns, ", ", ", r.")
-	rows, err := db.hotPool().query(ctx, `SELECT `+prefixed+`, i.id, i.principal_id, i.client_id FROM resources AS r
-		LEFT JOIN resources_identity_links AS l ON l.tenant_id = r.tenant_id AND l.resource_key = r.id_key
-		LEFT JOIN resources AS i ON i.id_key = l.identity_key
-		WHERE r.id_key = ? AND r.tenant_id = ? ORDER BY l.identity_key`, key, tenantID)
+	rows, err := db.hotPool().query(ctx, resourceIdentitiesQuery, key, tenantID)
 	if err != nil {
 		return resources.Resource{}, fail(err, "read resource "+key)
 	}
@@ -301,6 +297,12 @@ func (db *DB) GetResourceIdentities(ctx context.Context, tenantID, key string) (
 	}
 	return r, nil
 }
+
+// resourceIdentitiesQuery is GetResourceIdentities' statement, built once.
+var resourceIdentitiesQuery = `SELECT r.` + strings.ReplaceAll(resourceColumns, ", ", ", r.") + `, i.id, i.principal_id, i.client_id FROM resources AS r
+		LEFT JOIN resources_identity_links AS l ON l.tenant_id = r.tenant_id AND l.resource_key = r.id_key
+		LEFT JOIN resources AS i ON i.id_key = l.identity_key
+		WHERE r.id_key = ? AND r.tenant_id = ? ORDER BY l.identity_key`
 
 // withExtra scans a row's first columns with the scanner's caller and the rest into extra.
 type withExtra struct {

@@ -142,7 +142,10 @@ func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, versi
 	} else {
 		row = db.hotPool().queryRow(ctx, secretWithGenQueries[1], vaultKey, strings.ToLower(name), version)
 	}
-	s, err := scanSecret(leftJoined{r: row, check: 1}, vaultKey, true, &latest, &gen) // column 1: the version's id
+	s, err := scanSecret(row, vaultKey, true, &latest, &gen)
+	if err == nil && s.Latest.Version == "" { // the left join found no such secret or version
+		err = sql.ErrNoRows
+	}
 	v := s.Latest
 	if err := secretResult(err, &s, vaultKey, name, version, latest); err != nil {
 		return gen, vault.Secret{}, vault.Version{}, err
@@ -151,10 +154,15 @@ func (db *DB) GetSecretWithGeneration(ctx context.Context, vaultKey, name, versi
 }
 
 // secretWithGenQueries are GetSecretWithGeneration's statements, [by version]: the vault
-// generation's one row, and the secret and its version joined to it when they exist.
+// generation's one row, and the secret and its version joined to it when they exist. The
+// columns of the joined side that are NOT NULL in their tables come back empty (or 0) when the
+// join finds nothing (an empty version: no such secret), so that they scan without a
+// sql.Null* apiece.
 var secretWithGenQueries = func() (q [2]string) {
 	for byVersion := range 2 {
-		s := `SELECT ` + versionColumns + `, v.kek_id, v.sealed_value, s.deleted_at, s.purge_at, s.latest_version, g.gen
+		s := `SELECT COALESCE(s.name, ''), COALESCE(v.version, ''), COALESCE(v.content_type, ''), COALESCE(v.tags, '{}'),
+		COALESCE(v.enabled, FALSE), v.not_before, v.expires, COALESCE(v.created_at, 0), COALESCE(v.updated_at, 0),
+		COALESCE(v.kek_id, ''), v.sealed_value, s.deleted_at, s.purge_at, COALESCE(s.latest_version, ''), g.gen
 		FROM vault_generation AS g
 		LEFT JOIN vault_secrets AS s ON s.vault_key = ? AND s.name_key = ?
 		LEFT JOIN vault_secret_versions AS v ON v.vault_key = s.vault_key AND v.name_key = s.name_key AND `
