@@ -188,21 +188,24 @@ func BenchmarkSandbox(b *testing.B) {
 	for _, g := range groups {
 		g := g
 		b.Run(strings.TrimSuffix(strings.Fields(g[0].name)[0], ":"), func(b *testing.B) {
-			rates := make([][]float64, len(g))
+			rates, cpus := make([][]float64, len(g)), make([][]float64, len(g))
 			for round := 0; round < 5; round++ {
 				for i, tg := range g {
-					rates[i] = append(rates[i], loadRate(b, tg.c, tg.req, 16, 4000))
+					r, c := loadRate(b, tg.c, tg.req, 16, 4000)
+					rates[i], cpus[i] = append(rates[i], r), append(cpus[i], c)
 				}
 			}
-			base := median(rates[0])
-			b.Logf("%s: %.0f req/s", g[0].name, base)
+			base, baseCPU := median(rates[0]), median(cpus[0])
+			b.Logf("%s: %.0f req/s, %.0f µs CPU a request", g[0].name, base, baseCPU)
 			for i, tg := range g[1:] {
 				r := rates[i+1]
 				ratios := make([]float64, len(r))
 				for j := range r {
 					ratios[j] = r[j] / rates[0][j]
 				}
-				b.Logf("%s: %.0f req/s, %.2fx (median of the rounds' ratios %.2fx)", tg.name, median(r), median(r)/base, median(ratios))
+				c := median(cpus[i+1])
+				b.Logf("%s: %.0f req/s, %.2fx (median of the rounds' ratios %.2fx); %.0f µs CPU a request, direct/this %.2fx",
+					tg.name, median(r), median(r)/base, median(ratios), c, baseCPU/c)
 			}
 		})
 	}
@@ -248,8 +251,11 @@ func sandboxBundle(b *testing.B, a *lanyardtest.Agent) string {
 	return ""
 }
 
-// loadRate sends n requests from c clients at once and returns the rate, in requests per second.
-func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int) float64 {
+// loadRate sends n requests from c clients at once and returns the rate, in requests per
+// second, and the CPU time this process spent per request, in microseconds (clients, agent,
+// relay and server are all in it): the rate depends on what else the machine runs, the CPU time
+// much less.
+func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int) (rate, cpu float64) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed error
@@ -258,6 +264,7 @@ func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int)
 		next <- struct{}{}
 	}
 	close(next)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := 0; i < c; i++ {
 		wg.Add(1)
@@ -285,7 +292,7 @@ func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int)
 	if failed != nil {
 		b.Fatal(failed)
 	}
-	return float64(n) / time.Since(start).Seconds()
+	return float64(n) / time.Since(start).Seconds(), float64((cpuTime() - cpu0).Microseconds()) / float64(n)
 }
 
 func median(xs []float64) float64 {

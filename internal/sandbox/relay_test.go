@@ -313,3 +313,32 @@ func BenchmarkRelay(b *testing.B) {
 		rs.Close()
 	}
 }
+
+// TestRelayResumesSessions: an app that connects again to the relay resumes its TLS session (no
+// full handshake), as it would with Azure's front ends.
+func TestRelayResumesSessions(t *testing.T) {
+	roots, _ := lanyardCert(t)
+	rl, h := newTestRelay(t, roots, nil, nil, func(rl *Relay) { rl.ServerURL = "https://a.lanyard.test:8443" })
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = rl.TLSConfig()
+	srv.StartTLS()
+	defer srv.Close()
+	sbRoots := x509.NewCertPool()
+	sbRoots.AppendCertsFromPEM(rl.CA.CertPEM())
+	cfg := &tls.Config{RootCAs: sbRoots, ServerName: "graph.microsoft.com", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	var resumed []bool
+	for range 2 {
+		c, err := tls.Dial("tcp", srv.Listener.Addr().String(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// TLS 1.3 sends the ticket after the handshake: read until the server has spoken.
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _ = c.Read(make([]byte, 1))
+		resumed = append(resumed, c.ConnectionState().DidResume)
+		c.Close()
+	}
+	if resumed[0] || !resumed[1] {
+		t.Errorf("resumed: %v, want [false true]", resumed)
+	}
+}
