@@ -56,8 +56,8 @@ type Relay struct {
 	vaultHost string   // VaultDomain's host
 	vaultPort string   // the port vault URLs carry ("" for 443)
 	tlsCfg    *tls.Config
-	mu        sync.Mutex
-	ups       map[serverKey]*relayUpstream // the transport of each server
+	mu        sync.Mutex // serialises the making of transports
+	ups       sync.Map   // serverKey → *relayUpstream: the transport of each server
 	mappers   sync.Map                     // Azure host (not a vault's) → *mapper
 	// dial opens the connections to a server (tests replace it).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -95,7 +95,6 @@ func (rl *Relay) Handler() (http.Handler, error) {
 	if len(servers) == 0 {
 		return nil, errors.New("the sandbox relay has no Lanyard server to forward to")
 	}
-	rl.ups = map[serverKey]*relayUpstream{}
 	var port string // the first server's, for vault URLs when the vault domain names none
 	for _, s := range servers {
 		up, err := rl.newUpstream(s)
@@ -147,13 +146,16 @@ func (rl *Relay) addURL(u string) {
 	rl.lanyard = append(rl.lanyard, u)
 }
 
-// newUpstream makes s's transport.
+// newUpstream returns s's transport, made on first use.
 func (rl *Relay) newUpstream(s Server) (*relayUpstream, error) {
 	key := serverKey{s.URL, s.Addr}
+	if up, ok := rl.ups.Load(key); ok {
+		return up.(*relayUpstream), nil
+	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	if up := rl.ups[key]; up != nil {
-		return up, nil
+	if up, ok := rl.ups.Load(key); ok {
+		return up.(*relayUpstream), nil
 	}
 	u, err := url.Parse(strings.TrimRight(s.URL, "/"))
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -187,7 +189,7 @@ func (rl *Relay) newUpstream(s Server) (*relayUpstream, error) {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	up := &relayUpstream{host: u.Host, tr: tr}
-	rl.ups[key] = up
+	rl.ups.Store(key, up)
 	return up, nil
 }
 
@@ -199,11 +201,10 @@ func (rl *Relay) TLSConfig() *tls.Config {
 
 // CloseIdleConnections closes the relay's idle connections to the servers.
 func (rl *Relay) CloseIdleConnections() {
-	rl.mu.Lock()
-	defer rl.mu.Unlock()
-	for _, up := range rl.ups {
-		up.tr.CloseIdleConnections()
-	}
+	rl.ups.Range(func(_, up any) bool {
+		up.(*relayUpstream).tr.CloseIdleConnections()
+		return true
+	})
 }
 
 func (rl *Relay) serve(w http.ResponseWriter, r *http.Request) {
