@@ -58,7 +58,7 @@ type Relay struct {
 	tlsCfg    *tls.Config
 	mu        sync.Mutex // serialises the making of transports
 	ups       sync.Map   // serverKey → *relayUpstream: the transport of each server
-	mappers   sync.Map                     // Azure host (not a vault's) → *mapper
+	mappers   sync.Map   // Azure host (not a vault's) → *mapper
 	// dial opens the connections to a server (tests replace it).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
