@@ -331,6 +331,7 @@ func (a *Agent) Close() {
 	a.unlink()
 	a.unlink = func() {}
 	a.up.close()
+	a.closeRelay()
 }
 
 // renewLoop renews the client certificate at half-life, retrying with backoff.

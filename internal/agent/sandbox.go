@@ -126,19 +126,21 @@ func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, err
 	return s, nil
 }
 
-// initSandboxes loads the sandbox CA and builds the relay, with the vault domain read from the
-// server's cloud metadata.
+// initSandboxes loads the sandbox CA and builds the relay, with the vault domain and the public
+// URL read from the server's cloud metadata. The relay forwards to the servers the agent itself
+// would call, in the same order (those that answer first), and tells the agent when one does
+// not answer, so that its own calls pass it over too.
 func (a *Agent) initSandboxes(ctx context.Context) error {
 	sb := &a.sboxes
 	ca, err := sandbox.LoadCA(a.cfg.StateDir, a.now, a.cfg.Rand)
 	if err != nil {
 		return err
 	}
-	vaultDomain, err := a.vaultDomain(ctx)
+	vaultDomain, publicURL, err := a.cloudMetadata(ctx)
 	if err != nil {
 		return err
 	}
-	sb.relay = &sandbox.Relay{ServerURL: a.cfg.ServerURL, VaultDomain: vaultDomain, Roots: a.roots, CA: ca, Log: a.log}
+	sb.relay = &sandbox.Relay{Servers: a.relayServers(), URLs: []string{publicURL}, VaultDomain: vaultDomain, Roots: a.roots, CA: ca, Log: a.log}
 	if sb.h, err = sb.relay.Handler(); err != nil {
 		return err
 	}
@@ -160,6 +162,32 @@ func (a *Agent) initSandboxes(ctx context.Context) error {
 	return nil
 }
 
+// relayServers returns the sandbox relay's choice of server for each request: the agent's own
+// (upstream.order: round-robin over the servers that answer, those set aside last). A server
+// that does not answer the relay is set aside for the agent's calls too, as one that does not
+// answer them is for the relay.
+func (a *Agent) relayServers() func() []sandbox.Server {
+	servers := make(map[*endpoint]sandbox.Server, len(a.up.eps))
+	for _, e := range a.up.eps {
+		servers[e] = sandbox.Server{URL: e.base, Addr: e.addr,
+			Down: func() { e.downUntil.Store(time.Now().Add(endpointCooldown).UnixNano()) },
+			Up: func() {
+				if e.downUntil.Load() != 0 {
+					e.downUntil.Store(0)
+				}
+			},
+		}
+	}
+	return func() []sandbox.Server {
+		order := a.up.order()
+		out := make([]sandbox.Server, len(order))
+		for i, e := range order {
+			out[i] = servers[e]
+		}
+		return out
+	}
+}
+
 // serverOnLoopback says whether the server's URL names this host's loopback.
 func serverOnLoopback(serverURL string) bool {
 	u, err := url.Parse(serverURL)
@@ -176,25 +204,36 @@ func serverOnLoopback(serverURL string) bool {
 
 // vaultDomain reads the server's vault domain (host[:port]) from its cloud metadata.
 func (a *Agent) vaultDomain(ctx context.Context) (string, error) {
+	d, _, err := a.cloudMetadata(ctx)
+	return d, err
+}
+
+// cloudMetadata reads the server's vault domain (host[:port]) and public URL (its resource
+// manager's) from its cloud metadata.
+func (a *Agent) cloudMetadata(ctx context.Context) (vaultDomain, publicURL string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	hc, base := a.up.public()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metadata/endpoints?api-version=2022-09-01", nil)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("the server's cloud metadata: %w", err)
+		return "", "", fmt.Errorf("the server's cloud metadata: %w", err)
 	}
 	defer resp.Body.Close()
 	var clouds []struct {
-		Suffixes map[string]string `json:"suffixes"`
+		ResourceManager string            `json:"resourceManager"`
+		Suffixes        map[string]string `json:"suffixes"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&clouds); err != nil || len(clouds) == 0 || clouds[0].Suffixes["keyVaultDns"] == "" {
-		return "", fmt.Errorf("the server's cloud metadata names no vault domain (%d, %v)", resp.StatusCode, err)
+		return "", "", fmt.Errorf("the server's cloud metadata names no vault domain (%d, %v)", resp.StatusCode, err)
 	}
-	return clouds[0].Suffixes["keyVaultDns"], nil
+	if u, err := url.Parse(clouds[0].ResourceManager); err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", "", fmt.Errorf("the server's cloud metadata names no https resource manager (%q)", clouds[0].ResourceManager)
+	}
+	return clouds[0].Suffixes["keyVaultDns"], clouds[0].ResourceManager, nil
 }
 
 // sandboxEnv points a sandboxed app's identity endpoint at the sandbox's metadata address and
@@ -232,6 +271,17 @@ func (a *Agent) SandboxOf(name string) (ns string, binds []sandbox.Bind, ok bool
 		return "", nil, false
 	}
 	return sb.Netns.Path, sb.Binds(), true
+}
+
+// closeRelay closes the sandbox relay's idle connections to the servers (a server shutting down
+// waits for its clients to hang up).
+func (a *Agent) closeRelay() {
+	sb := &a.sboxes
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.relay != nil {
+		sb.relay.CloseIdleConnections()
+	}
 }
 
 // closeSandbox removes ap's sandbox, if it has one.

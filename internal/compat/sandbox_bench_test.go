@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,16 +21,20 @@ import (
 	"github.com/lanyardhq/lanyard/internal/sandbox"
 )
 
-// BenchmarkSandbox measures what the sandbox adds, each pair in the same run, interleaved, 16
-// keep-alive clients (medians of 5 rounds of 4,000 requests):
+// BenchmarkSandbox measures what the sandbox adds, each target against its group's baseline in
+// the same run, interleaved (each target once a round), 16 keep-alive clients, medians of 5
+// rounds of 4,000 requests:
 //
 //		go test -run '^$' -bench Sandbox -benchtime 1x ./internal/compat
+//		go test -run '^$' -bench Sandbox/graph -benchtime 1x ./internal/compat  # one group
 //
-//	  - imds-sandbox / appservice-host: a cached token from the app's 169.254.169.254 inside its
-//	    sandbox, against the same app's token from the agent's App Service endpoint on the host;
-//	  - graph-relay / graph-direct: GET /v1.0/servicePrincipals/{id} through the relay as
-//	    https://graph.microsoft.com, against the same request sent to the server directly;
-//	  - app start: registering an app with a sandbox (namespace, listeners, pasta) against without.
+//	  - token: a cached token from the app's 169.254.169.254 inside its sandbox, against the same
+//	    app's token from the agent's App Service endpoint on the host;
+//	  - graph: GET /v1.0/servicePrincipals/{id} through the agent's relay in the sandbox as
+//	    https://graph.microsoft.com, against the same request sent to the server directly; and
+//	    through relays of the test's own on the host's loopback: HTTP/1.1 or HTTP/2 to the
+//	    server, and without TLS from the client (what the app-side TLS costs);
+//	  - start: registering an app with a sandbox (namespace, listeners, pasta) against without.
 func BenchmarkSandbox(b *testing.B) {
 	if err := sandbox.Check(); err != nil {
 		b.Skipf("this host does not allow sandboxes: %v", err)
@@ -123,26 +128,93 @@ func BenchmarkSandbox(b *testing.B) {
 			return r
 		}
 	}
-	pairs := []struct {
-		name, base string
-		a, b       func() *http.Request
-		ca, cb     *http.Client
-	}{
-		{"token: imds-sandbox vs appservice-host", "", imdsToken, hostToken, inside(sandbox.IMDSAddr.String()+":80", nil), host},
-		{"graph GET: relay vs direct", "", graphReq("https://graph.microsoft.com"), graphReq(env.URL),
-			inside(sandbox.RelayAddr.String()+":443", &tls.Config{RootCAs: sbRoots}), host},
+	// The relay inside the sandbox is the agent's. For what the relay's choices cost, relays of
+	// the test's own, built the same way, serve on the host's loopback: HTTP/1.1 or HTTP/2 to the
+	// server, and one whose clients speak plain HTTP/2 to it (no TLS between the app and the
+	// relay: not a configuration Lanyard offers, the measure of what that TLS costs).
+	testRelay := func(h2, plain bool) *http.Client {
+		ca, err := sandbox.LoadCA(b.TempDir(), nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rl := &sandbox.Relay{ServerURL: env.URL, VaultDomain: "vault.localhost", Roots: env.CAPool, CA: ca, HTTP2: h2}
+		h, err := rl.Handler()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
+		tr := &http.Transport{MaxIdleConnsPerHost: 64, Protocols: new(http.Protocols),
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, ln.Addr().String())
+			}}
+		if plain {
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			tr.Protocols.SetUnencryptedHTTP2(true)
+			go func() { _ = srv.Serve(ln) }()
+		} else {
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetHTTP2(true)
+			srv.TLSConfig = rl.TLSConfig()
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(ca.CertPEM())
+			tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+			tr.Protocols.SetHTTP2(true)
+			go func() { _ = srv.ServeTLS(ln, "", "") }()
+		}
+		b.Cleanup(func() { srv.Close(); rl.CloseIdleConnections() })
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	type target struct {
+		name string
+		req  func() *http.Request
+		c    *http.Client
+	}
+	// Each group: its first target is the baseline of the others, every target run once a round,
+	// in turn.
+	groups := [][]target{
+		{{"token: appservice-host", hostToken, host}, {"token: imds-sandbox", imdsToken, inside(sandbox.IMDSAddr.String()+":80", nil)}},
+		{{"graph GET: direct", graphReq(env.URL), host},
+			{"graph GET: relay in the sandbox", graphReq("https://graph.microsoft.com"), inside(sandbox.RelayAddr.String()+":443", &tls.Config{RootCAs: sbRoots})},
+			{"graph GET: relay on loopback, HTTP/1.1 to the server", graphReq("https://graph.microsoft.com"), testRelay(false, false)},
+			{"graph GET: relay on loopback, HTTP/2 to the server", graphReq("https://graph.microsoft.com"), testRelay(true, false)},
+			{"graph GET: relay on loopback, no TLS from the client, HTTP/1.1 to the server", graphReq("http://graph.microsoft.com"), testRelay(false, true)},
+		},
 	}
 	b.ResetTimer()
-	for _, p := range pairs {
-		var ra, rb []float64
-		for round := 0; round < 5; round++ {
-			ra = append(ra, loadRate(b, p.ca, p.a, 16, 4000))
-			rb = append(rb, loadRate(b, p.cb, p.b, 16, 4000))
-		}
-		ma, mb := median(ra), median(rb)
-		b.Logf("%s: %.0f vs %.0f req/s, %.2fx", p.name, ma, mb, ma/mb)
+	for _, g := range groups {
+		g := g
+		b.Run(strings.TrimSuffix(strings.Fields(g[0].name)[0], ":"), func(b *testing.B) {
+			rates, cpus := make([][]float64, len(g)), make([][]float64, len(g))
+			for round := 0; round < 5; round++ {
+				for i, tg := range g {
+					r, c := loadRate(b, tg.c, tg.req, 16, 4000)
+					rates[i], cpus[i] = append(rates[i], r), append(cpus[i], c)
+				}
+			}
+			base, baseCPU := median(rates[0]), median(cpus[0])
+			b.Logf("%s: %.0f req/s, %.0f µs CPU a request", g[0].name, base, baseCPU)
+			for i, tg := range g[1:] {
+				r := rates[i+1]
+				ratios := make([]float64, len(r))
+				for j := range r {
+					ratios[j] = r[j] / rates[0][j]
+				}
+				c := median(cpus[i+1])
+				b.Logf("%s: %.0f req/s, %.2fx (median of the rounds' ratios %.2fx); %.0f µs CPU a request, direct/this %.2fx",
+					tg.name, median(r), median(r)/base, median(ratios), c, baseCPU/c)
+			}
+		})
 	}
 	// App start: StartApp with and without a sandbox (and the sandbox's removal), 10 each.
+	b.Run("start", func(b *testing.B) { appStart(ctx, b, a, group) })
+}
+
+// appStart measures StartApp with a sandbox against without.
+func appStart(ctx context.Context, b *testing.B, a *lanyardtest.Agent, group string) {
 	var with, without []float64
 	for i := 0; i < 10; i++ {
 		for _, mode := range []string{agent.SandboxOn, agent.SandboxOff} {
@@ -179,8 +251,11 @@ func sandboxBundle(b *testing.B, a *lanyardtest.Agent) string {
 	return ""
 }
 
-// loadRate sends n requests from c clients at once and returns the rate, in requests per second.
-func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int) float64 {
+// loadRate sends n requests from c clients at once and returns the rate, in requests per
+// second, and the CPU time this process spent per request, in microseconds (clients, agent,
+// relay and server are all in it): the rate depends on what else the machine runs, the CPU time
+// much less.
+func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int) (rate, cpu float64) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed error
@@ -189,6 +264,7 @@ func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int)
 		next <- struct{}{}
 	}
 	close(next)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := 0; i < c; i++ {
 		wg.Add(1)
@@ -216,7 +292,7 @@ func loadRate(b *testing.B, hc *http.Client, req func() *http.Request, c, n int)
 	if failed != nil {
 		b.Fatal(failed)
 	}
-	return float64(n) / time.Since(start).Seconds()
+	return float64(n) / time.Since(start).Seconds(), float64((cpuTime() - cpu0).Microseconds()) / float64(n)
 }
 
 func median(xs []float64) float64 {

@@ -1,57 +1,120 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Relay serves HTTPS for Azure's names inside sandboxes and forwards each request to the
-// Lanyard server: graph.microsoft.com to the directory API, management.azure.com to the
-// management API, login.microsoftonline.com to the token service, NAME.vault.azure.net to the
-// vault NAME. What Lanyard answers with its own URLs is mapped back to Azure's names, so that a
-// client sees what it would see on Azure: the Key Vault challenge names https://vault.azure.net
-// (the Key Vault clients require the vault's host to end with the challenge's resource), and the
+// Relay serves HTTPS for Azure's names inside sandboxes and forwards each request to a Lanyard
+// server: graph.microsoft.com to the directory API, management.azure.com to the management
+// API, login.microsoftonline.com to the token service, NAME.vault.azure.net to the vault NAME.
+// What Lanyard answers with its own URLs is mapped back to Azure's names, so that a client sees
+// what it would see on Azure: the Key Vault challenge names https://vault.azure.net (the Key
+// Vault clients require the vault's host to end with the challenge's resource), and the
 // nextLinks and ids in JSON answers name Azure's hosts (clients follow them as they are).
+//
+// With several servers (Servers), each request goes to the first of the agent's choice, and on
+// to the next when a server does not answer: any request whose connection could not be made (it
+// never left), and a GET, HEAD, OPTIONS or TRACE without a body whatever the failure. A request
+// that may have changed something (a POST, PUT, PATCH or DELETE that reached a server) is never
+// sent twice: its client gets 502 and decides (Key Vault's PUT of a secret makes a new version
+// each time, so even PUT is not replayed).
 type Relay struct {
-	ServerURL   string         // the Lanyard server, https://host[:port]
+	// Servers returns the Lanyard servers to try for one request, in the order to try them: the
+	// agent's choice, servers known to answer first. Nil: ServerURL alone. Every server it may
+	// return is among those it returns when Handler is called (their URLs are mapped).
+	Servers func() []Server
+	// ServerURL is the server, https://host[:port], when Servers is nil.
+	ServerURL string
+	// URLs are Lanyard's other URLs that answers may name and that are mapped to Azure's names
+	// (the servers' public URL); every server's URL is mapped too.
+	URLs        []string
 	VaultDomain string         // Lanyard's vault domain, host[:port] (as the server's vault_domain)
 	Roots       *x509.CertPool // Lanyard's CA
 	CA          *CA            // the sandbox CA, whose leaf the relay presents
 	Log         *slog.Logger
+	// HTTP2 speaks HTTP/2 to the servers; the default is HTTP/1.1 on a pool of connections,
+	// which outran one HTTP/2 connection under concurrent load here (docs/performance.md).
+	HTTP2 bool
 
 	proxy     *httputil.ReverseProxy
-	server    *url.URL
-	vaultHost string // VaultDomain's host
-	vaultPort string // the port vault URLs carry ("" for 443)
+	lanyard   []string // Lanyard's URLs, https://host[:port], without a trailing slash
+	vaultHost string   // VaultDomain's host
+	vaultPort string   // the port vault URLs carry ("" for 443)
+	tlsCfg    *tls.Config
+	mu        sync.Mutex // serialises the making of transports
+	ups       sync.Map   // serverKey → *relayUpstream: the transport of each server
+	mappers   sync.Map   // Azure host (not a vault's) → *mapper
+	// dial opens the connections to a server (tests replace it).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// maxRewrite bounds the JSON answers whose URLs are mapped; a larger one passes as it is.
-const maxRewrite = 16 << 20
+// Server is one Lanyard server the relay may forward to.
+type Server struct {
+	URL  string // https://host[:port]: what the requests for the server's own APIs name
+	Addr string // the address to dial, host:port; "" for the URL's host and port
+	// Down and Up tell the server's owner (the agent) that the server did not answer a request,
+	// or answered one; nil: nobody is told.
+	Down, Up func()
+}
+
+type serverKey struct{ url, addr string }
+
+// relayUpstream is one server's transport and the host its own APIs are asked at.
+type relayUpstream struct {
+	host string // the URL's host[:port]
+	tr   *http.Transport
+}
+
+// maxBuffered bounds the JSON answers of known length that are read whole, mapped and passed on
+// with their length; a longer answer, or one of unknown length, is mapped as it streams (and
+// passed on without a length).
+const maxBuffered = 64 << 10
 
 // Handler returns the relay's HTTP handler (the TLS is the listener's: see TLSConfig).
 func (rl *Relay) Handler() (http.Handler, error) {
-	u, err := url.Parse(strings.TrimRight(rl.ServerURL, "/"))
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("the sandbox relay needs the server's https URL, not %q", rl.ServerURL)
+	if rl.Servers == nil {
+		s := Server{URL: rl.ServerURL}
+		rl.Servers = func() []Server { return []Server{s} }
 	}
-	rl.server = u
-	rl.vaultHost, rl.vaultPort = rl.VaultDomain, ""
+	servers := rl.Servers()
+	if len(servers) == 0 {
+		return nil, errors.New("the sandbox relay has no Lanyard server to forward to")
+	}
+	var port string // the first server's, for vault URLs when the vault domain names none
+	for _, s := range servers {
+		up, err := rl.newUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		if port == "" {
+			_, port, _ = net.SplitHostPort(up.host)
+		}
+		rl.addURL("https://" + up.host)
+	}
+	if rl.ServerURL != "" {
+		rl.addURL(rl.ServerURL)
+	}
+	for _, u := range rl.URLs {
+		rl.addURL(u)
+	}
+	rl.vaultHost, rl.vaultPort = rl.VaultDomain, port
 	if h, p, err := net.SplitHostPort(rl.VaultDomain); err == nil {
 		rl.vaultHost, rl.vaultPort = h, p
-	} else if p := u.Port(); p != "" {
-		rl.vaultPort = p
 	}
 	if rl.vaultPort == "443" {
 		rl.vaultPort = ""
@@ -59,26 +122,11 @@ func (rl *Relay) Handler() (http.Handler, error) {
 	if rl.Log == nil {
 		rl.Log = slog.Default()
 	}
-	serverAddr := u.Host
-	if u.Port() == "" {
-		serverAddr = net.JoinHostPort(u.Hostname(), "443")
-	}
-	tr := &http.Transport{
-		// Every request goes to the server's address; TLS verifies the name the request names
-		// (the server's, or a vault's under the vault domain, which its certificate covers).
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, serverAddr)
-		},
-		TLSClientConfig: &tls.Config{RootCAs: rl.Roots, MinVersion: tls.VersionTLS12},
-		// HTTP/1.1 on a pool of connections: under concurrent load it outruns one HTTP/2
-		// connection here (measured, docs/performance.md).
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
 	rl.proxy = &httputil.ReverseProxy{
 		Rewrite:        rl.rewrite,
-		Transport:      tr,
+		Transport:      roundTripper(rl.roundTrip),
 		ModifyResponse: rl.modifyResponse,
+		BufferPool:     copyBuffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			rl.Log.Warn("sandbox relay: the Lanyard server did not answer", slog.String("host", r.Host), slog.Any("error", err))
 			http.Error(w, "the Lanyard server did not answer the sandbox relay", http.StatusBadGateway)
@@ -87,9 +135,76 @@ func (rl *Relay) Handler() (http.Handler, error) {
 	return http.HandlerFunc(rl.serve), nil
 }
 
-// TLSConfig is the relay listener's TLS: the sandbox CA's leaf, HTTP/2 and HTTP/1.1.
+// addURL adds u to the URLs that are mapped, once.
+func (rl *Relay) addURL(u string) {
+	u = strings.TrimRight(u, "/")
+	for _, have := range rl.lanyard {
+		if strings.EqualFold(have, u) {
+			return
+		}
+	}
+	rl.lanyard = append(rl.lanyard, u)
+}
+
+// newUpstream returns s's transport, made on first use.
+func (rl *Relay) newUpstream(s Server) (*relayUpstream, error) {
+	key := serverKey{s.URL, s.Addr}
+	if up, ok := rl.ups.Load(key); ok {
+		return up.(*relayUpstream), nil
+	}
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if up, ok := rl.ups.Load(key); ok {
+		return up.(*relayUpstream), nil
+	}
+	u, err := url.Parse(strings.TrimRight(s.URL, "/"))
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("the sandbox relay needs the server's https URL, not %q", s.URL)
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "443")
+		}
+	}
+	if rl.tlsCfg == nil {
+		// One session cache for every server: a new connection resumes its TLS session.
+		rl.tlsCfg = &tls.Config{RootCAs: rl.Roots, MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
+	}
+	dial := rl.dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		// Every request to this server goes to its address; TLS verifies the name the request
+		// names (the server's, or a vault's under the vault domain, which its certificate covers).
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dial(ctx, network, addr)
+		},
+		TLSClientConfig:     rl.tlsCfg,
+		ForceAttemptHTTP2:   rl.HTTP2,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
+	up := &relayUpstream{host: u.Host, tr: tr}
+	rl.ups.Store(key, up)
+	return up, nil
+}
+
+// TLSConfig is the relay listener's TLS: the sandbox CA's leaf, HTTP/2 and HTTP/1.1. Session
+// tickets are on (crypto/tls's default): a client that reconnects resumes its session.
 func (rl *Relay) TLSConfig() *tls.Config {
 	return &tls.Config{GetCertificate: rl.CA.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+}
+
+// CloseIdleConnections closes the relay's idle connections to the servers.
+func (rl *Relay) CloseIdleConnections() {
+	rl.ups.Range(func(_, up any) bool {
+		up.(*relayUpstream).tr.CloseIdleConnections()
+		return true
+	})
 }
 
 func (rl *Relay) serve(w http.ResponseWriter, r *http.Request) {
@@ -101,60 +216,139 @@ func (rl *Relay) serve(w http.ResponseWriter, r *http.Request) {
 	rl.proxy.ServeHTTP(w, r)
 }
 
-// lanyardHost is the host a request for an Azure host goes to at the server.
-func (rl *Relay) lanyardHost(azureHost string) string {
-	if api, vault := Match(azureHost); api == Vault && vault != "" {
-		h := vault + "." + rl.vaultHost
-		if rl.vaultPort != "" {
-			h = net.JoinHostPort(h, rl.vaultPort)
-		}
-		return h
-	}
-	return rl.server.Host
+// relayed is what one request carries from the request's rewrite to the answer's mapping.
+type relayed struct {
+	azureHost string // the Azure host the request came for, lower case, without a port
+	api       API
+	vaultHost string // for a vault: its Lanyard host[:port]
 }
 
-// azureHostKey carries the Azure host a request came for to the answer's mapping (the outgoing
-// request's Host is Lanyard's).
-type azureHostKey struct{}
+type relayedKey struct{}
 
 func (rl *Relay) rewrite(pr *httputil.ProxyRequest) {
-	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), azureHostKey{}, pr.In.Host))
-	host := rl.lanyardHost(pr.In.Host)
+	host := strings.ToLower(pr.In.Host) // as the client wrote it (a port would be :443)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	rq := &relayed{azureHost: host}
+	var vault string
+	rq.api, vault = Match(host)
+	if rq.api == Vault && vault != "" {
+		rq.vaultHost = vault + "." + rl.vaultHost
+		if rl.vaultPort != "" {
+			rq.vaultHost = net.JoinHostPort(rq.vaultHost, rl.vaultPort)
+		}
+	}
+	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), relayedKey{}, rq))
 	pr.Out.URL.Scheme = "https"
-	pr.Out.URL.Host = host
-	pr.Out.Host = host
 	pr.Out.Header.Del("Accept-Encoding") // answers are mapped as text
 	pr.Out.Header.Del("Forwarded")
 	pr.Out.Header.Del("X-Forwarded-For")
 }
 
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// roundTrip sends req to the servers in turn (Relay's comment says when it goes on to the next).
+func (rl *Relay) roundTrip(req *http.Request) (*http.Response, error) {
+	rq, _ := req.Context().Value(relayedKey{}).(*relayed)
+	if rq == nil {
+		return nil, errors.New("sandbox relay: a request without its Azure host")
+	}
+	servers := rl.Servers()
+	idempotent := (req.Body == nil || req.Body == http.NoBody) && (req.Method == http.MethodGet ||
+		req.Method == http.MethodHead || req.Method == http.MethodOptions || req.Method == http.MethodTrace)
+	var body *keptBody
+	if req.Body != nil && req.Body != http.NoBody && len(servers) > 1 {
+		// Kept open across attempts: one whose connection could not be made read none of it.
+		body = &keptBody{rc: req.Body}
+		defer body.rc.Close()
+	}
+	var last error
+	for i, s := range servers {
+		up, err := rl.newUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		out := req
+		if i > 0 || len(servers) > 1 {
+			r2 := *req
+			u := *req.URL
+			r2.URL = &u
+			out = &r2
+		}
+		host := rq.vaultHost
+		if host == "" {
+			host = up.host
+		}
+		out.URL.Host, out.Host = host, host
+		var connected bool
+		if body != nil {
+			out.Body = body
+		}
+		if !idempotent && len(servers) > 1 {
+			// Whether a connection was had: a request that had none never left.
+			out = out.WithContext(httptrace.WithClientTrace(out.Context(), &httptrace.ClientTrace{
+				GotConn: func(httptrace.GotConnInfo) { connected = true },
+			}))
+		}
+		resp, err := up.tr.RoundTrip(out)
+		if err == nil {
+			if s.Up != nil {
+				s.Up()
+			}
+			return resp, nil
+		}
+		last = err
+		if req.Context().Err() != nil {
+			return nil, err // the client went away: the server is not to blame
+		}
+		if s.Down != nil {
+			s.Down()
+		}
+		never := !connected && !idempotent && (body == nil || body.n == 0)
+		if i+1 < len(servers) && (idempotent || never) {
+			rl.Log.Info("sandbox relay: a Lanyard server did not answer; trying the next", slog.String("server", s.URL), slog.Any("error", err))
+			continue
+		}
+		return nil, err
+	}
+	return nil, last
+}
+
+// keptBody is a request body that the transport cannot close (its Close is the relay's) and
+// that counts what was read of it.
+type keptBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (b *keptBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *keptBody) Close() error { return nil }
+
 // modifyResponse maps Lanyard's URLs in an answer to Azure's names.
 func (rl *Relay) modifyResponse(resp *http.Response) error {
-	azureHost, _ := resp.Request.Context().Value(azureHostKey{}).(string)
-	azureHost = strings.ToLower(azureHost) // as the client wrote it (a port would be :443)
-	if h, _, err := net.SplitHostPort(azureHost); err == nil {
-		azureHost = h
+	rq, _ := resp.Request.Context().Value(relayedKey{}).(*relayed)
+	if rq == nil {
+		return nil
 	}
-	api, _ := Match(azureHost)
-	var pairs []string // old, new
-	switch api {
-	case Vault:
-		lh := rl.lanyardHost(azureHost)
-		pairs = []string{"https://" + lh, "https://" + azureHost}
-	case Graph:
-		pairs = []string{rl.ServerURL + "/v1.0", "https://" + azureHost + "/v1.0"}
-	case Management:
-		pairs = []string{rl.ServerURL + "/subscriptions", "https://" + azureHost + "/subscriptions",
-			rl.ServerURL + "/providers", "https://" + azureHost + "/providers"}
-	default:
+	m := rl.mapperFor(rq)
+	if m == nil {
 		return nil // the token service's documents keep Lanyard's issuer: tokens carry it
 	}
 	for _, h := range []string{"Location", "Azure-AsyncOperation"} {
 		if v := resp.Header.Get(h); v != "" {
-			resp.Header.Set(h, strings.NewReplacer(pairs...).Replace(v))
+			resp.Header.Set(h, string(m.mapAll(nil, []byte(v))))
 		}
 	}
-	if api == Vault {
+	if rq.api == Vault {
 		if ch := resp.Header.Values("WWW-Authenticate"); len(ch) > 0 {
 			resp.Header.Del("WWW-Authenticate")
 			for _, v := range ch {
@@ -162,33 +356,64 @@ func (rl *Relay) modifyResponse(resp *http.Response) error {
 			}
 		}
 	}
-	if !strings.Contains(resp.Header.Get("Content-Type"), "json") || resp.ContentLength > maxRewrite || resp.Header.Get("Content-Encoding") != "" {
+	if !strings.Contains(resp.Header.Get("Content-Type"), "json") || resp.Header.Get("Content-Encoding") != "" ||
+		resp.Body == nil || resp.Body == http.NoBody || resp.Request.Method == http.MethodHead {
+		return nil // passed on as it is, streamed
+	}
+	if resp.ContentLength < 0 || resp.ContentLength > maxBuffered {
+		// Mapped as it streams: the length may change, so it is not sent.
+		resp.Body = &mapReader{rc: resp.Body, m: m}
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRewrite+1))
+	buf := getBuffer(int(resp.ContentLength))
+	n, err := io.ReadFull(resp.Body, buf.b[:resp.ContentLength])
+	resp.Body.Close()
 	if err != nil {
-		resp.Body.Close()
+		putBuffer(buf)
 		return err
 	}
-	if len(body) > maxRewrite {
-		// Too long to map (an answer of unknown length): passed on as it is, what was read
-		// first and then the rest.
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+	raw := buf.b[:n]
+	if m.first(raw) < 0 { // most answers name no Lanyard URL: passed on as they came
+		resp.Body = &bufferBody{buf: buf, b: raw}
 		return nil
 	}
-	resp.Body.Close()
-	for i := 0; i < len(pairs); i += 2 {
-		if bytes.Contains(body, []byte(pairs[i])) { // most answers name no URL: no copy
-			body = bytes.ReplaceAll(body, []byte(pairs[i]), []byte(pairs[i+1]))
+	out := getBuffer(n + n/4)
+	out.b = m.mapAll(out.b[:0], raw)
+	putBuffer(buf)
+	resp.Body = &bufferBody{buf: out, b: out.b}
+	resp.ContentLength = int64(len(out.b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out.b)))
+	return nil
+}
+
+// mapperFor returns the mapping of Lanyard's URLs to the Azure host of rq; nil for none.
+func (rl *Relay) mapperFor(rq *relayed) *mapper {
+	switch rq.api {
+	case Vault:
+		// Vault names are many: the one pair is made for the request.
+		return newMapper([][2]string{{"https://" + rq.vaultHost, "https://" + rq.azureHost}})
+	case Graph, Management:
+	default:
+		return nil
+	}
+	if m, ok := rl.mappers.Load(rq.azureHost); ok {
+		return m.(*mapper)
+	}
+	var pairs [][2]string
+	paths := []string{"/v1.0"}
+	if rq.api == Management {
+		paths = []string{"/subscriptions", "/providers"}
+	}
+	for _, u := range rl.lanyard {
+		for _, p := range paths {
+			pairs = append(pairs, [2]string{u + p, "https://" + rq.azureHost + p})
 		}
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return nil
+	m := newMapper(pairs)
+	rl.mappers.Store(rq.azureHost, m) // one of the few Azure hosts Match knows
+	return m
 }
 
 // azureChallenge maps the vault's challenge to Azure's: the resource https://vault.azure.net
@@ -198,9 +423,11 @@ func (rl *Relay) azureChallenge(v string) string {
 	if rl.vaultPort != "" {
 		res = "https://" + net.JoinHostPort(rl.vaultHost, rl.vaultPort)
 	}
-	return strings.NewReplacer(
-		`resource="`+res+`"`, `resource="https://vault.azure.net"`,
-		`authorization="`+rl.ServerURL+`/`, `authorization="https://login.microsoftonline.com/`,
-		`authorization_uri="`+rl.ServerURL+`/`, `authorization_uri="https://login.microsoftonline.com/`,
-	).Replace(v)
+	pairs := []string{`resource="` + res + `"`, `resource="https://vault.azure.net"`}
+	for _, u := range rl.lanyard {
+		pairs = append(pairs,
+			`authorization="`+u+`/`, `authorization="https://login.microsoftonline.com/`,
+			`authorization_uri="`+u+`/`, `authorization_uri="https://login.microsoftonline.com/`)
+	}
+	return strings.NewReplacer(pairs...).Replace(v)
 }
