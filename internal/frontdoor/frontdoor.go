@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanyardhq/lanyard/internal/frontdoor/backend"
 )
 
 // State is what the agent says of a site's app; the front door answers for it when the app
@@ -96,6 +98,7 @@ type entry struct {
 	state *atomic.Int32
 	count *siteMetrics
 	logMu sync.Mutex
+	pool  *backend.Pool // keep-alive connections to Backend (proxy.go); nil for a Handler site
 }
 
 // New makes a front door with no sites.
@@ -132,6 +135,21 @@ func (f *FrontDoor) SetSite(s Site) {
 	for h, cur := range old {
 		if cur.Name != s.Name {
 			next[h] = cur
+			continue
+		}
+		// The agent sets its sites again every few seconds: the same app keeps its idle
+		// connections (one that died with its app is found closed when next taken).
+		if cur.pool != nil && s.Handler == nil && cur.Backend == s.Backend {
+			e.pool = cur.pool
+		} else if cur.pool != nil {
+			cur.pool.Close()
+		}
+	}
+	if s.Handler == nil {
+		if e.pool == nil {
+			e.pool = backend.NewPool(s.Backend, s.Dial)
+		} else {
+			e.pool.SetDial(s.Dial)
 		}
 	}
 	next[strings.ToLower(s.HostName)] = e
@@ -147,6 +165,8 @@ func (f *FrontDoor) RemoveSite(name string) {
 	for h, cur := range old {
 		if cur.Name != name {
 			next[h] = cur
+		} else if cur.pool != nil {
+			cur.pool.Close()
 		}
 	}
 	f.hosts.Store(&next)

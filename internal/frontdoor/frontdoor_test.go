@@ -262,11 +262,12 @@ func TestWebSocketEcho(t *testing.T) {
 	}
 }
 
-// TestStreamsLargeBodies sends 100 MB up and 100 MB down through the front door; the process
-// allocates a small fraction of that, so nothing buffers a whole body.
+// TestStreamsLargeBodies sends 100 MB up (ReverseProxy's path: a large body) and 100 MB down
+// (the direct path) through the front door; the process allocates a small fraction of that, so
+// nothing buffers a whole body.
 func TestStreamsLargeBodies(t *testing.T) {
 	a := newApp(t, "a")
-	_, base := door(t, Config{}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend()})
+	f, base := door(t, Config{}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend()})
 	const size = 100 << 20
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -292,6 +293,9 @@ func TestStreamsLargeBodies(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || n != size {
 		t.Fatalf("download: %d bytes, %v", n, err)
+	}
+	if f.lookup("a.sites.localhost").pool.Dials() != 1 {
+		t.Error("the download did not take the direct path")
 	}
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
