@@ -23,7 +23,7 @@ const maxDirectBody = 64 << 10
 // unknown length or over maxDirectBody. Both paths set the same forwarding headers and give the
 // same failure answers.
 func (f *FrontDoor) forward(w http.ResponseWriter, r *http.Request, info *reqInfo) {
-	if !direct(r) {
+	if f.viaReverseProxy || !direct(r) {
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
 		return
 	}

@@ -87,6 +87,9 @@ type FrontDoor struct {
 	met   *metrics
 	auth  *verifier
 
+	// viaReverseProxy sends every request through ReverseProxy's path (benchmarks compare).
+	viaReverseProxy bool
+
 	mu     sync.Mutex                        // serialises writers of hosts
 	hosts  atomic.Pointer[map[string]*entry] // lower-case host name → site; read without a lock
 	states sync.Map                          // site name → *atomic.Int32 (a State), kept apart so that a state set before SetSite holds
