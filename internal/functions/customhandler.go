@@ -280,6 +280,17 @@ func (p *process) do(req *http.Request) (*http.Response, error) {
 func (p *process) send(req *http.Request, g *generation) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	stop := context.AfterFunc(g.ctx, cancel)
+	if p.cfg.viaTransport != nil {
+		req = req.WithContext(ctx)
+		resp, err := p.cfg.viaTransport(req, g.addr)
+		if err != nil {
+			stop()
+			cancel()
+			return nil, err
+		}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+		return resp, nil
+	}
 	breq := backend.Request{Method: req.Method, URI: req.URL.RequestURI(), Host: g.addr, Header: req.Header}
 	if req.ContentLength > 0 {
 		breq.Body, breq.ContentLength = req.Body, req.ContentLength
