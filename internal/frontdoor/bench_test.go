@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -294,6 +295,15 @@ func TestMain(m *testing.M) {
 		f.SetSite(Site{Name: "app", HostName: "app.sites.localhost", Backend: os.Getenv("LANYARD_BENCH_BACKEND"), Auth: auth, AccessLog: logw})
 		f.SetState("app", Running)
 		h = f
+	}
+	if p := os.Getenv("LANYARD_BENCH_CPUPROFILE"); p != "" {
+		// a CPU profile of this child for its first 15 s (profiling the front door alone)
+		pf, err := os.Create(p)
+		if err != nil {
+			panic(err)
+		}
+		_ = pprof.StartCPUProfile(pf)
+		time.AfterFunc(15*time.Second, func() { pprof.StopCPUProfile(); pf.Close() })
 	}
 	srv := &http.Server{Addr: addr, Handler: h}
 	if err := srv.ListenAndServe(); err != nil {

@@ -143,9 +143,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// get takes the newest idle connection that is still open, or makes one. check: always peek
-// at an idle connection before use (for a request that could not be sent again).
-func (p *Pool) get(ctx context.Context, check bool) (*conn, error) {
+// get takes the newest idle connection that is still open, or makes one. strict: the request
+// could not be sent again, so a connection idle for more than a millisecond is checked.
+func (p *Pool) get(ctx context.Context, strict bool) (*conn, error) {
 	for {
 		var c *conn
 		p.mu.Lock()
@@ -158,11 +158,19 @@ func (p *Pool) get(ctx context.Context, check bool) (*conn, error) {
 		if c == nil {
 			return p.connect(ctx)
 		}
-		// A connection idle for a moment only is taken as it is for a request that can be
-		// sent again: a peek costs a system call, and apps close idle connections after
+		// A connection idle for a moment only is taken as it is: a peek costs a system call
+		// (several microseconds on a loaded machine), and apps close idle connections after
 		// seconds (Node 5 s, gunicorn 2 s), not milliseconds. One the app closed anyway fails
-		// the request, which RoundTrip sends again.
-		if idle := time.Since(c.idleSince); idle < p.idleTimeout && (idle < checkAfter && !check || c.alive()) {
+		// the request, which RoundTrip sends again when that is safe. A request that cannot
+		// be sent again is stricter: only a connection back from its last answer within the
+		// millisecond skips the peek (an app that closes after an answer without saying so
+		// has usually closed it by then on loopback; one that has not yet is the race net/http.Transport
+		// has too).
+		limit := checkAfter
+		if strict {
+			limit = time.Millisecond
+		}
+		if idle := time.Since(c.idleSince); idle < p.idleTimeout && (idle < limit || c.alive()) {
 			c.reused = true
 			return c, nil
 		}
