@@ -123,17 +123,22 @@ func setForwarded(h http.Header, in *http.Request, info *reqInfo, uri string) {
 	if in.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-For"] = []string{ip}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{in.Host}
-	h["X-Original-Url"] = []string{uri}
-	h["X-Client-Ip"] = h["X-Forwarded-For"]
-	h["X-Client-Port"] = []string{port}
-	h["X-Arr-Log-Id"] = []string{info.id}
+	// one backing array for the values (one allocation, not eight); each slice is capped so
+	// that an append to one cannot write into the next
+	v := [...]string{ip, proto, in.Host, uri, port, info.id, info.site.Name, ""}
+	vals := v[:]
 	if in.TLS != nil {
-		h["X-Arr-Ssl"] = []string{"2048|256|Lanyard CA|CN=" + info.site.HostName}
+		vals[7] = "2048|256|Lanyard CA|CN=" + info.site.HostName
+		h["X-Arr-Ssl"] = vals[7:8:8]
 	}
-	h["X-Site-Deployment-Id"] = []string{info.site.Name}
+	h["X-Forwarded-For"] = vals[0:1:1]
+	h["X-Client-Ip"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
+	h["X-Original-Url"] = vals[3:4:4]
+	h["X-Client-Port"] = vals[4:5:5]
+	h["X-Arr-Log-Id"] = vals[5:6:6]
+	h["X-Site-Deployment-Id"] = vals[6:7:7]
 }
 
 // proxyError answers when the app could not be reached or failed: 503 while it is starting or

@@ -248,7 +248,8 @@ type conn struct {
 	br        *bufio.Reader   // reads through conn.Read, which counts
 	bw        *bufio.Writer
 	pool      *Pool
-	nread     int64 // bytes read from nc
+	preq      *http.Request // given to http.ReadResponse
+	nread     int64         // bytes read from nc
 	reused    bool  // taken from the pool (not new) for the current request
 	idleSince time.Time
 }
@@ -280,9 +281,14 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 	if req.HeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(req.HeaderTimeout))
 	}
-	preq := &http.Request{Method: req.Method}
+	// ReadResponse needs the request only for its method (a HEAD's answer has no body); the
+	// connection's own is reused, as it carries one request at a time.
+	if c.preq == nil {
+		c.preq = new(http.Request)
+	}
+	c.preq.Method = req.Method
 	for {
-		resp, err = http.ReadResponse(c.br, preq)
+		resp, err = http.ReadResponse(c.br, c.preq)
 		if err != nil {
 			return fail(err)
 		}
