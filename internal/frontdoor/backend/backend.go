@@ -250,7 +250,7 @@ type conn struct {
 	pool      *Pool
 	preq      *http.Request // given to http.ReadResponse
 	nread     int64         // bytes read from nc
-	reused    bool  // taken from the pool (not new) for the current request
+	reused    bool          // taken from the pool (not new) for the current request
 	idleSince time.Time
 }
 
