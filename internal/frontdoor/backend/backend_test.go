@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,5 +246,61 @@ func TestHeaderValuesCannotSplitTheRequest(t *testing.T) {
 	}
 	if resp.StatusCode != 204 || p.Idle() != 1 {
 		t.Errorf("204 without reading the body: status %d, %d idle", resp.StatusCode, p.Idle())
+	}
+}
+
+// Idle connections are closed after the idle timeout, and never handed out once that old.
+func TestIdleTimeout(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	p := NewPool(srv.Listener.Addr().String(), nil)
+	defer p.Close()
+	p.idleTimeout = 50 * time.Millisecond
+	if code, _, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || p.Idle() != 1 {
+		t.Fatalf("%d %v, %d idle", code, err, p.Idle())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Idle() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.Idle() != 0 {
+		t.Fatal("an idle connection outlived the idle timeout")
+	}
+	if code, _, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || conns.Load() != 2 {
+		t.Errorf("after the timeout: %d %v, %d connections", code, err, conns.Load())
+	}
+}
+
+// Informational answers come to Got1xx; HEAD's answer has no body and its connection is kept.
+func TestInformationalAndHead(t *testing.T) {
+	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	}))
+	p := NewPool(srv.Listener.Addr().String(), nil)
+	defer p.Close()
+	var hints []string
+	resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/", Host: "x",
+		Got1xx: func(code int, h http.Header) { hints = append(hints, strconv.Itoa(code)+" "+h.Get("Link")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hello" || len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {
+		t.Errorf("body %q, 1xx %q", b, hints)
+	}
+	resp, err = p.RoundTrip(context.Background(), &Request{Method: http.MethodHead, URI: "/", Host: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ContentLength != 5 || p.Idle() != 1 {
+		t.Errorf("HEAD: length %d, %d idle", resp.ContentLength, p.Idle())
+	}
+	if code, got, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || got != "hello" {
+		t.Errorf("after HEAD: %d %q %v", code, got, err)
 	}
 }
