@@ -181,7 +181,8 @@ http {
 // requests each, so that whatever else the machine does weighs on all of them alike, and reports
 // each one's throughput as a ratio of the direct calls' in the same round (the median over the
 // rounds): door/direct, auth/direct, door-rp/direct (the front door with every request on
-// ReverseProxy's path), nginx/direct, door/nginx, door-rp/nginx. The app and the front door each
+// ReverseProxy's path), door-nolog/direct (without its access log), nginx/direct, door/nginx,
+// door-rp/nginx, door/door-rp, door-nolog/door. The app and the front door each
 // run in a process of their own (this test binary, re-executed), as nginx does, so that no
 // set-up shares its process with the load generator.
 //
@@ -201,6 +202,8 @@ func BenchmarkProxyRatios(b *testing.B) {
 		// the front door with every request on httputil.ReverseProxy's path (as before the
 		// direct path), for the comparison in the same run
 		{"door-rp", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_REVERSEPROXY=1"}), nil},
+		// the front door without its access log: what the log's write per request costs
+		{"door-nolog", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_NOLOG=1"}), nil},
 	}
 	if _, err := os.Stat(nginxBin); err == nil {
 		targets = append(targets, struct {
@@ -219,6 +222,7 @@ func BenchmarkProxyRatios(b *testing.B) {
 		}
 		ratios["direct-rps"] = append(ratios["direct-rps"], rate["direct"])
 		ratios["door/door-rp"] = append(ratios["door/door-rp"], rate["door"]/rate["door-rp"])
+		ratios["door-nolog/door"] = append(ratios["door-nolog/door"], rate["door-nolog"]/rate["door"])
 		if n, ok := rate["nginx"]; ok {
 			ratios["door/nginx"] = append(ratios["door/nginx"], rate["door"]/n)
 			ratios["door-rp/nginx"] = append(ratios["door-rp/nginx"], rate["door-rp"]/n)

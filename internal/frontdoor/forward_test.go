@@ -2,13 +2,16 @@ package frontdoor
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The direct path (forward.go, package backend) keeps its connections to the app: many requests
@@ -139,5 +142,62 @@ func TestForwardingHeadersOnBothPaths(t *testing.T) {
 				t.Errorf("chunked=%v: the client's %s reached the app", chunked, k)
 			}
 		}
+	}
+}
+
+// chunkRecorder records each write.
+type chunkRecorder struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *chunkRecorder) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// The access log's lines from many concurrent requests all arrive, whole, each write ending at a
+// line's end and under the write bound.
+func TestSiteLogBatchesWholeLines(t *testing.T) {
+	rec := &chunkRecorder{}
+	l := &siteLog{w: rec}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				l.add(fmt.Appendf(nil, "g%02d line %04d %s\n", g, i, strings.Repeat("x", 40)))
+			}
+		}()
+	}
+	wg.Wait()
+	l.wait(10 * time.Second)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var all []byte
+	for _, w := range rec.writes {
+		if len(w) > maxLogWrite || w[len(w)-1] != '\n' {
+			t.Fatalf("a write of %d bytes not ending a line", len(w))
+		}
+		all = append(all, w...)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(all), "\n"), "\n")
+	if len(lines) != 16*2000 {
+		t.Fatalf("%d lines, want %d", len(lines), 16*2000)
+	}
+	next := map[string]int{}
+	for _, line := range lines {
+		var g string
+		var i int
+		if _, err := fmt.Sscanf(line, "%s line %d", &g, &i); err != nil || next[g] != i {
+			t.Fatalf("line %q out of order or cut (want %s line %d)", line, g, next[g])
+		}
+		next[g]++
+	}
+	if len(rec.writes) >= len(lines) {
+		t.Logf("no batching happened (%d writes): the machine ran the goroutines one at a time", len(rec.writes))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,7 +101,7 @@ type entry struct {
 	Site
 	state *atomic.Int32
 	count *siteMetrics
-	logMu sync.Mutex
+	log   *siteLog      // writes to AccessLog; nil when it is nil
 	pool  *backend.Pool // keep-alive connections to Backend (proxy.go); nil for a Handler site
 }
 
@@ -147,6 +148,12 @@ func (f *FrontDoor) SetSite(s Site) {
 		} else if cur.pool != nil {
 			cur.pool.Close()
 		}
+		if cur.log != nil && sameWriter(cur.AccessLog, s.AccessLog) {
+			e.log = cur.log // one writer of the file: its lines stay in order
+		}
+	}
+	if s.AccessLog != nil && e.log == nil {
+		e.log = &siteLog{w: s.AccessLog}
 	}
 	if s.Handler == nil {
 		if e.pool == nil {
@@ -168,8 +175,13 @@ func (f *FrontDoor) RemoveSite(name string) {
 	for h, cur := range old {
 		if cur.Name != name {
 			next[h] = cur
-		} else if cur.pool != nil {
-			cur.pool.Close()
+		} else {
+			if cur.pool != nil {
+				cur.pool.Close()
+			}
+			if cur.log != nil {
+				defer cur.log.wait(2 * time.Second) // its last lines, before the agent closes the file
+			}
 		}
 	}
 	f.hosts.Store(&next)
@@ -227,6 +239,15 @@ func (f *FrontDoor) lookup(host string) *entry {
 		return e
 	}
 	return m[strings.ToLower(host)]
+}
+
+// sameWriter reports whether a and b are the same writer (false for writers that cannot be
+// compared).
+func sameWriter(a, b io.Writer) bool {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
 }
 
 var _ http.Handler = (*FrontDoor)(nil)
