@@ -1,6 +1,9 @@
 package frontdoor
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -58,11 +61,95 @@ func (f *FrontDoor) writeAccess(e *entry, info *reqInfo, r *http.Request, status
 		}
 	}
 	b = append(b, '"', '\n')
-	e.logMu.Lock()
-	_, _ = e.AccessLog.Write(b)
-	e.logMu.Unlock()
+	e.log.add(b)
 	*bp = b
 	lineBufs.Put(bp)
+}
+
+// siteLog writes a site's access log lines (Lanyard's own): a request appends its line to a
+// buffer and, when no write is under way, starts one in a goroutine, which writes every line
+// pending by then, in order, until none is left. No request waits for the disk or holds a lock
+// across a write (a write per request under a lock had cost the front door about 30% of its
+// throughput on a loaded machine, docs/performance.md), and under load one write carries many
+// lines. A line reaches the file microseconds after its answer, later when the disk is slow;
+// what is pending when the agent is killed is lost.
+type siteLog struct {
+	w       io.Writer
+	mu      sync.Mutex
+	buf     []byte // lines not yet written
+	spare   []byte // the buffer of the last write, for reuse
+	writing bool   // a drain goroutine runs
+	dropped int    // lines dropped since the last write because too much was pending
+}
+
+// Bounds of the pending lines and of one write (the agent's log rotates at 1 MiB and should
+// not cut a line in two across files).
+const (
+	maxPendingLog = 8 << 20
+	maxLogWrite   = 64 << 10
+)
+
+func (l *siteLog) add(line []byte) {
+	l.mu.Lock()
+	if len(l.buf)+len(line) > maxPendingLog {
+		l.dropped++
+		l.mu.Unlock()
+		return
+	}
+	l.buf = append(l.buf, line...)
+	start := !l.writing
+	l.writing = true
+	l.mu.Unlock()
+	if start {
+		go l.drain()
+	}
+}
+
+func (l *siteLog) drain() {
+	for {
+		l.mu.Lock()
+		if l.dropped > 0 {
+			l.buf = fmt.Appendf(l.buf, "- access log: %d lines dropped (the log could not be written as fast as requests came)\n", l.dropped)
+			l.dropped = 0
+		}
+		if len(l.buf) == 0 {
+			l.writing = false
+			l.mu.Unlock()
+			return
+		}
+		b := l.buf
+		l.buf, l.spare = l.spare[:0], nil
+		l.mu.Unlock()
+		for len(b) > 0 {
+			n := len(b)
+			if n > maxLogWrite {
+				// cut after the last whole line within the bound
+				n = bytes.LastIndexByte(b[:maxLogWrite], '\n') + 1
+				if n == 0 {
+					n = maxLogWrite
+				}
+			}
+			_, _ = l.w.Write(b[:n])
+			b = b[n:]
+		}
+		l.mu.Lock()
+		if cap(b) <= maxLogWrite*4 {
+			l.spare = b[:0]
+		}
+		l.mu.Unlock()
+	}
+}
+
+// wait waits (at most d) until the pending lines are written.
+func (l *siteLog) wait(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		done := !l.writing
+		l.mu.Unlock()
+		if done {
+			return
+		}
+	}
 }
 
 // appendToken appends s with spaces and control characters replaced, so that a line stays one

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -176,10 +177,12 @@ http {
 	return "http://" + addr
 }
 
-// BenchmarkProxyRatios measures the four set-ups in alternation, rounds of a fixed number of
+// BenchmarkProxyRatios measures the set-ups in alternation, rounds of a fixed number of
 // requests each, so that whatever else the machine does weighs on all of them alike, and reports
 // each one's throughput as a ratio of the direct calls' in the same round (the median over the
-// rounds): door/direct, auth/direct, nginx/direct, door/nginx. The app and the front door each
+// rounds): door/direct, auth/direct, door-rp/direct (the front door with every request on
+// ReverseProxy's path), door-nolog/direct (without its access log), nginx/direct, door/nginx,
+// door-rp/nginx, door/door-rp, door-nolog/door. The app and the front door each
 // run in a process of their own (this test binary, re-executed), as nginx does, so that no
 // set-up shares its process with the load generator.
 //
@@ -196,6 +199,11 @@ func BenchmarkProxyRatios(b *testing.B) {
 		{"direct", app, nil},
 		{"door", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://")}), nil},
 		{"auth", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_JWKS=" + k.srv.URL}), bearer},
+		// the front door with every request on httputil.ReverseProxy's path (as before the
+		// direct path), for the comparison in the same run
+		{"door-rp", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_REVERSEPROXY=1"}), nil},
+		// the front door without its access log: what the log's write per request costs
+		{"door-nolog", child(b, "door", []string{"LANYARD_BENCH_BACKEND=" + strings.TrimPrefix(app, "http://"), "LANYARD_BENCH_NOLOG=1"}), nil},
 	}
 	if _, err := os.Stat(nginxBin); err == nil {
 		targets = append(targets, struct {
@@ -213,8 +221,11 @@ func BenchmarkProxyRatios(b *testing.B) {
 			ratios[tg.name+"/direct"] = append(ratios[tg.name+"/direct"], rate[tg.name]/rate["direct"])
 		}
 		ratios["direct-rps"] = append(ratios["direct-rps"], rate["direct"])
+		ratios["door/door-rp"] = append(ratios["door/door-rp"], rate["door"]/rate["door-rp"])
+		ratios["door-nolog/door"] = append(ratios["door-nolog/door"], rate["door-nolog"]/rate["door"])
 		if n, ok := rate["nginx"]; ok {
 			ratios["door/nginx"] = append(ratios["door/nginx"], rate["door"]/n)
+			ratios["door-rp/nginx"] = append(ratios["door-rp/nginx"], rate["door-rp"]/n)
 		}
 	}
 	for name, v := range ratios {
@@ -284,9 +295,19 @@ func TestMain(m *testing.M) {
 			logw = logf
 		}
 		f := New(Config{Keys: keys})
+		f.viaReverseProxy = os.Getenv("LANYARD_BENCH_REVERSEPROXY") != ""
 		f.SetSite(Site{Name: "app", HostName: "app.sites.localhost", Backend: os.Getenv("LANYARD_BENCH_BACKEND"), Auth: auth, AccessLog: logw})
 		f.SetState("app", Running)
 		h = f
+	}
+	if p := os.Getenv("LANYARD_BENCH_CPUPROFILE"); p != "" {
+		// a CPU profile of this child for its first 15 s (profiling the front door alone)
+		pf, err := os.Create(p)
+		if err != nil {
+			panic(err)
+		}
+		_ = pprof.StartCPUProfile(pf)
+		time.AfterFunc(15*time.Second, func() { pprof.StopCPUProfile(); pf.Close() })
 	}
 	srv := &http.Server{Addr: addr, Handler: h}
 	if err := srv.ListenAndServe(); err != nil {

@@ -6,6 +6,12 @@
 // 502 when the app fails and 503 while it is starting or stopped, writes an access log per site
 // and counts requests per site.
 //
+// Most requests are proxied on a direct path (forward.go): the serving goroutine writes the
+// request on a pooled keep-alive connection to the app and reads the answer with net/http's
+// parser (package backend). Upgrades (WebSockets), CONNECT, Expect: 100-continue, request
+// trailers and request bodies of unknown length or over 64 KiB go through
+// httputil.ReverseProxy instead. Both paths share the forwarding headers and failure answers.
+//
 // With Easy Auth (a site's authsettingsV2) on, it validates the caller's bearer token before the
 // app sees the request, as App Service Authentication does: signature against the tenant's
 // published keys (JWKS), issuer, audience, lifetime, then the allowedApplications and

@@ -7,12 +7,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanyardhq/lanyard/internal/frontdoor/backend"
 )
 
 // State is what the agent says of a site's app; the front door answers for it when the app
@@ -85,6 +88,9 @@ type FrontDoor struct {
 	met   *metrics
 	auth  *verifier
 
+	// viaReverseProxy sends every request through ReverseProxy's path (benchmarks compare).
+	viaReverseProxy bool
+
 	mu     sync.Mutex                        // serialises writers of hosts
 	hosts  atomic.Pointer[map[string]*entry] // lower-case host name → site; read without a lock
 	states sync.Map                          // site name → *atomic.Int32 (a State), kept apart so that a state set before SetSite holds
@@ -95,7 +101,8 @@ type entry struct {
 	Site
 	state *atomic.Int32
 	count *siteMetrics
-	logMu sync.Mutex
+	log   *siteLog      // writes to AccessLog; nil when it is nil
+	pool  *backend.Pool // keep-alive connections to Backend (proxy.go); nil for a Handler site
 }
 
 // New makes a front door with no sites.
@@ -132,6 +139,27 @@ func (f *FrontDoor) SetSite(s Site) {
 	for h, cur := range old {
 		if cur.Name != s.Name {
 			next[h] = cur
+			continue
+		}
+		// The agent sets its sites again every few seconds: the same app keeps its idle
+		// connections (one that died with its app is found closed when next taken).
+		if cur.pool != nil && s.Handler == nil && cur.Backend == s.Backend {
+			e.pool = cur.pool
+		} else if cur.pool != nil {
+			cur.pool.Close()
+		}
+		if cur.log != nil && sameWriter(cur.AccessLog, s.AccessLog) {
+			e.log = cur.log // one writer of the file: its lines stay in order
+		}
+	}
+	if s.AccessLog != nil && e.log == nil {
+		e.log = &siteLog{w: s.AccessLog}
+	}
+	if s.Handler == nil {
+		if e.pool == nil {
+			e.pool = backend.NewPool(s.Backend, s.Dial)
+		} else {
+			e.pool.SetDial(s.Dial)
 		}
 	}
 	next[strings.ToLower(s.HostName)] = e
@@ -147,6 +175,13 @@ func (f *FrontDoor) RemoveSite(name string) {
 	for h, cur := range old {
 		if cur.Name != name {
 			next[h] = cur
+		} else {
+			if cur.pool != nil {
+				cur.pool.Close()
+			}
+			if cur.log != nil {
+				defer cur.log.wait(2 * time.Second) // its last lines, before the agent closes the file
+			}
 		}
 	}
 	f.hosts.Store(&next)
@@ -204,6 +239,15 @@ func (f *FrontDoor) lookup(host string) *entry {
 		return e
 	}
 	return m[strings.ToLower(host)]
+}
+
+// sameWriter reports whether a and b are the same writer (false for writers that cannot be
+// compared).
+func sameWriter(a, b io.Writer) bool {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
 }
 
 var _ http.Handler = (*FrontDoor)(nil)

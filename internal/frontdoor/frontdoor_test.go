@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,11 +263,12 @@ func TestWebSocketEcho(t *testing.T) {
 	}
 }
 
-// TestStreamsLargeBodies sends 100 MB up and 100 MB down through the front door; the process
-// allocates a small fraction of that, so nothing buffers a whole body.
+// TestStreamsLargeBodies sends 100 MB up (ReverseProxy's path: a large body) and 100 MB down
+// (the direct path) through the front door; the process allocates a small fraction of that, so
+// nothing buffers a whole body.
 func TestStreamsLargeBodies(t *testing.T) {
 	a := newApp(t, "a")
-	_, base := door(t, Config{}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend()})
+	f, base := door(t, Config{}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend()})
 	const size = 100 << 20
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -293,6 +295,9 @@ func TestStreamsLargeBodies(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("download: %d bytes, %v", n, err)
 	}
+	if f.lookup("a.sites.localhost").pool.Dials() != 1 {
+		t.Error("the download did not take the direct path")
+	}
 	runtime.ReadMemStats(&after)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
 		t.Errorf("moving 200 MB allocated %d MB: a body is being buffered", alloc>>20)
@@ -301,11 +306,13 @@ func TestStreamsLargeBodies(t *testing.T) {
 
 func TestAccessLogAndMetrics(t *testing.T) {
 	a := newApp(t, "a")
-	var log bytes.Buffer
-	f, base := door(t, Config{RequestID: func() string { return "rid" }}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend(), AccessLog: &log})
+	log := &syncBuffer{}
+	f, base := door(t, Config{RequestID: func() string { return "rid" }}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend(), AccessLog: log})
 	get(t, base, "a.sites.localhost", "/hello?code=secret", map[string]string{"User-Agent": "test agent"})
 	f.SetState("a", Stopped)
 	get(t, base, "a.sites.localhost", "/x", nil)
+	// the lines are written just after the answers (siteLog); RemoveSite waits for them
+	f.RemoveSite("a")
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("access log: %q", log.String())
@@ -321,4 +328,22 @@ func TestAccessLogAndMetrics(t *testing.T) {
 		t.Errorf("second line: %q", lines[1])
 	}
 	_ = context.Background
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

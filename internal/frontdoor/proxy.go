@@ -93,8 +93,8 @@ func (f *FrontDoor) newProxy() *httputil.ReverseProxy {
 	}
 }
 
-// rewrite points the outgoing request at the site's app and sets App Service's forwarding
-// headers from what the front door saw, never from what the client said.
+// rewrite points the outgoing request of the ReverseProxy path at the site's app and sets App
+// Service's forwarding headers from what the front door saw, never from what the client said.
 func (f *FrontDoor) rewrite(pr *httputil.ProxyRequest) {
 	info := pr.In.Context().Value(ctxKey{}).(*reqInfo)
 	out := pr.Out
@@ -108,26 +108,37 @@ func (f *FrontDoor) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.Host = net.JoinHostPort(info.site.Name+".netns.invalid", port)
 	}
 	out.Host = pr.In.Host // the app sees the host name the client asked for, as on App Service
-	h := out.Header
-	ip, port, _ := net.SplitHostPort(pr.In.RemoteAddr)
+	setForwarded(out.Header, pr.In, info, pr.In.URL.RequestURI())
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // do not add Go's
+	}
+}
+
+// setForwarded sets App Service's forwarding headers on h, the headers of the request to the
+// app, from what the front door saw of in (the client's own copies were removed by
+// stripUntrusted). uri is in's path and query.
+func setForwarded(h http.Header, in *http.Request, info *reqInfo, uri string) {
+	ip, port, _ := net.SplitHostPort(in.RemoteAddr)
 	proto := "http"
-	if pr.In.TLS != nil {
+	if in.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-For"] = []string{ip}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{pr.In.Host}
-	h["X-Original-Url"] = []string{pr.In.URL.RequestURI()}
-	h["X-Client-Ip"] = []string{ip}
-	h["X-Client-Port"] = []string{port}
-	h["X-Arr-Log-Id"] = []string{info.id}
-	if pr.In.TLS != nil {
-		h["X-Arr-Ssl"] = []string{"2048|256|Lanyard CA|CN=" + info.site.HostName}
+	// one backing array for the values (one allocation, not eight); each slice is capped so
+	// that an append to one cannot write into the next
+	v := [...]string{ip, proto, in.Host, uri, port, info.id, info.site.Name, ""}
+	vals := v[:]
+	if in.TLS != nil {
+		vals[7] = "2048|256|Lanyard CA|CN=" + info.site.HostName
+		h["X-Arr-Ssl"] = vals[7:8:8]
 	}
-	h["X-Site-Deployment-Id"] = []string{info.site.Name}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // do not add Go's
-	}
+	h["X-Forwarded-For"] = vals[0:1:1]
+	h["X-Client-Ip"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	h["X-Forwarded-Host"] = vals[2:3:3]
+	h["X-Original-Url"] = vals[3:4:4]
+	h["X-Client-Port"] = vals[4:5:5]
+	h["X-Arr-Log-Id"] = vals[5:6:6]
+	h["X-Site-Deployment-Id"] = vals[6:7:7]
 }
 
 // proxyError answers when the app could not be reached or failed: 503 while it is starting or
@@ -135,14 +146,18 @@ func (f *FrontDoor) rewrite(pr *httputil.ProxyRequest) {
 // The bodies are short and say which (App Service's own error pages are HTML; Lanyard's are
 // text).
 func (f *FrontDoor) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	info := r.Context().Value(ctxKey{}).(*reqInfo)
+	f.failed(w, r, r.Context().Value(ctxKey{}).(*reqInfo), err)
+}
+
+// failed answers for a request the app could not answer (proxyError).
+func (f *FrontDoor) failed(w http.ResponseWriter, r *http.Request, info *reqInfo, err error) {
 	var mbe *http.MaxBytesError
 	// The state when the request came in decides: an app that was running and failed on this
 	// request is a 502 even if the agent has marked it restarting since.
 	switch st := info.state; {
 	case errors.As(err, &mbe):
 		plain(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large: the body is over "+strconv.FormatInt(mbe.Limit, 10)+" bytes.")
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	case r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.
 		w.WriteHeader(499)
 	case st != Running:

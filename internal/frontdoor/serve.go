@@ -1,7 +1,6 @@
 package frontdoor
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -38,7 +37,7 @@ func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.Handler.ServeHTTP(rec, r)
 		return
 	}
-	f.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+	f.forward(rec, r, info)
 }
 
 // finish counts the request and writes its access log line.

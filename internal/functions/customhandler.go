@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lanyardhq/lanyard/internal/frontdoor/backend"
 )
 
 // The workers. A worker is anything that answers the custom-handler protocol over HTTP
@@ -34,15 +36,17 @@ type worker interface {
 const hostVersion = "4.1036.1.0"
 
 // process is a worker process the host starts, restarts after a crash with exponential
-// backoff, and talks to over HTTP on 127.0.0.1:{port} (§3.1).
+// backoff, and talks to over HTTP on 127.0.0.1:{port} (§3.1), on keep-alive connections of
+// the front door's backend pool: each invocation is written and its answer read in the
+// invoking goroutine.
 type process struct {
-	argv   []string
-	dir    string
-	env    []string // without the port variables
-	cfg    *Config
-	log    *slog.Logger
-	flog   *funcLog
-	client *http.Client
+	argv []string
+	dir  string
+	env  []string // without the port variables
+	cfg  *Config
+	log  *slog.Logger
+	flog *funcLog
+	dial backend.DialFunc
 
 	mu      sync.Mutex
 	gen     *generation
@@ -56,7 +60,8 @@ type process struct {
 
 // generation is one run of the worker process.
 type generation struct {
-	base string // http://127.0.0.1:{port}
+	addr string // 127.0.0.1:{port}
+	pool *backend.Pool
 	ctx  context.Context
 }
 
@@ -71,15 +76,8 @@ var (
 func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string) *process {
 	p := &process{argv: argv, dir: dir, env: env, cfg: cfg, log: cfg.Log, flog: flog,
 		readyCh: make(chan struct{}), stopped: make(chan struct{}), started: make(chan error, 1)}
-	dial := cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	p.client = &http.Client{
-		Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-			DisableCompression: true, ResponseHeaderTimeout: 0},
-		// no redirects are followed (§3.1, forwarding mode)
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	if cfg.Dial != nil {
+		p.dial = cfg.Dial
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
@@ -178,19 +176,23 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 			return <-exited
 		}
 	}
-	base := "http://127.0.0.1:" + ps
+	addr := "127.0.0.1:" + ps
+	pool := backend.NewPool(addr, p.dial)
+	defer pool.Close()
 	gctx, gcancel := context.WithCancel(ctx)
 	defer gcancel()
 	// readiness: any HTTP answer to GET / (§3.1)
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()
 	for {
-		req, _ := http.NewRequestWithContext(gctx, http.MethodGet, base+"/", nil)
 		rctx, rcancel := context.WithTimeout(gctx, 2*time.Second)
-		resp, err := p.client.Do(req.WithContext(rctx))
+		resp, err := pool.RoundTrip(rctx, &backend.Request{Method: http.MethodGet, URI: "/", Host: addr})
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
 		rcancel()
 		if err == nil {
-			resp.Body.Close()
 			break
 		}
 		select {
@@ -204,7 +206,7 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 		case <-time.After(readyPoll):
 		}
 	}
-	g := &generation{base: base, ctx: gctx}
+	g := &generation{addr: addr, pool: pool, ctx: gctx}
 	p.mu.Lock()
 	p.gen = g
 	close(p.readyCh)
@@ -226,7 +228,6 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 	p.readyCh = make(chan struct{})
 	p.mu.Unlock()
 	gcancel()
-	p.client.Transport.(*http.Transport).CloseIdleConnections()
 	return result
 }
 
@@ -279,12 +280,22 @@ func (p *process) do(req *http.Request) (*http.Response, error) {
 func (p *process) send(req *http.Request, g *generation) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	stop := context.AfterFunc(g.ctx, cancel)
-	u := *req.URL
-	req = req.WithContext(ctx)
-	req.URL = &u
-	req.URL.Scheme, req.URL.Host = "http", g.base[len("http://"):]
-	req.Host = req.URL.Host
-	resp, err := p.client.Do(req)
+	if p.cfg.viaTransport != nil {
+		req = req.WithContext(ctx)
+		resp, err := p.cfg.viaTransport(req, g.addr)
+		if err != nil {
+			stop()
+			cancel()
+			return nil, err
+		}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
+		return resp, nil
+	}
+	breq := backend.Request{Method: req.Method, URI: req.URL.RequestURI(), Host: g.addr, Header: req.Header}
+	if req.ContentLength > 0 {
+		breq.Body, breq.ContentLength = req.Body, req.ContentLength
+	}
+	resp, err := g.pool.RoundTrip(ctx, &breq)
 	if err != nil {
 		stop()
 		cancel()

@@ -68,6 +68,10 @@ type Config struct {
 	// Registerer receives the per-function metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+
+	// viaTransport, set by benchmarks only, sends invocations through a net/http client
+	// instead of package backend's pool, to compare the two in one run.
+	viaTransport func(req *http.Request, addr string) (*http.Response, error)
 }
 
 // Keys are a function app's keys as the host checks them (functions.md §2.2). Implementations

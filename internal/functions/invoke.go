@@ -107,10 +107,16 @@ func (h *Host) call(ctx context.Context, inv *invocation) (*handlerResponse, err
 		inv.metadata = map[string]any{}
 	}
 	inv.metadata["sys"] = sys
-	body, err := json.Marshal(map[string]any{"Data": inv.data, "Metadata": inv.metadata})
+	body := append(make([]byte, 0, 1024), `{"Data":`...)
+	body, err := appendJSON(body, inv.data)
+	if err == nil {
+		body = append(body, `,"Metadata":`...)
+		body, err = appendJSON(body, inv.metadata)
+	}
 	if err != nil {
 		return nil, err
 	}
+	body = append(body, '}')
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+inv.fn.Name, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

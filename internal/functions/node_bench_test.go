@@ -5,21 +5,21 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
-
-	"github.com/lanyardhq/lanyard/internal/frontdoor"
 )
 
 // BenchmarkNodeChainRatio is the issue's Node figure, in one run: HTTP-trigger invocations per
 // second through the front door → the host → Lanyard's Node worker → the response, for a v3
 // function and for a v4 one (the real @azure/functions), against a bare Node HTTP server doing
-// the same work (nodeworker/testdata/bare.js: answer {"ok":true}); 16 keep-alive clients,
-// alternating halves.
+// the same work (nodeworker/testdata/bare.js: answer {"ok":true}); 16 keep-alive clients, five
+// interleaved rounds of b.N/5 requests per target, medians of the rounds' ratios. The
+// -transport targets are the same hosts with net/http's client to the worker (as before
+// package backend).
 //
 //	go test -run '^$' -bench NodeChainRatio -benchtime 20000x ./internal/functions
 func BenchmarkNodeChainRatio(b *testing.B) {
@@ -38,28 +38,28 @@ func BenchmarkNodeChainRatio(b *testing.B) {
 		b.Fatal(err)
 	}
 	write(b, filepath.Join(v4root, "host.json"), `{"version":"2.0"}`)
-	behindDoor := func(root string) string {
-		h := startHost(b, Config{Root: root, Name: "app", HostName: "app.sites.localhost", FunctionLog: io.Discard,
-			Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}}, nil)
-		fd := frontdoor.New(frontdoor.Config{})
-		fd.SetSite(frontdoor.Site{Name: "app", HostName: "app.sites.localhost", Handler: h})
-		fd.SetState("app", frontdoor.Running)
-		srv := httptest.NewServer(fd)
-		b.Cleanup(srv.Close)
-		return srv.URL + "/api/bench"
+	host := func(root string, transport bool) string {
+		cfg := Config{Root: root, Name: "app", HostName: "app.sites.localhost", FunctionLog: io.Discard,
+			Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}}
+		if transport {
+			cfg.viaTransport = viaTransport(b)
+		}
+		return behindDoor(b, startHost(b, cfg, nil)) + "/api/bench"
 	}
-	v3, v4 := behindDoor(v3root), behindDoor(v4root)
-	n := max(b.N/2, 1)
-	var tb, t3, t4 time.Duration
+	targets := []benchTarget{
+		{"bare", bare, "", 200},
+		{"v3", host(v3root, false), "app.sites.localhost", 200},
+		{"v3-transport", host(v3root, true), "app.sites.localhost", 200},
+		{"v4", host(v4root, false), "app.sites.localhost", 200},
+		{"v4-transport", host(v4root, true), "app.sites.localhost", 200},
+	}
+	const rounds = 5
 	b.ResetTimer()
-	for range 2 {
-		tb += benchLoad(b, bare, "", n, 200)
-		t3 += benchLoad(b, v3, "app.sites.localhost", n, 200)
-		t4 += benchLoad(b, v4, "app.sites.localhost", n, 200)
-	}
-	b.ReportMetric(float64(2*n)/tb.Seconds(), "bare-req/s")
-	b.ReportMetric(float64(tb)/float64(t3), "v3/bare")
-	b.ReportMetric(float64(tb)/float64(t4), "v4/bare")
+	rates := interleaved(b, rounds, max(b.N/rounds, 1), targets)
+	reportRatios(b, rates, [2]string{"v3", "bare"}, [2]string{"v4", "bare"}, [2]string{"v3-transport", "bare"}, [2]string{"v4-transport", "bare"},
+		[2]string{"v3", "v3-transport"}, [2]string{"v4", "v4-transport"})
+	slices.Sort(rates["bare"])
+	b.ReportMetric(rates["bare"][rounds/2], "bare-req/s")
 }
 
 // bareNode runs nodeworker/testdata/bare.js on a free port and returns its URL.

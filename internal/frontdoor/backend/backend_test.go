@@ -1,0 +1,306 @@
+package backend
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// get sends a request through p and reads the whole answer.
+func do(t *testing.T, p *Pool, method, uri, body string) (int, string, error) {
+	t.Helper()
+	req := &Request{Method: method, URI: uri, Host: "app.sites.localhost", Header: http.Header{"X-Test": {"1"}}}
+	if body != "" {
+		req.Body, req.ContentLength = strings.NewReader(body), int64(len(body))
+	}
+	resp, err := p.RoundTrip(context.Background(), req)
+	if err != nil {
+		return 0, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b), err
+}
+
+// countingServer is an httptest server that counts the connections it accepted.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func TestReusesConnections(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Host", r.Host)
+		_, _ = io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" "+r.Header.Get("X-Test")+" "+string(b))
+	}))
+	p := NewPool(srv.Listener.Addr().String(), nil)
+	defer p.Close()
+	for i := range 20 {
+		method, body := http.MethodGet, ""
+		if i%2 == 1 {
+			method, body = http.MethodPost, "data"
+		}
+		code, got, err := do(t, p, method, "/a?b=c", body)
+		want := method + " /a?b=c 1 " + body
+		if err != nil || code != 200 || got != want {
+			t.Fatalf("request %d: %d %q %v, want %q", i, code, got, err, want)
+		}
+	}
+	if n := conns.Load(); n != 1 || p.Dials() != 1 {
+		t.Errorf("20 requests in a row used %d connections (%d dials), want 1", n, p.Dials())
+	}
+	if p.Idle() != 1 {
+		t.Errorf("%d idle connections, want 1", p.Idle())
+	}
+	// In parallel: at most one connection per concurrent request, all given back.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if code, _, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 {
+					t.Errorf("%d %v", code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := conns.Load(); n > 9 {
+		t.Errorf("8 concurrent clients used %d connections", n)
+	}
+	// An answer not read to its end does not give its connection back.
+	resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/", Host: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := p.Idle()
+	resp.Body.Close()
+	if p.Idle() != idle {
+		t.Error("a connection with an unread answer went back to the pool")
+	}
+}
+
+// rawServer accepts connections and runs serve on each.
+func rawServer(t *testing.T, serve func(n int, c net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(n, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readRequest reads one request and its body from br.
+func readRequest(br *bufio.Reader) (*http.Request, error) {
+	r, err := http.ReadRequest(br)
+	if err == nil {
+		_, err = io.Copy(io.Discard, r.Body)
+	}
+	return r, err
+}
+
+// An app that answers and closes without saying so: the next request is not lost. A GET on the
+// dead connection is sent again on a new one; a POST's connection is checked before use.
+func TestAppClosesAfterAnAnswer(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		if _, err := readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	for i, method := range []string{http.MethodGet, http.MethodGet, http.MethodPost, http.MethodGet, http.MethodPut} {
+		time.Sleep(20 * time.Millisecond) // the app has closed the connection by now
+		body := ""
+		if method != http.MethodGet {
+			body = "x"
+		}
+		if code, got, err := do(t, p, method, "/", body); err != nil || code != 200 || got != "ok" {
+			t.Fatalf("request %d (%s): %d %q %v", i, method, code, got, err)
+		}
+	}
+	// And one that says so: its connection is not kept.
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "bye")
+	}))
+	p2 := NewPool(srv.Listener.Addr().String(), nil)
+	defer p2.Close()
+	for range 3 {
+		if code, got, err := do(t, p2, http.MethodPost, "/", "x"); err != nil || code != 200 || got != "bye" {
+			t.Fatalf("%d %q %v", code, got, err)
+		}
+	}
+	if conns.Load() != 3 || p2.Idle() != 0 {
+		t.Errorf("Connection: close: %d connections, %d idle", conns.Load(), p2.Idle())
+	}
+}
+
+func TestTruncatedAnswers(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		r, err := readRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		switch r.URL.Path {
+		case "/head":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+		case "/body":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+		case "/chunked":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n")
+		}
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	if _, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodPost, URI: "/head", Host: "x"}); err == nil {
+		t.Error("a cut head was taken for an answer")
+	}
+	for _, path := range []string{"/body", "/chunked"} {
+		code, got, err := do(t, p, http.MethodPost, path, "")
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("%s: %d %q %v, want an unexpected EOF", path, code, got, err)
+		}
+	}
+	if p.Idle() != 0 {
+		t.Error("a connection with a cut answer went back to the pool")
+	}
+}
+
+func TestHeaderTimeoutAndCancel(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		_, _ = readRequest(bufio.NewReader(c))
+		<-release
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	_, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/", Host: "x", HeaderTimeout: 100 * time.Millisecond})
+	if !isTimeout(err) {
+		t.Errorf("header timeout: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := p.RoundTrip(ctx, &Request{Method: http.MethodGet, URI: "/", Host: "x"}); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("cancelled: %v after %s", err, time.Since(start))
+	}
+}
+
+func TestHeaderValuesCannotSplitTheRequest(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		r, err := readRequest(bufio.NewReader(c))
+		if err == nil {
+			got <- r
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	h := http.Header{"X-A": {"1\r\nX-Injected: yes"}, "Bad Name": {"v"}, "Content-Length": {"999"}}
+	resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/", Host: "x", Header: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	r := <-got
+	if r.Header.Get("X-Injected") != "" || r.Header.Get("X-A") != "1  X-Injected: yes" || r.ContentLength != 0 {
+		t.Errorf("the app saw %v (length %d)", r.Header, r.ContentLength)
+	}
+	if resp.StatusCode != 204 || p.Idle() != 1 {
+		t.Errorf("204 without reading the body: status %d, %d idle", resp.StatusCode, p.Idle())
+	}
+}
+
+// Idle connections are closed after the idle timeout, and never handed out once that old.
+func TestIdleTimeout(t *testing.T) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	p := NewPool(srv.Listener.Addr().String(), nil)
+	defer p.Close()
+	p.idleTimeout = 50 * time.Millisecond
+	if code, _, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || p.Idle() != 1 {
+		t.Fatalf("%d %v, %d idle", code, err, p.Idle())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Idle() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p.Idle() != 0 {
+		t.Fatal("an idle connection outlived the idle timeout")
+	}
+	if code, _, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || conns.Load() != 2 {
+		t.Errorf("after the timeout: %d %v, %d connections", code, err, conns.Load())
+	}
+}
+
+// Informational answers come to Got1xx; HEAD's answer has no body and its connection is kept.
+func TestInformationalAndHead(t *testing.T) {
+	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	}))
+	p := NewPool(srv.Listener.Addr().String(), nil)
+	defer p.Close()
+	var hints []string
+	resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/", Host: "x",
+		Got1xx: func(code int, h http.Header) { hints = append(hints, strconv.Itoa(code)+" "+h.Get("Link")) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hello" || len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {
+		t.Errorf("body %q, 1xx %q", b, hints)
+	}
+	resp, err = p.RoundTrip(context.Background(), &Request{Method: http.MethodHead, URI: "/", Host: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ContentLength != 5 || p.Idle() != 1 {
+		t.Errorf("HEAD: length %d, %d idle", resp.ContentLength, p.Idle())
+	}
+	if code, got, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || got != "hello" {
+		t.Errorf("after HEAD: %d %q %v", code, got, err)
+	}
+}
