@@ -202,6 +202,11 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * time.Second)
+	// The first mints are paced (one each 20 ms, ~12 s in all); on a fast machine the kills and
+	// restarts are over sooner, so the load goes on until the last of them has been asked for.
+	for deadline := time.Now().Add(30 * time.Second); nextFresh.Load() < int64(len(fresh)*nAgents) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 
