@@ -244,8 +244,8 @@ func TestHeaderValuesCannotSplitTheRequest(t *testing.T) {
 	if r.Header.Get("X-Injected") != "" || r.Header.Get("X-A") != "1  X-Injected: yes" || r.ContentLength != 0 {
 		t.Errorf("the app saw %v (length %d)", r.Header, r.ContentLength)
 	}
-	if resp.StatusCode != 204 || p.Idle() != 1 {
-		t.Errorf("204 without reading the body: status %d, %d idle", resp.StatusCode, p.Idle())
+	if resp.StatusCode != 204 || p.Idle() != 0 {
+		t.Errorf("204: status %d, %d idle (a 204's connection is not kept)", resp.StatusCode, p.Idle())
 	}
 }
 
@@ -270,7 +270,8 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// Informational answers come to Got1xx; HEAD's answer has no body and its connection is kept.
+// Informational answers come to Got1xx; HEAD's answer has no body and its connection is not kept
+// (TestStrayBytesAfterAnAnswer).
 func TestInformationalAndHead(t *testing.T) {
 	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</a.css>; rel=preload")
@@ -297,10 +298,67 @@ func TestInformationalAndHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.ContentLength != 5 || p.Idle() != 1 {
+	if resp.ContentLength != 5 || p.Idle() != 0 {
 		t.Errorf("HEAD: length %d, %d idle", resp.ContentLength, p.Idle())
 	}
 	if code, got, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || got != "hello" {
 		t.Errorf("after HEAD: %d %q %v", code, got, err)
+	}
+}
+
+// An app that writes bytes after its answer, in a later segment (a body after its answer to HEAD,
+// a body on a 204 or 304, more than its Content-Length): the next request, sent at once on the
+// pool's connection, gets its own answer, never those bytes.
+func TestStrayBytesAfterAnAnswer(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			r, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			switch r.URL.Path {
+			case "/head":
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "hello world") // the GET's body, written for a HEAD
+			case "/204", "/304":
+				_, _ = io.WriteString(c, "HTTP/1.1 "+r.URL.Path[1:]+" X\r\n\r\n")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "stray body")
+			case "/long":
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged") // beyond the length
+			default:
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nright")
+			}
+		}
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	for _, tc := range []struct {
+		method, path string
+		wait         time.Duration // before the next request
+	}{
+		{http.MethodHead, "/head", 0},
+		{http.MethodGet, "/204", 0},
+		{http.MethodGet, "/304", 0},
+		// Bytes past the length that came in before the next request: the peek finds them.
+		{http.MethodGet, "/long", 30 * time.Millisecond},
+	} {
+		for _, next := range []string{http.MethodGet, http.MethodPost} {
+			resp, err := p.RoundTrip(context.Background(), &Request{Method: tc.method, URI: tc.path, Host: "x"})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			time.Sleep(tc.wait)
+			if code, got, err := do(t, p, next, "/next", ""); err != nil || code != 200 || got != "right" {
+				t.Errorf("%s after %s %s: %d %q %v, want 200 \"right\"", next, tc.method, tc.path, code, got, err)
+			}
+		}
 	}
 }
