@@ -271,6 +271,11 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 	}
 	if req.HeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(req.HeaderTimeout))
+		// The context may have ended while the request was written: its AfterFunc's deadline
+		// in the past was just overwritten.
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
 	}
 	// ReadResponse needs the request only for its method (a HEAD's answer has no body); the
 	// connection's own is reused, as it carries one request at a time.

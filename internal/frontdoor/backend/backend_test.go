@@ -362,3 +362,67 @@ func TestStrayBytesAfterAnAnswer(t *testing.T) {
 		}
 	}
 }
+
+// cancelOnWrite is a connection whose first write, once sent, ends the request's context and
+// returns only when the context's hook has set the deadline in the past: the context ends
+// between the request's write and the wait for its answer.
+type cancelOnWrite struct {
+	net.Conn
+	cancel context.CancelFunc
+	once   sync.Once
+	past   chan struct{} // closed when a deadline in the past is set
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.once.Do(func() {
+		c.cancel()
+		select {
+		case <-c.past:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return n, err
+}
+
+func (c *cancelOnWrite) SetDeadline(t time.Time) error {
+	if t.Before(time.Now()) {
+		select {
+		case <-c.past:
+		default:
+			close(c.past)
+		}
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// A context that ends as the request is written fails the request, though a header timeout is
+// set after the write.
+func TestCancelDuringWriteWithHeaderTimeout(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		if _, err := readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := NewPool(addr, func(ctx context.Context, network, a string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		return &cancelOnWrite{Conn: nc, cancel: cancel, past: make(chan struct{})}, nil
+	})
+	defer p.Close()
+	resp, err := p.RoundTrip(ctx, &Request{Method: http.MethodGet, URI: "/", Host: "x", HeaderTimeout: 10 * time.Second})
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request's context ended as it was written, and its answer (%d) came back anyway", resp.StatusCode)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%v, want the context's error", err)
+	}
+}
