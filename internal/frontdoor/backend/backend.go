@@ -32,6 +32,8 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 const (
 	DefaultMaxIdle     = 256              // idle connections kept per pool (as the front door's Transport had per host)
 	DefaultIdleTimeout = 90 * time.Second // an idle connection older than this is closed (net/http's default)
+
+	max1xx = 5 // informational answers taken before the final one (net/http's Transport's bound)
 )
 
 // Pool is a set of keep-alive connections to one address. It is safe for concurrent use.
@@ -283,7 +285,7 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 		c.preq = new(http.Request)
 	}
 	c.preq.Method = req.Method
-	for {
+	for n1xx := 0; ; n1xx++ {
 		resp, err = http.ReadResponse(c.br, c.preq)
 		if err != nil {
 			return fail(err)
@@ -293,6 +295,12 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(errors.New("backend: the app switched protocols without being asked"))
+		}
+		if n1xx == max1xx {
+			// An app that sends informational answers without end would hold the request (the
+			// function host sets no header timeout) and have each passed on; net/http's
+			// Transport stops after 5 too. The caller answers 502.
+			return fail(errors.New("backend: too many informational (1xx) answers"))
 		}
 		if req.Got1xx != nil {
 			req.Got1xx(resp.StatusCode, resp.Header)

@@ -426,3 +426,42 @@ func TestCancelDuringWriteWithHeaderTimeout(t *testing.T) {
 		t.Errorf("%v, want the context's error", err)
 	}
 }
+
+// Five informational answers are passed on; a sixth fails the request, as net/http's Transport.
+func TestTooManyInformationalAnswers(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		r, err := readRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for range n {
+			_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	for _, n := range []int{5, 6, 100} {
+		hints := 0
+		resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/?n=" + strconv.Itoa(n), Host: "x",
+			Got1xx: func(int, http.Header) { hints++ }})
+		if n <= 5 {
+			if err != nil || resp.StatusCode != 200 || hints != n {
+				t.Errorf("%d 1xx answers: %v, %d passed on", n, err, hints)
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			continue
+		}
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%d 1xx answers: the final answer (%d) was taken", n, resp.StatusCode)
+		}
+		if hints != 5 {
+			t.Errorf("%d 1xx answers: %d passed on, want 5", n, hints)
+		}
+	}
+}
