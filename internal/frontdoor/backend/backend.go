@@ -5,8 +5,9 @@
 // there is none of net/http.Transport's reader and writer goroutines per connection and the
 // channel handoffs between them, which were most of the front door's cost per request
 // (docs/performance.md, issue 13). It is Lanyard's own; it covers what a proxy to a local app
-// needs and no more: a request body of known length (callers send a streamed body of unknown
-// length, an Upgrade, Expect: 100-continue or trailers through net/http's Transport instead),
+// needs and no more: a request body of known length up to MaxBody (callers send a larger body
+// or one of unknown length, an Upgrade, Expect: 100-continue or trailers through net/http's
+// Transport instead),
 // plain TCP (no TLS, no HTTP/2, no proxy).
 package backend
 
@@ -24,6 +25,13 @@ import (
 	"syscall"
 	"time"
 )
+
+// MaxBody is the largest request body a caller should send through a Pool. RoundTrip writes the
+// whole request before it reads the answer, so an app that streams its answer while it reads the
+// request (an echo) would fill both directions' socket buffers with a larger body and wait
+// forever. 64 KiB fits in a loopback socket's buffers. A larger body, or one of unknown length,
+// goes through net/http's Transport, which reads the answer while it writes.
+const MaxBody = 64 << 10
 
 // DialFunc connects to addr; nil means a net.Dialer with a 5 s timeout.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
