@@ -258,6 +258,59 @@ func TestMapReader(t *testing.T) {
 	}
 }
 
+// TestMapperNeedsDelimiter: a prefix is mapped only where a delimiter or the end of the input
+// follows it, in one pass and as the answer streams (the byte after a prefix may come in a later
+// read).
+func TestMapperNeedsDelimiter(t *testing.T) {
+	vault := newMapper([][2]string{{"https://kv.vault.lanyard.test", "https://kv.vault.azure.net"}})
+	graph := newMapper([][2]string{{"https://a.lanyard.test:8443/v1.0", "https://graph.microsoft.com/v1.0"}, {"https://lan:1/v1.0", "https://graph.microsoft.com/v1.0"}})
+	for _, tc := range []struct {
+		m    *mapper
+		pair [2]string // a mapped prefix and what it becomes
+		kept []string  // what follows the prefix in cases not mapped
+		ends []string  // what follows it in cases mapped
+	}{
+		{vault, [2]string{"https://kv.vault.lanyard.test", "https://kv.vault.azure.net"},
+			[]string{"ing/x", ".evil/x", ":8443/x", "-2/x", "x", "_"},
+			[]string{"/secrets/s", `"`, "?a=1", "#f", `\/x`, ",", "'", " ", "\t", "\n", "\r"}},
+		{graph, [2]string{"https://a.lanyard.test:8443/v1.0", "https://graph.microsoft.com/v1.0"},
+			[]string{"0/x", "beta/x", ".1", "-x"},
+			[]string{"/users", `"`, "?$top=1"}},
+	} {
+		var src, want []byte
+		for _, k := range tc.kept {
+			src = append(src, `{"u":"`+tc.pair[0]+k+`"}`...)
+			want = append(want, `{"u":"`+tc.pair[0]+k+`"}`...)
+		}
+		for _, e := range tc.ends {
+			src = append(src, `{"u":"`+tc.pair[0]+e+`"}`...)
+			want = append(want, `{"u":"`+tc.pair[1]+e+`"}`...)
+		}
+		// a long run, so that prefixes fall at every place of the streaming reads, then one at
+		// the very end of the input (mapped) and, in another input, one cut there (not mapped)
+		src, want = bytes.Repeat(src, 200), bytes.Repeat(want, 200)
+		for _, in := range []struct{ src, want []byte }{
+			{append(append([]byte{}, src...), tc.pair[0]...), append(append([]byte{}, want...), tc.pair[1]...)},
+			{append(append([]byte{}, src...), tc.pair[0][:len(tc.pair[0])-1]...), append(append([]byte{}, want...), tc.pair[0][:len(tc.pair[0])-1]...)},
+		} {
+			if got := tc.m.mapAll(nil, in.src); !bytes.Equal(got, in.want) {
+				t.Errorf("%s, one pass:\n got %.300s\nwant %.300s", tc.pair[0], got, in.want)
+			}
+			for _, rd := range []io.Reader{bytes.NewReader(in.src), iotest.OneByteReader(bytes.NewReader(in.src)), iotest.HalfReader(bytes.NewReader(in.src)), iotest.DataErrReader(bytes.NewReader(in.src))} {
+				r := &mapReader{rc: io.NopCloser(rd), m: tc.m}
+				got, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(got, in.want) {
+					t.Errorf("%s, streamed (%T): %v\n got %.300s\nwant %.300s", tc.pair[0], rd, err, got, in.want)
+				}
+				r.Close()
+			}
+		}
+		if tc.m.first([]byte(`{"u":"`+tc.pair[0]+tc.kept[0]+`"}`)) != -1 {
+			t.Errorf("%s: first found a prefix followed by %q", tc.pair[0], tc.kept[0])
+		}
+	}
+}
+
 // BenchmarkRelay is the relay's own cost: a Graph-shaped GET answered by a bare handler, sent
 // through the relay and straight to the server, 16 clients, over TLS with HTTP/2 from the
 // client (as the SDKs do). What the relay adds is relay minus direct.
