@@ -236,6 +236,52 @@ func TestRelayFailover(t *testing.T) {
 	}
 }
 
+// TestRelayClientBodyFails: a request whose client's body fails part way (the client went away
+// during an upload) gets 502 and is not sent to the next server, and no server is set aside.
+func TestRelayClientBodyFails(t *testing.T) {
+	roots, cert := lanyardCert(t)
+	var reached atomic.Int32
+	srv := func() *httptest.Server {
+		return testServer(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reached.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{}`)
+		}))
+	}
+	a, b := srv(), srv()
+	var mu sync.Mutex
+	var downs []string
+	servers := func() []Server {
+		return []Server{
+			{URL: "https://a.lanyard.test:8443", Down: func() { mu.Lock(); downs = append(downs, "a"); mu.Unlock() }},
+			{URL: "https://b.lanyard.test:8443", Down: func() { mu.Lock(); downs = append(downs, "b"); mu.Unlock() }},
+		}
+	}
+	addrs := map[string]string{"a.lanyard.test:8443": a.Listener.Addr().String(), "b.lanyard.test:8443": b.Listener.Addr().String()}
+	for _, n := range []int{2, 1} {
+		reached.Store(0)
+		_, h := newTestRelay(t, roots, func() []Server { return servers()[:n] }, addrs)
+		for _, m := range []string{"POST", "PUT"} {
+			// of unknown length (chunked to the server), cut after a few bytes
+			body := io.MultiReader(strings.NewReader(`{"value":`), iotest.ErrReader(io.ErrUnexpectedEOF))
+			req := httptest.NewRequest(m, "https://graph.microsoft.com/v1.0/groups", body)
+			req.Header.Set("Authorization", "Bearer x")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusBadGateway {
+				t.Errorf("%d servers, %s with a cut body: %d, want 502", n, m, rec.Code)
+			}
+		}
+		mu.Lock()
+		if len(downs) != 0 || reached.Load() > 2 {
+			t.Errorf("%d servers: servers set aside for the client's failure: %v; %d requests reached a server (want at most 2)", n, downs, reached.Load())
+		}
+		downs = nil
+		mu.Unlock()
+	}
+}
+
 // TestMapReader: mapping as the answer streams, in reads of any size, gives what mapping it
 // whole gives, prefixes split across reads included.
 func TestMapReader(t *testing.T) {
