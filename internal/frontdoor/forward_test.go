@@ -201,3 +201,44 @@ func TestSiteLogBatchesWholeLines(t *testing.T) {
 		t.Logf("no batching happened (%d writes): the machine ran the goroutines one at a time", len(rec.writes))
 	}
 }
+
+// stuckWriter is an access log whose writes wait for release; entered is closed at the first.
+type stuckWriter struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered) })
+	<-w.release
+	return len(p), nil
+}
+
+// RemoveSite waits for the site's last access log lines without holding the front door's lock:
+// a slow disk does not hold up the other sites' changes.
+func TestRemoveSiteWaitsForItsLogUnlocked(t *testing.T) {
+	a := newApp(t, "a")
+	w := &stuckWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	f, base := door(t, Config{}, Site{Name: "a", HostName: "a.sites.localhost", Backend: a.backend(), AccessLog: w})
+	get(t, base, "a.sites.localhost", "/", nil)
+	<-w.entered // the line's write is under way, and stuck
+	removed := make(chan struct{})
+	go func() { f.RemoveSite("a"); close(removed) }()
+	time.Sleep(50 * time.Millisecond) // RemoveSite is waiting for the line by now
+	start := time.Now()
+	f.SetSite(Site{Name: "b", HostName: "b.sites.localhost", Backend: a.backend()})
+	took := time.Since(start)
+	waited := true
+	select {
+	case <-removed:
+		waited = false
+	default:
+	}
+	close(w.release)
+	<-removed
+	if took > time.Second {
+		t.Errorf("SetSite waited %s for another site's RemoveSite", took.Round(time.Millisecond))
+	} else if !waited {
+		t.Error("RemoveSite did not wait for the log's pending line")
+	}
+}
