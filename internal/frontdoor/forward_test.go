@@ -242,3 +242,16 @@ func TestRemoveSiteWaitsForItsLogUnlocked(t *testing.T) {
 		t.Error("RemoveSite did not wait for the log's pending line")
 	}
 }
+
+// The buffer of a write is kept for the next lines, whole.
+func TestSiteLogKeepsItsBuffer(t *testing.T) {
+	l := &siteLog{w: io.Discard}
+	line := []byte(strings.Repeat("x", 127) + "\n") // 128 bytes: a buffer of exactly that capacity
+	l.add(line)
+	l.wait(5 * time.Second)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.writing || cap(l.spare) < len(line) {
+		t.Errorf("after a write of %d bytes the spare buffer holds %d", len(line), cap(l.spare))
+	}
+}
