@@ -63,7 +63,9 @@ func TestDirectPathReusesConnections(t *testing.T) {
 }
 
 // An answer cut in its head is a 502; one cut in its body resets the client's connection, so
-// that the client does not take it for a whole answer.
+// that the client does not take it for a whole answer. The cut answer is chunked: one cut short
+// of its Content-Length would be refused by the client anyway, but a chunked one would be ended
+// cleanly by the server unless the front door aborts it.
 func TestTruncatedAnswers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -85,7 +87,7 @@ func TestTruncatedAnswers(t *testing.T) {
 				if r.URL.Path == "/head" {
 					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
 				} else {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n")
 				}
 			}()
 		}
@@ -96,12 +98,13 @@ func TestTruncatedAnswers(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, base+"/body", nil)
 	req.Host = "a.sites.localhost"
+	// Either Do fails (the connection was reset before the head went out) or reading the body does.
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return // the connection was reset before the head went out: no answer at all
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
 	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if err == nil {
 		t.Errorf("cut body: read %q (status %d) without an error", b, resp.StatusCode)
 	}
