@@ -7,8 +7,7 @@
 // (docs/performance.md, issue 13). It is Lanyard's own; it covers what a proxy to a local app
 // needs and no more: a request body of known length up to MaxBody (callers send a larger body
 // or one of unknown length, an Upgrade, Expect: 100-continue or trailers through net/http's
-// Transport instead),
-// plain TCP (no TLS, no HTTP/2, no proxy).
+// Transport instead), plain TCP (no TLS, no HTTP/2, no proxy).
 package backend
 
 import (
