@@ -117,10 +117,10 @@ func (l *siteLog) drain() {
 			l.mu.Unlock()
 			return
 		}
-		b := l.buf
+		all := l.buf
 		l.buf, l.spare = l.spare[:0], nil
 		l.mu.Unlock()
-		for len(b) > 0 {
+		for b := all; len(b) > 0; {
 			n := len(b)
 			if n > maxLogWrite {
 				// cut after the last whole line within the bound
@@ -133,8 +133,8 @@ func (l *siteLog) drain() {
 			b = b[n:]
 		}
 		l.mu.Lock()
-		if cap(b) <= maxLogWrite*4 {
-			l.spare = b[:0]
+		if cap(all) <= maxLogWrite*4 {
+			l.spare = all[:0] // the whole buffer: b was resliced past what it wrote
 		}
 		l.mu.Unlock()
 	}

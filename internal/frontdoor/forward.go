@@ -9,12 +9,9 @@ import (
 	"github.com/lanyardhq/lanyard/internal/frontdoor/backend"
 )
 
-// maxDirectBody is the largest request body sent on the direct path. The serving goroutine
-// writes the whole request before it reads the answer, so a larger body goes through
-// ReverseProxy, whose Transport reads the answer while it writes: an app that streams its
-// answer while it reads the request (an echo) would otherwise fill both directions' buffers and
-// wait forever. 64 KiB fits in a loopback socket's buffers.
-const maxDirectBody = 64 << 10
+// maxDirectBody is the largest request body sent on the direct path; a larger one goes through
+// ReverseProxy, whose Transport reads the answer while it writes (backend.MaxBody says why).
+const maxDirectBody = backend.MaxBody
 
 // forward sends r to the site's app and relays the answer. Most requests take the direct path
 // (package backend: the request written and the answer read in this goroutine, on a pooled

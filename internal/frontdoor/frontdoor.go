@@ -166,10 +166,11 @@ func (f *FrontDoor) SetSite(s Site) {
 	f.hosts.Store(&next)
 }
 
-// RemoveSite stops serving the site name.
+// RemoveSite stops serving the site name. It returns when the site's last access log lines are
+// written (at most 2 s), before the agent closes the file.
 func (f *FrontDoor) RemoveSite(name string) {
+	var logs []*siteLog
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	old := *f.hosts.Load()
 	next := make(map[string]*entry, len(old))
 	for h, cur := range old {
@@ -180,12 +181,17 @@ func (f *FrontDoor) RemoveSite(name string) {
 				cur.pool.Close()
 			}
 			if cur.log != nil {
-				defer cur.log.wait(2 * time.Second) // its last lines, before the agent closes the file
+				logs = append(logs, cur.log)
 			}
 		}
 	}
 	f.hosts.Store(&next)
 	f.met.forget(name)
+	f.mu.Unlock()
+	// after the unlock: a slow disk does not hold up the other sites' changes
+	for _, l := range logs {
+		l.wait(2 * time.Second)
+	}
 }
 
 // SetState records the state of site name's app (also before SetSite).

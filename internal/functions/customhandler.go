@@ -38,7 +38,9 @@ const hostVersion = "4.1036.1.0"
 // process is a worker process the host starts, restarts after a crash with exponential
 // backoff, and talks to over HTTP on 127.0.0.1:{port} (§3.1), on keep-alive connections of
 // the front door's backend pool: each invocation is written and its answer read in the
-// invoking goroutine.
+// invoking goroutine. An invocation whose body is over backend.MaxBody, or of unknown length,
+// goes through net/http's Transport instead, which reads the answer while it writes the body (a
+// worker that streams its answer as it reads, an echo, would otherwise wait forever).
 type process struct {
 	argv []string
 	dir  string
@@ -62,6 +64,7 @@ type process struct {
 type generation struct {
 	addr string // 127.0.0.1:{port}
 	pool *backend.Pool
+	tr   *http.Transport // for the bodies the pool does not take
 	ctx  context.Context
 }
 
@@ -179,6 +182,8 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 	addr := "127.0.0.1:" + ps
 	pool := backend.NewPool(addr, p.dial)
 	defer pool.Close()
+	tr := p.transport()
+	defer tr.CloseIdleConnections()
 	gctx, gcancel := context.WithCancel(ctx)
 	defer gcancel()
 	// readiness: any HTTP answer to GET / (§3.1)
@@ -206,7 +211,7 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 		case <-time.After(readyPoll):
 		}
 	}
-	g := &generation{addr: addr, pool: pool, ctx: gctx}
+	g := &generation{addr: addr, pool: pool, tr: tr, ctx: gctx}
 	p.mu.Lock()
 	p.gen = g
 	close(p.readyCh)
@@ -277,25 +282,48 @@ func (p *process) do(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// transport is the net/http Transport of one run of the worker, for the requests the pool does
+// not take (process's comment).
+func (p *process) transport() *http.Transport {
+	dial := p.dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	return &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+		DisableCompression: true}
+}
+
+// direct reports whether req's body is one the pool takes: none, or of known length up to
+// backend.MaxBody.
+func direct(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	return req.ContentLength > 0 && req.ContentLength <= backend.MaxBody // 0 with a body: unknown
+}
+
 func (p *process) send(req *http.Request, g *generation) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	stop := context.AfterFunc(g.ctx, cancel)
-	if p.cfg.viaTransport != nil {
-		req = req.WithContext(ctx)
-		resp, err := p.cfg.viaTransport(req, g.addr)
-		if err != nil {
-			stop()
-			cancel()
-			return nil, err
+	var resp *http.Response
+	var err error
+	switch {
+	case p.cfg.viaTransport != nil:
+		resp, err = p.cfg.viaTransport(req.WithContext(ctx), g.addr)
+	case !direct(req):
+		out := req.WithContext(ctx)
+		u := *req.URL
+		out.URL = &u
+		out.URL.Scheme, out.URL.Host = "http", g.addr
+		out.Host = g.addr
+		resp, err = g.tr.RoundTrip(out) // no redirect is followed (§3.1, forwarding mode)
+	default:
+		breq := backend.Request{Method: req.Method, URI: req.URL.RequestURI(), Host: g.addr, Header: req.Header}
+		if req.ContentLength > 0 {
+			breq.Body, breq.ContentLength = req.Body, req.ContentLength
 		}
-		resp.Body = &cancelBody{ReadCloser: resp.Body, done: func() { stop(); cancel() }}
-		return resp, nil
+		resp, err = g.pool.RoundTrip(ctx, &breq)
 	}
-	breq := backend.Request{Method: req.Method, URI: req.URL.RequestURI(), Host: g.addr, Header: req.Header}
-	if req.ContentLength > 0 {
-		breq.Body, breq.ContentLength = req.Body, req.ContentLength
-	}
-	resp, err := g.pool.RoundTrip(ctx, &breq)
 	if err != nil {
 		stop()
 		cancel()

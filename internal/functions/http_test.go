@@ -1,13 +1,19 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -229,6 +235,80 @@ func TestForwardingMode(t *testing.T) {
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `"Data"`) {
 		t.Errorf("default mode: %d %s", w.Code, w.Body.String())
 	}
+}
+
+// A worker that streams its answer while it reads the request (an echo) gets a large body
+// whole and its answer comes back: the host does not write the whole body before it reads. The
+// sockets' buffers are fixed small (as without the kernel's autotuning, which on loopback can
+// take megabytes in and hide a deadlock).
+func TestForwardingStreamsLargeBodies(t *testing.T) {
+	small := func(c net.Conn) net.Conn {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(32 << 10)
+			_ = tc.SetWriteBuffer(32 << 10)
+		}
+		return c
+	}
+	worker := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			return // readiness
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		w.WriteHeader(200)
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return
+				}
+				_ = rc.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}))
+	worker.Listener = smallListener{worker.Listener, small}
+	worker.Start()
+	t.Cleanup(worker.Close)
+	host := `{"version":"2.0","extensions":{"http":{"routePrefix":""}},"customHandler":{"description":{"defaultExecutablePath":"` + handlerBin + `"},"enableForwardingHttpRequest":true}}`
+	root := app(t, host, map[string]string{"fwd": httpFn(`,"authLevel":"anonymous","route":"fwd/{*rest}"`)})
+	h := startHost(t, Config{Root: root, FunctionLog: io.Discard,
+		// the worker is the test's server: the process only stands for it
+		Command: func([]string) (*exec.Cmd, error) { return exec.Command("sleep", "60"), nil },
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, worker.Listener.Addr().String())
+			if err != nil {
+				return nil, err
+			}
+			return small(c), nil
+		}}, nil)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := httptest.NewRequest(http.MethodPost, "/fwd/echo", bytes.NewReader(body)).WithContext(ctx)
+	w := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 || !bytes.Equal(w.Body.Bytes(), body) {
+		t.Errorf("echo of 1 MiB: %d, %d bytes back after %s", w.Code, w.Body.Len(), time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// smallListener applies set to each connection it accepts.
+type smallListener struct {
+	net.Listener
+	set func(net.Conn) net.Conn
+}
+
+func (l smallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.set(c), nil
 }
 
 type staticSecrets map[string]string

@@ -7,7 +7,8 @@ import (
 )
 
 // mapper replaces URL prefixes (Lanyard's, each starting with https://) with others (Azure's)
-// in one pass over the bytes.
+// in one pass over the bytes. A prefix is replaced only where it ends at a delimiter (delim):
+// https://kv.vault.lanyard.test is not the start of https://kv.vault.lanyard.testing/.
 type mapper struct {
 	old, new [][]byte
 	maxOld   int
@@ -27,14 +28,28 @@ func newMapper(pairs [][2]string) *mapper {
 	return m
 }
 
-// match returns the index of the pair whose old prefix b starts with, or -1.
+// match returns the index of the pair whose old prefix b starts with, followed by a delimiter or
+// the end of b, or -1. The end of b is the end of the input: a streaming caller passes a b that
+// goes at least one byte past any prefix (mapSome).
 func (m *mapper) match(b []byte) int {
 	for i, o := range m.old {
-		if bytes.HasPrefix(b, o) {
+		if bytes.HasPrefix(b, o) && (len(b) == len(o) || delim(b[len(o)])) {
 			return i
 		}
 	}
 	return -1
+}
+
+// delim reports whether c may follow a URL prefix that is mapped: the start of a path, query or
+// fragment, the end of a JSON string (or an escape in one), a separator or white space. Anything
+// else would make the prefix part of another host name or port (https://a.test:8443 in
+// https://a.test:84430, https://a.test in https://a.testing).
+func delim(c byte) bool {
+	switch c {
+	case '/', '"', '?', '#', '\\', ',', '\'', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }
 
 // first returns where the first prefix to replace in b starts, or -1.
@@ -59,12 +74,12 @@ func (m *mapper) mapAll(dst, src []byte) []byte {
 }
 
 // mapSome appends src, its prefixes replaced, to dst, and returns how much of src it consumed:
-// all of it when final, else all but a tail that may hold the start of a prefix (the caller
-// passes it again with what follows).
+// all of it when final, else all but a tail that may hold the start of a prefix and the byte
+// after it (the caller passes it again with what follows).
 func (m *mapper) mapSome(dst, src []byte, final bool) ([]byte, int) {
-	limit := len(src) // a prefix starting before limit lies whole in src
+	limit := len(src) // a prefix starting before limit lies whole in src, with the byte after it
 	if !final {
-		limit = max(0, len(src)-(m.maxOld-1))
+		limit = max(0, len(src)-m.maxOld)
 	}
 	done, k := 0, 0
 	for k < limit {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,7 +33,8 @@ import (
 // never left), and a GET, HEAD, OPTIONS or TRACE without a body whatever the failure. A request
 // that may have changed something (a POST, PUT, PATCH or DELETE that reached a server) is never
 // sent twice: its client gets 502 and decides (Key Vault's PUT of a secret makes a new version
-// each time, so even PUT is not replayed).
+// each time, so even PUT is not replayed). A request that failed because its client's body did
+// is not the server's failure: it is not sent again, and the server is not set aside (Down).
 type Relay struct {
 	// Servers returns the Lanyard servers to try for one request, in the order to try them: the
 	// agent's choice, servers known to answer first. Nil: ServerURL alone. Every server it may
@@ -128,6 +130,11 @@ func (rl *Relay) Handler() (http.Handler, error) {
 		ModifyResponse: rl.modifyResponse,
 		BufferPool:     copyBuffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, errClientBody) {
+				rl.Log.Info("sandbox relay: the client's request body failed", slog.String("host", r.Host), slog.Any("error", err))
+				http.Error(w, "the sandbox relay could not read the request body", http.StatusBadGateway)
+				return
+			}
 			rl.Log.Warn("sandbox relay: the Lanyard server did not answer", slog.String("host", r.Host), slog.Any("error", err))
 			http.Error(w, "the Lanyard server did not answer the sandbox relay", http.StatusBadGateway)
 		},
@@ -260,11 +267,15 @@ func (rl *Relay) roundTrip(req *http.Request) (*http.Response, error) {
 	servers := rl.Servers()
 	idempotent := (req.Body == nil || req.Body == http.NoBody) && (req.Method == http.MethodGet ||
 		req.Method == http.MethodHead || req.Method == http.MethodOptions || req.Method == http.MethodTrace)
-	var body *keptBody
-	if req.Body != nil && req.Body != http.NoBody && len(servers) > 1 {
-		// Kept open across attempts: one whose connection could not be made read none of it.
-		body = &keptBody{rc: req.Body}
-		defer body.rc.Close()
+	var body *clientBody
+	if req.Body != nil && req.Body != http.NoBody {
+		// Its read errors are kept: a request that failed because its client's body did (the
+		// client went away during an upload) is not the server's failure. With several servers
+		// it is kept open across attempts: one whose connection could not be made read none of it.
+		body = &clientBody{rc: req.Body, kept: len(servers) > 1}
+		if body.kept {
+			defer body.rc.Close()
+		}
 	}
 	var last error
 	for i, s := range servers {
@@ -273,7 +284,7 @@ func (rl *Relay) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		out := req
-		if i > 0 || len(servers) > 1 {
+		if i > 0 || len(servers) > 1 || body != nil {
 			r2 := *req
 			u := *req.URL
 			r2.URL = &u
@@ -305,6 +316,9 @@ func (rl *Relay) roundTrip(req *http.Request) (*http.Response, error) {
 		if req.Context().Err() != nil {
 			return nil, err // the client went away: the server is not to blame
 		}
+		if body != nil && body.failed.Load() {
+			return nil, fmt.Errorf("%w: %w", errClientBody, err) // nor here
+		}
 		if s.Down != nil {
 			s.Down()
 		}
@@ -318,20 +332,34 @@ func (rl *Relay) roundTrip(req *http.Request) (*http.Response, error) {
 	return nil, last
 }
 
-// keptBody is a request body that the transport cannot close (its Close is the relay's) and
-// that counts what was read of it.
-type keptBody struct {
-	rc io.ReadCloser
-	n  int64
+// errClientBody marks a request that failed because reading its client's body did.
+var errClientBody = errors.New("reading the client's request body failed")
+
+// clientBody is the client's request body as the transport reads it: it counts what was read
+// of it and records whether reading it failed. When kept, the transport cannot close it (its
+// Close is the relay's).
+type clientBody struct {
+	rc     io.ReadCloser
+	kept   bool
+	n      int64
+	failed atomic.Bool // a read failed other than at the end (the transport reads in a goroutine of its own)
 }
 
-func (b *keptBody) Read(p []byte) (int, error) {
+func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
 	return n, err
 }
 
-func (b *keptBody) Close() error { return nil }
+func (b *clientBody) Close() error {
+	if b.kept {
+		return nil
+	}
+	return b.rc.Close()
+}
 
 // modifyResponse maps Lanyard's URLs in an answer to Azure's names.
 func (rl *Relay) modifyResponse(resp *http.Response) error {

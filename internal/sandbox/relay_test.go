@@ -236,6 +236,52 @@ func TestRelayFailover(t *testing.T) {
 	}
 }
 
+// TestRelayClientBodyFails: a request whose client's body fails part way (the client went away
+// during an upload) gets 502 and is not sent to the next server, and no server is set aside.
+func TestRelayClientBodyFails(t *testing.T) {
+	roots, cert := lanyardCert(t)
+	var reached atomic.Int32
+	srv := func() *httptest.Server {
+		return testServer(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reached.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{}`)
+		}))
+	}
+	a, b := srv(), srv()
+	var mu sync.Mutex
+	var downs []string
+	servers := func() []Server {
+		return []Server{
+			{URL: "https://a.lanyard.test:8443", Down: func() { mu.Lock(); downs = append(downs, "a"); mu.Unlock() }},
+			{URL: "https://b.lanyard.test:8443", Down: func() { mu.Lock(); downs = append(downs, "b"); mu.Unlock() }},
+		}
+	}
+	addrs := map[string]string{"a.lanyard.test:8443": a.Listener.Addr().String(), "b.lanyard.test:8443": b.Listener.Addr().String()}
+	for _, n := range []int{2, 1} {
+		reached.Store(0)
+		_, h := newTestRelay(t, roots, func() []Server { return servers()[:n] }, addrs)
+		for _, m := range []string{"POST", "PUT"} {
+			// of unknown length (chunked to the server), cut after a few bytes
+			body := io.MultiReader(strings.NewReader(`{"value":`), iotest.ErrReader(io.ErrUnexpectedEOF))
+			req := httptest.NewRequest(m, "https://graph.microsoft.com/v1.0/groups", body)
+			req.Header.Set("Authorization", "Bearer x")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusBadGateway {
+				t.Errorf("%d servers, %s with a cut body: %d, want 502", n, m, rec.Code)
+			}
+		}
+		mu.Lock()
+		if len(downs) != 0 || reached.Load() > 2 {
+			t.Errorf("%d servers: servers set aside for the client's failure: %v; %d requests reached a server (want at most 2)", n, downs, reached.Load())
+		}
+		downs = nil
+		mu.Unlock()
+	}
+}
+
 // TestMapReader: mapping as the answer streams, in reads of any size, gives what mapping it
 // whole gives, prefixes split across reads included.
 func TestMapReader(t *testing.T) {
@@ -255,6 +301,59 @@ func TestMapReader(t *testing.T) {
 	}
 	if m.first([]byte(`{"id":"https://example.com/v1.0"}`)) != -1 || m.first(src) != 6 {
 		t.Error("first")
+	}
+}
+
+// TestMapperNeedsDelimiter: a prefix is mapped only where a delimiter or the end of the input
+// follows it, in one pass and as the answer streams (the byte after a prefix may come in a later
+// read).
+func TestMapperNeedsDelimiter(t *testing.T) {
+	vault := newMapper([][2]string{{"https://kv.vault.lanyard.test", "https://kv.vault.azure.net"}})
+	graph := newMapper([][2]string{{"https://a.lanyard.test:8443/v1.0", "https://graph.microsoft.com/v1.0"}, {"https://lan:1/v1.0", "https://graph.microsoft.com/v1.0"}})
+	for _, tc := range []struct {
+		m    *mapper
+		pair [2]string // a mapped prefix and what it becomes
+		kept []string  // what follows the prefix in cases not mapped
+		ends []string  // what follows it in cases mapped
+	}{
+		{vault, [2]string{"https://kv.vault.lanyard.test", "https://kv.vault.azure.net"},
+			[]string{"ing/x", ".evil/x", ":8443/x", "-2/x", "x", "_"},
+			[]string{"/secrets/s", `"`, "?a=1", "#f", `\/x`, ",", "'", " ", "\t", "\n", "\r"}},
+		{graph, [2]string{"https://a.lanyard.test:8443/v1.0", "https://graph.microsoft.com/v1.0"},
+			[]string{"0/x", "beta/x", ".1", "-x"},
+			[]string{"/users", `"`, "?$top=1"}},
+	} {
+		var src, want []byte
+		for _, k := range tc.kept {
+			src = append(src, `{"u":"`+tc.pair[0]+k+`"}`...)
+			want = append(want, `{"u":"`+tc.pair[0]+k+`"}`...)
+		}
+		for _, e := range tc.ends {
+			src = append(src, `{"u":"`+tc.pair[0]+e+`"}`...)
+			want = append(want, `{"u":"`+tc.pair[1]+e+`"}`...)
+		}
+		// a long run, so that prefixes fall at every place of the streaming reads, then one at
+		// the very end of the input (mapped) and, in another input, one cut there (not mapped)
+		src, want = bytes.Repeat(src, 200), bytes.Repeat(want, 200)
+		for _, in := range []struct{ src, want []byte }{
+			{append(append([]byte{}, src...), tc.pair[0]...), append(append([]byte{}, want...), tc.pair[1]...)},
+			{append(append([]byte{}, src...), tc.pair[0][:len(tc.pair[0])-1]...), append(append([]byte{}, want...), tc.pair[0][:len(tc.pair[0])-1]...)},
+		} {
+			if got := tc.m.mapAll(nil, in.src); !bytes.Equal(got, in.want) {
+				t.Errorf("%s, one pass:\n got %.300s\nwant %.300s", tc.pair[0], got, in.want)
+			}
+			for _, rd := range []io.Reader{bytes.NewReader(in.src), iotest.OneByteReader(bytes.NewReader(in.src)), iotest.HalfReader(bytes.NewReader(in.src)), iotest.DataErrReader(bytes.NewReader(in.src))} {
+				r := &mapReader{rc: io.NopCloser(rd), m: tc.m}
+				got, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(got, in.want) {
+					t.Errorf("%s, streamed (%T): %v\n got %.300s\nwant %.300s", tc.pair[0], rd, err, got, in.want)
+				}
+				r.Close()
+			}
+		}
+		if tc.m.first([]byte(`{"u":"`+tc.pair[0]+tc.kept[0]+`"}`)) != -1 {
+			t.Errorf("%s: first found a prefix followed by %q", tc.pair[0], tc.kept[0])
+		}
 	}
 }
 

@@ -5,9 +5,9 @@
 // there is none of net/http.Transport's reader and writer goroutines per connection and the
 // channel handoffs between them, which were most of the front door's cost per request
 // (docs/performance.md, issue 13). It is Lanyard's own; it covers what a proxy to a local app
-// needs and no more: a request body of known length (callers send a streamed body of unknown
-// length, an Upgrade, Expect: 100-continue or trailers through net/http's Transport instead),
-// plain TCP (no TLS, no HTTP/2, no proxy).
+// needs and no more: a request body of known length up to MaxBody (callers send a larger body
+// or one of unknown length, an Upgrade, Expect: 100-continue or trailers through net/http's
+// Transport instead), plain TCP (no TLS, no HTTP/2, no proxy).
 package backend
 
 import (
@@ -25,6 +25,13 @@ import (
 	"time"
 )
 
+// MaxBody is the largest request body a caller should send through a Pool. RoundTrip writes the
+// whole request before it reads the answer, so an app that streams its answer while it reads the
+// request (an echo) would fill both directions' socket buffers with a larger body and wait
+// forever. 64 KiB fits in a loopback socket's buffers. A larger body, or one of unknown length,
+// goes through net/http's Transport, which reads the answer while it writes.
+const MaxBody = 64 << 10
+
 // DialFunc connects to addr; nil means a net.Dialer with a 5 s timeout.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
@@ -33,7 +40,7 @@ const (
 	DefaultMaxIdle     = 256              // idle connections kept per pool (as the front door's Transport had per host)
 	DefaultIdleTimeout = 90 * time.Second // an idle connection older than this is closed (net/http's default)
 
-	checkAfter = 100 * time.Millisecond // an idle connection older than this is checked before use
+	max1xx = 5 // informational answers taken before the final one (net/http's Transport's bound)
 )
 
 // Pool is a set of keep-alive connections to one address. It is safe for concurrent use.
@@ -121,7 +128,7 @@ func (p *Pool) RoundTrip(ctx context.Context, req *Request) (*http.Response, err
 		return nil, errors.New("backend: a body needs its exact length")
 	}
 	retryable := req.Body == nil && idempotent(req.Method)
-	c, err := p.get(ctx, !retryable)
+	c, err := p.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +150,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// get takes the newest idle connection that is still open, or makes one. strict: the request
-// could not be sent again, so a connection idle for more than a millisecond is checked.
-func (p *Pool) get(ctx context.Context, strict bool) (*conn, error) {
+// get takes the newest idle connection that is still open and quiet, or makes one.
+func (p *Pool) get(ctx context.Context) (*conn, error) {
 	for {
 		var c *conn
 		p.mu.Lock()
@@ -158,19 +164,13 @@ func (p *Pool) get(ctx context.Context, strict bool) (*conn, error) {
 		if c == nil {
 			return p.connect(ctx)
 		}
-		// A connection idle for a moment only is taken as it is: a peek costs a system call
-		// (several microseconds on a loaded machine), and apps close idle connections after
-		// seconds (Node 5 s, gunicorn 2 s), not milliseconds. One the app closed anyway fails
-		// the request, which RoundTrip sends again when that is safe. A request that cannot
-		// be sent again is stricter: only a connection back from its last answer within the
-		// millisecond skips the peek (an app that closes after an answer without saying so
-		// has usually closed it by then on loopback; one that has not yet is the race net/http.Transport
-		// has too).
-		limit := checkAfter
-		if strict {
-			limit = time.Millisecond
-		}
-		if idle := time.Since(c.idleSince); idle < p.idleTimeout && (idle < limit || c.alive()) {
+		// Every reuse is checked, however short the idle time: bytes the app wrote after its
+		// last answer (more than its Content-Length, in a later TCP segment) would otherwise be
+		// read as the next request's answer, which may be another user's. The peek costs a
+		// system call; it cannot see bytes still on their way, which is why answers that
+		// commonly carry stray bytes (HEAD, 204, 304) do not give their connection back at all
+		// (body.release).
+		if time.Since(c.idleSince) < p.idleTimeout && c.alive() {
 			c.reused = true
 			return c, nil
 		}
@@ -280,6 +280,11 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 	}
 	if req.HeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(req.HeaderTimeout))
+		// The context may have ended while the request was written: its AfterFunc's deadline
+		// in the past was just overwritten.
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
 	}
 	// ReadResponse needs the request only for its method (a HEAD's answer has no body); the
 	// connection's own is reused, as it carries one request at a time.
@@ -287,7 +292,7 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 		c.preq = new(http.Request)
 	}
 	c.preq.Method = req.Method
-	for {
+	for n1xx := 0; ; n1xx++ {
 		resp, err = http.ReadResponse(c.br, c.preq)
 		if err != nil {
 			return fail(err)
@@ -297,6 +302,12 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(errors.New("backend: the app switched protocols without being asked"))
+		}
+		if n1xx == max1xx {
+			// An app that sends informational answers without end would hold the request (the
+			// function host sets no header timeout) and have each passed on; net/http's
+			// Transport stops after 5 too. The caller answers 502.
+			return fail(errors.New("backend: too many informational (1xx) answers"))
 		}
 		if req.Got1xx != nil {
 			req.Got1xx(resp.StatusCode, resp.Header)
@@ -308,7 +319,14 @@ func (c *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response
 			_ = c.nc.SetDeadline(aLongTimeAgo)
 		}
 	}
-	resp.Body = &body{rc: resp.Body, c: c, stop: stop, keep: !resp.Close, empty: resp.Body == http.NoBody}
+	// An answer that has no body by its method or status (HEAD, 204, 304) is one after which
+	// a faulty app often writes one anyway (the GET's body for a HEAD, a body on a 204):
+	// those bytes may come in a later segment, after the connection went back to the pool and
+	// after the peek of its next use, and would be taken for the next request's answer. Such a
+	// connection is not kept.
+	keep := !resp.Close && req.Method != http.MethodHead &&
+		resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
+	resp.Body = &body{rc: resp.Body, c: c, stop: stop, keep: keep, empty: resp.Body == http.NoBody}
 	return resp, true, nil
 }
 
@@ -400,7 +418,7 @@ type body struct {
 	rc    io.ReadCloser
 	c     *conn
 	stop  func() bool
-	keep  bool // the app did not ask to close
+	keep  bool // the app did not ask to close, and the answer is not one without a body by rule
 	empty bool // no body at all (HEAD, 204, 304, Content-Length: 0)
 	done  bool
 }

@@ -244,8 +244,8 @@ func TestHeaderValuesCannotSplitTheRequest(t *testing.T) {
 	if r.Header.Get("X-Injected") != "" || r.Header.Get("X-A") != "1  X-Injected: yes" || r.ContentLength != 0 {
 		t.Errorf("the app saw %v (length %d)", r.Header, r.ContentLength)
 	}
-	if resp.StatusCode != 204 || p.Idle() != 1 {
-		t.Errorf("204 without reading the body: status %d, %d idle", resp.StatusCode, p.Idle())
+	if resp.StatusCode != 204 || p.Idle() != 0 {
+		t.Errorf("204: status %d, %d idle (a 204's connection is not kept)", resp.StatusCode, p.Idle())
 	}
 }
 
@@ -270,7 +270,8 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// Informational answers come to Got1xx; HEAD's answer has no body and its connection is kept.
+// Informational answers come to Got1xx; HEAD's answer has no body and its connection is not kept
+// (TestStrayBytesAfterAnAnswer).
 func TestInformationalAndHead(t *testing.T) {
 	srv, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</a.css>; rel=preload")
@@ -297,10 +298,170 @@ func TestInformationalAndHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.ContentLength != 5 || p.Idle() != 1 {
+	if resp.ContentLength != 5 || p.Idle() != 0 {
 		t.Errorf("HEAD: length %d, %d idle", resp.ContentLength, p.Idle())
 	}
 	if code, got, err := do(t, p, http.MethodGet, "/", ""); err != nil || code != 200 || got != "hello" {
 		t.Errorf("after HEAD: %d %q %v", code, got, err)
+	}
+}
+
+// An app that writes bytes after its answer, in a later segment (a body after its answer to HEAD,
+// a body on a 204 or 304, more than its Content-Length): the next request, sent at once on the
+// pool's connection, gets its own answer, never those bytes.
+func TestStrayBytesAfterAnAnswer(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			r, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			switch r.URL.Path {
+			case "/head":
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "hello world") // the GET's body, written for a HEAD
+			case "/204", "/304":
+				_, _ = io.WriteString(c, "HTTP/1.1 "+r.URL.Path[1:]+" X\r\n\r\n")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "stray body")
+			case "/long":
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(5 * time.Millisecond)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged") // beyond the length
+			default:
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nright")
+			}
+		}
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	for _, tc := range []struct {
+		method, path string
+		wait         time.Duration // before the next request
+	}{
+		{http.MethodHead, "/head", 0},
+		{http.MethodGet, "/204", 0},
+		{http.MethodGet, "/304", 0},
+		// Bytes past the length that came in before the next request: the peek finds them.
+		{http.MethodGet, "/long", 30 * time.Millisecond},
+	} {
+		for _, next := range []string{http.MethodGet, http.MethodPost} {
+			resp, err := p.RoundTrip(context.Background(), &Request{Method: tc.method, URI: tc.path, Host: "x"})
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			time.Sleep(tc.wait)
+			if code, got, err := do(t, p, next, "/next", ""); err != nil || code != 200 || got != "right" {
+				t.Errorf("%s after %s %s: %d %q %v, want 200 \"right\"", next, tc.method, tc.path, code, got, err)
+			}
+		}
+	}
+}
+
+// cancelOnWrite is a connection whose first write, once sent, ends the request's context and
+// returns only when the context's hook has set the deadline in the past: the context ends
+// between the request's write and the wait for its answer.
+type cancelOnWrite struct {
+	net.Conn
+	cancel context.CancelFunc
+	once   sync.Once
+	past   chan struct{} // closed when a deadline in the past is set
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.once.Do(func() {
+		c.cancel()
+		select {
+		case <-c.past:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return n, err
+}
+
+func (c *cancelOnWrite) SetDeadline(t time.Time) error {
+	if t.Before(time.Now()) {
+		select {
+		case <-c.past:
+		default:
+			close(c.past)
+		}
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+// A context that ends as the request is written fails the request, though a header timeout is
+// set after the write.
+func TestCancelDuringWriteWithHeaderTimeout(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		if _, err := readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := NewPool(addr, func(ctx context.Context, network, a string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, a)
+		if err != nil {
+			return nil, err
+		}
+		return &cancelOnWrite{Conn: nc, cancel: cancel, past: make(chan struct{})}, nil
+	})
+	defer p.Close()
+	resp, err := p.RoundTrip(ctx, &Request{Method: http.MethodGet, URI: "/", Host: "x", HeaderTimeout: 10 * time.Second})
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request's context ended as it was written, and its answer (%d) came back anyway", resp.StatusCode)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%v, want the context's error", err)
+	}
+}
+
+// Five informational answers are passed on; a sixth fails the request, as net/http's Transport.
+func TestTooManyInformationalAnswers(t *testing.T) {
+	addr := rawServer(t, func(_ int, c net.Conn) {
+		defer c.Close()
+		r, err := readRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for range n {
+			_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p := NewPool(addr, nil)
+	defer p.Close()
+	for _, n := range []int{5, 6, 100} {
+		hints := 0
+		resp, err := p.RoundTrip(context.Background(), &Request{Method: http.MethodGet, URI: "/?n=" + strconv.Itoa(n), Host: "x",
+			Got1xx: func(int, http.Header) { hints++ }})
+		if n <= 5 {
+			if err != nil || resp.StatusCode != 200 || hints != n {
+				t.Errorf("%d 1xx answers: %v, %d passed on", n, err, hints)
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			continue
+		}
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%d 1xx answers: the final answer (%d) was taken", n, resp.StatusCode)
+		}
+		if hints != 5 {
+			t.Errorf("%d 1xx answers: %d passed on, want 5", n, hints)
+		}
 	}
 }
