@@ -79,7 +79,7 @@ func (s *Service) serveLogStream(w http.ResponseWriter, r *http.Request, p authn
 		return arm.E(errs.Unavailable, "LogStreamUnavailable", "This server does not stream sites' output.")
 	}
 	after := r.Header.Get("Last-Event-ID")
-	ls, err := s.FollowLog(tenantID, node, site.ID, after, logStreamTail)
+	ls, err := s.FollowLog(tenantID, p.Actor, node, site.ID, after, logStreamTail)
 	if err != nil {
 		return err
 	}

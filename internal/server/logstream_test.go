@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lanyardhq/lanyard/internal/nodes"
 	"github.com/lanyardhq/lanyard/internal/rbac"
 )
 
@@ -66,5 +67,30 @@ func TestLogStreamNeedsPublish(t *testing.T) {
 	e.assignRole(site, rbac.Contributor, pid)
 	if st, body := e.openLogStream(tok, site); st != http.StatusOK || !strings.HasPrefix(body, "text/event-stream retry: 250") {
 		t.Errorf("log stream as a Contributor: %d %s", st, body)
+	}
+}
+
+// TestLogStreamPerCaller: one caller holds at most nodes.MaxCallerFollows streams of a site on a
+// server (429 in ARM's shape), so that it cannot take all of the node's streams; another caller
+// still gets one.
+func TestLogStreamPerCaller(t *testing.T) {
+	e := startManagement(t)
+	g := e.group("rg")
+	site := e.placedSite(g, "web1", "node-1")
+	_, a := e.identity(g, "watcher-a")
+	_, b := e.identity(g, "watcher-b")
+	e.assignRole(site, rbac.Contributor, a)
+	e.assignRole(site, rbac.Contributor, b)
+	ta, tb := e.mint(a, mgmt), e.mint(b, mgmt)
+	for i := range nodes.MaxCallerFollows {
+		if st, body := e.openLogStream(ta, site); st != http.StatusOK {
+			t.Fatalf("stream %d: %d %s", i+1, st, body)
+		}
+	}
+	if st, body := e.openLogStream(ta, site); st != http.StatusTooManyRequests || !strings.Contains(body, `"code":"TooManyRequests"`) {
+		t.Errorf("one stream more by the same caller: %d %s, want 429 TooManyRequests", st, body)
+	}
+	if st, body := e.openLogStream(tb, site); st != http.StatusOK {
+		t.Errorf("another caller: %d %s", st, body)
 	}
 }
