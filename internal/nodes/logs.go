@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -258,16 +259,23 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 	}()
 
 	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 0, 4096), 8*logtail.MaxLine) // a line's JSON: its text escaped at worst
+	// A line's JSON: MaxLine bytes of the file, each escaped at worst (\u001b), and its position.
+	sc.Buffer(make([]byte, 0, 4096), 8*logtail.MaxLine)
+	skipped := 0
 	for sc.Scan() {
+		// A line that is not right is left out, not the end of the follow: the reader would
+		// reconnect after its last line and meet the same line again, for ever.
 		var line agentapi.LogLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "a log line is not a LogLine JSON object"}
+			skipped++
+			continue
 		}
 		if line.Error == "" {
-			if _, ok := logtail.ParsePosition(line.ID); !ok || len(line.Text) > logtail.MaxLine {
-				return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "a log line has no position ({inode}:{offset}) or is too long"}
+			if _, ok := logtail.ParsePosition(line.ID); !ok {
+				skipped++
+				continue
 			}
+			line.Text = clipText(line.Text)
 		}
 		select {
 		case <-f.closed: // the reader went away (a send below could still win against it)
@@ -293,6 +301,23 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil && s.Log != nil {
 		s.Log.Debug("log follow ended", slog.String("node", n.Name), slog.String("error", err.Error()))
 	}
+	if skipped > 0 && s.Log != nil { // never their content
+		s.Log.Debug("log follow: lines left out", slog.String("node", n.Name), slog.Int("lines", skipped))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// clipText cuts a line's text to logtail.MaxText bytes (what an agent sends; an older agent's JSON
+// encoder replaced each byte that is not UTF-8 with U+FFFD, 3 bytes, on its own), on a character
+// boundary (json.Unmarshal made it valid UTF-8).
+func clipText(s string) string {
+	if len(s) <= logtail.MaxText {
+		return s
+	}
+	cut := logtail.MaxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

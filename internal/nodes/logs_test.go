@@ -12,6 +12,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/logtail"
 )
 
 // follows polls the follows of node n (a short wait) and returns them.
@@ -116,15 +117,37 @@ func TestLogFollows(t *testing.T) {
 		t.Fatalf("a closed follow: %v", err)
 	}
 
-	// A bad line ends the request.
+	// A line that is not right is left out or cut, and the lines after it still come: ending the
+	// follow would have the reader reconnect to meet the same line again, for ever.
 	ls2, err := s.FollowLog("t1", "sp:alice", "node-1", "/sites/a", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ls2.Close()
 	id = follows(t, s, n1, "10ms")[0].ID
-	if _, err := lines(n1, strings.NewReader(`{"id":"x","text":"y"}`+"\n")); !errs.Is(err, errs.Invalid) {
-		t.Fatalf("a line without a position: %v", err)
+	var body strings.Builder
+	body.WriteString(`{"id":"x","text":"no position"}` + "\n" + "not JSON\n")
+	enc = json.NewEncoder(&body)
+	// An agent before logtail.MaxText sent a line's bytes as they were: its JSON encoder made each
+	// byte that is not UTF-8 a U+FFFD, three times as long.
+	_ = enc.Encode(agentapi.LogLine{ID: "12:70", Text: strings.Repeat("\xe9", logtail.MaxLine)})
+	_ = enc.Encode(agentapi.LogLine{ID: "12:80", Text: strings.Repeat("日", logtail.MaxText/3) + "x日"})
+	_ = enc.Encode(agentapi.LogLine{ID: "12:90", Text: "after"})
+	if w, err := lines(n1, strings.NewReader(body.String())); err != nil || w.Code != http.StatusNoContent {
+		t.Fatalf("the lines request with bad lines: %v", err)
+	}
+	for _, want := range []struct {
+		id   string
+		text string
+	}{{"12:70", strings.Repeat("\uFFFD", logtail.MaxLine)}, {"12:80", strings.Repeat("日", logtail.MaxText/3)}, {"12:90", "after"}} {
+		select {
+		case l := <-ls2.Lines():
+			if l.ID != want.id || l.Text != want.text {
+				t.Fatalf("line %s of %d bytes, want %s of %d", l.ID, len(l.Text), want.id, len(want.text))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no line %s", want.id)
+		}
 	}
 	select {
 	case <-ls2.Ended():
