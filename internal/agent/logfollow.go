@@ -133,6 +133,8 @@ func (a *Agent) serveFollow(ctx context.Context, e *endpoint, f agentapi.LogFoll
 
 // writeFollow writes the lines of f's app to w as LogLine objects, one JSON object a line,
 // from where the reader asked, then what the app writes next, until ctx is done or w fails.
+// logtail gives each line's text as valid UTF-8 of at most logtail.MaxText bytes, which the
+// server takes whatever bytes the app wrote.
 func (a *Agent) writeFollow(ctx context.Context, w io.Writer, f agentapi.LogFollow) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	enc := json.NewEncoder(bw)

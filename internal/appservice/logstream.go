@@ -1,6 +1,7 @@
 package appservice
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,9 +19,11 @@ import (
 // server-sent events, one per line of the app's output, each with its position in the node's
 // log as its id ("{inode}:{offset}"); a reader that sends the last id back (Last-Event-ID)
 // resumes right after that line. The lines come from the agent of the node the site is placed
-// on (?node= names one of several), through the agent API (nodes.Service.FollowLog). Whoever may
-// read the site (Microsoft.Web/sites/read) may read its stream, as the console's Log stream
-// page is shown to whoever may see the site.
+// on (?node= names one of several), through the agent API (nodes.Service.FollowLog). An app's
+// output often holds secrets (a connection string printed at start, a token in a stack trace), so
+// reading the site is not enough: the stream needs the right to publish to it
+// (Microsoft.Web/sites/publish/Action, as zipdeploy does), as Azure's Kudu log stream needs the
+// site's SCM (publishing) rights. The console's Log stream checks the same (CheckLogStream).
 
 // LogStream is a follow of a site's output on a node (nodes.LogStream).
 type LogStream interface {
@@ -39,8 +42,19 @@ const logStreamTail = 100
 // waitingNote is how long a stream waits for the node's agent before it says so (once).
 const waitingNote = 3 * time.Second
 
+// CheckLogStream checks that p may stream the output of the site with ARM id site (the right
+// to publish to it) and returns the site: the rule of the log stream route, for the console's
+// Log stream of the apps whose files it reads itself.
+func (s *Service) CheckLogStream(ctx context.Context, p authn.Principal, tenantID, site string) (resources.Resource, error) {
+	id, err := arm.Parse(site)
+	if err != nil {
+		return resources.Resource{}, err
+	}
+	return s.Sites.SiteFor(ctx, p, tenantID, id, actionPublish)
+}
+
 func (s *Service) serveLogStream(w http.ResponseWriter, r *http.Request, p authn.Principal, tenantID string, id arm.ID) error {
-	site, err := s.Sites.SiteFor(r.Context(), p, tenantID, id, actionRead)
+	site, err := s.Sites.SiteFor(r.Context(), p, tenantID, id, actionPublish)
 	if err != nil {
 		return err
 	}
@@ -65,7 +79,7 @@ func (s *Service) serveLogStream(w http.ResponseWriter, r *http.Request, p authn
 		return arm.E(errs.Unavailable, "LogStreamUnavailable", "This server does not stream sites' output.")
 	}
 	after := r.Header.Get("Last-Event-ID")
-	ls, err := s.FollowLog(tenantID, node, site.ID, after, logStreamTail)
+	ls, err := s.FollowLog(tenantID, p.Actor, node, site.ID, after, logStreamTail)
 	if err != nil {
 		return err
 	}

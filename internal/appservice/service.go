@@ -55,9 +55,10 @@ type Service struct {
 	MaxPackageSize int64
 	// Shape renders errors; nil: httpx.ARMShape("").
 	Shape httpx.Shape
-	// FollowLog asks a node's agent for a site's output (nodes.Service.FollowLog); nil: the
-	// log stream route answers that it is not available.
-	FollowLog func(tenantID, node, app, after string, tail int) (LogStream, error)
+	// FollowLog asks a node's agent for a site's output for the reader actor (the caller's audit
+	// actor, whose streams of one site are bounded: nodes.Service.FollowLog); nil: the log stream
+	// route answers that it is not available.
+	FollowLog func(tenantID, actor, node, app, after string, tail int) (LogStream, error)
 	// LogStreamMax is how long one log stream stays open before the server ends it and the
 	// reader reconnects, resuming where it was; default DefaultLogStreamMax.
 	LogStreamMax time.Duration

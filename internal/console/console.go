@@ -61,6 +61,10 @@ type Console struct {
 	DefaultTenant func() string
 	// LinkTTL and SessionTTL default to DefaultLinkTTL and DefaultSessionTTL.
 	LinkTTL, SessionTTL time.Duration
+	// LogAccess checks that p may stream the output of the site with ARM id site: the rule of the
+	// API's log stream (appservice.Service.CheckLogStream, the right to publish to the site), asked
+	// before the Log stream reads an app's files on this host itself. nil: it reads none.
+	LogAccess func(ctx context.Context, p authn.Principal, tenantID, site string) error
 	// logs is where the Log stream reads apps' output (SetAppLogs).
 	logs atomic.Pointer[logSource]
 	// Activity, when set, feeds the dashboard.
@@ -287,6 +291,11 @@ type current struct {
 	remote string
 }
 
+// principal is who the session acts as in the API.
+func (s *current) principal() authn.Principal {
+	return authn.Principal{Admin: s.PrincipalKind == PrincipalAdmin, Actor: s.Actor()}
+}
+
 // session returns the request's session, or false when it has none that is valid now.
 func (c *Console) session(r *http.Request) (current, bool) {
 	ck, err := r.Cookie(cookieName)
@@ -396,7 +405,7 @@ func (c *Console) api(s *current) *client.Client {
 	return &client.Client{
 		BaseURL: strings.TrimRight(c.PublicURL, "/"),
 		Tenant:  s.TenantID,
-		HTTP: &http.Client{Transport: inProcess{h: c.API, remote: s.remote, p: authn.Principal{Admin: s.PrincipalKind == PrincipalAdmin, Actor: s.Actor()}},
+		HTTP: &http.Client{Transport: inProcess{h: c.API, remote: s.remote, p: s.principal()},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,28 +112,44 @@ func (c *Console) iam(w http.ResponseWriter, r *http.Request, s *current) error 
 	return c.render(w, r, "iam.html", &page{Title: "Access control (IAM)", Nav: "iam", Data: data})
 }
 
-// principalNames fills in the display names of rows' principals with one call of Graph's
-// directoryObjects/getByIds; a principal that no longer exists keeps an empty name (the page
-// shows its id).
+// principalNames fills in the display names of rows' principals (service principals and groups)
+// with one call of Graph's directoryObjects/getByIds. The names are a nicety: a principal that no
+// longer exists keeps an empty name, and so do all when the session may read the role assignments
+// but not the directory (403); the page shows their ids.
 func principalNames(ctx context.Context, api *client.Client, rows []roleRow) error {
 	ids := make([]string, 0, len(rows))
 	for _, r := range rows {
 		ids = append(ids, r.PrincipalID)
 	}
-	sps, err := servicePrincipalsByID(ctx, api, ids)
+	objs, err := directoryObjectsByID(ctx, api, ids, "servicePrincipal", "group")
+	if isForbidden(err) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	for i := range rows {
-		rows[i].PrincipalName = sps[strings.ToLower(rows[i].PrincipalID)].DisplayName
+		rows[i].PrincipalName = objs[strings.ToLower(rows[i].PrincipalID)].DisplayName
 	}
 	return nil
 }
 
-// servicePrincipalsByID reads the service principals among ids (by lower-case id) with Graph's
-// directoryObjects/getByIds, one call per 1,000 ids: the same code path an SDK user has, instead
-// of one GET per id. Ids that are not GUIDs, or name nothing, are left out.
+// isForbidden reports whether err is the API's 403: the session may not do that.
+func isForbidden(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == http.StatusForbidden
+}
+
+// servicePrincipalsByID reads the service principals among ids (by lower-case id).
 func servicePrincipalsByID(ctx context.Context, api *client.Client, ids []string) (map[string]client.ServicePrincipal, error) {
+	return directoryObjectsByID(ctx, api, ids, "servicePrincipal")
+}
+
+// directoryObjectsByID reads the directory objects of the given Graph types among ids (by
+// lower-case id) with Graph's directoryObjects/getByIds, one call per 1,000 ids: the same code
+// path an SDK user has, instead of one GET per id. Ids that are not GUIDs, or name nothing, are
+// left out. An object that is not a service principal fills in only its id and displayName.
+func directoryObjectsByID(ctx context.Context, api *client.Client, ids []string, types ...string) (map[string]client.ServicePrincipal, error) {
 	var want []string
 	for _, id := range ids {
 		id = strings.ToLower(id)
@@ -145,7 +162,7 @@ func servicePrincipalsByID(ctx context.Context, api *client.Client, ids []string
 		var found struct {
 			Value []client.ServicePrincipal `json:"value"`
 		}
-		body := map[string][]string{"ids": chunk, "types": {"servicePrincipal"}}
+		body := map[string][]string{"ids": chunk, "types": types}
 		if err := api.Graph(ctx, http.MethodPost, client.GraphBase+"/directoryObjects/getByIds", body, &found); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/client"
 	"github.com/lanyardhq/lanyard/internal/authn"
+	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/logtail"
 )
 
@@ -21,7 +22,8 @@ import (
 // An app whose agent runs on this host (lanyard dev: SetAppLogs) is read from its files here.
 // Any other app's stream is the site's log stream of the management API ({site}/logstream,
 // internal/appservice), called in-process as the session like every other API: the server asks
-// the agent of the app's node for the lines through the agent API (docs/console.md).
+// the agent of the app's node for the lines through the agent API (docs/console.md). Both need
+// the right to publish to the site (LogAccess for the files read here).
 
 // pollInterval is how often the stream looks for new lines.
 const pollInterval = 150 * time.Millisecond
@@ -95,6 +97,14 @@ func (c *Console) logEvents(w http.ResponseWriter, r *http.Request, s *current) 
 		c.remoteEvents(w, r, s, path)
 		return nil
 	}
+	// Reading the site is not enough to read its output (it often holds secrets): the same rule
+	// as the API's log stream, which the remote apps' streams go through.
+	if c.LogAccess == nil {
+		return errs.E(errs.Unavailable, "this server does not stream this app's output")
+	}
+	if err := c.LogAccess(r.Context(), s.principal(), s.TenantID, site.ID); err != nil {
+		return err
+	}
 	rc := http.NewResponseController(w) // reaches the connection through the middleware's writer
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -147,7 +157,7 @@ func (c *Console) streamMax() time.Duration {
 func (c *Console) remoteEvents(w http.ResponseWriter, r *http.Request, s *current, sitePath string) {
 	q := url.Values{"api-version": {client.APIVersionSites}}
 	u := strings.TrimRight(c.PublicURL, "/") + sitePath + "/logstream?" + q.Encode()
-	in, err := http.NewRequestWithContext(authn.WithPrincipal(r.Context(), authn.Principal{Admin: s.PrincipalKind == PrincipalAdmin, Actor: s.Actor()}), http.MethodGet, u, nil)
+	in, err := http.NewRequestWithContext(authn.WithPrincipal(r.Context(), s.principal()), http.MethodGet, u, nil)
 	if err != nil {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return

@@ -25,7 +25,8 @@ type ApplicationStore interface {
 	GetApplication(ctx context.Context, tenantID string, key Key) (Application, error)
 	ListApplications(ctx context.Context, tenantID, afterID string, limit int) ([]Application, error)
 	// ListApplicationsByName is ListApplications restricted to the display names that start
-	// with prefix under odata.FoldKey (Graph's startswith), through an index.
+	// with prefix under odata.FoldKey (Graph's startswith), through an index; it may return other
+	// candidates too (the caller checks the name).
 	ListApplicationsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]Application, error)
 	// UpdateApplication reads the application and its service principal (nil when it has none),
 	// locked, calls update, which changes them in place or fails, and writes both back in the same
@@ -49,7 +50,8 @@ type ServicePrincipalStore interface {
 	GetServicePrincipal(ctx context.Context, tenantID string, key Key) (ServicePrincipal, error)
 	ListServicePrincipals(ctx context.Context, tenantID, afterID string, limit int) ([]ServicePrincipal, error)
 	// ListServicePrincipalsByName is ListServicePrincipals restricted to the display names that
-	// start with prefix under odata.FoldKey (Graph's startswith), through an index.
+	// start with prefix under odata.FoldKey (Graph's startswith), through an index; it may return
+	// other candidates too (the caller checks the name).
 	ListServicePrincipalsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]ServicePrincipal, error)
 	// GetServicePrincipals returns those of ids that exist in the tenant, in one query, in no
 	// particular order (getByIds and the console's display names).

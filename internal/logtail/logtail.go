@@ -15,11 +15,19 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
-// MaxLine bounds the text of one line: a longer line is read in pieces of MaxLine bytes, each
-// with its own position, so that a reader holds at most this much of a line.
+// MaxLine bounds the bytes of the file one line's text is read from: a longer line is read in
+// pieces of at most MaxLine bytes, each with its own position, so that a reader holds at most this
+// much of a line. A piece ends on a UTF-8 character boundary when the character is whole within
+// its last 3 bytes (a piece is then up to 3 bytes shorter), so that a character is not cut in two.
 const MaxLine = 16 << 10
+
+// MaxText bounds the text of one line or piece as emitted: its bytes are made valid UTF-8, each
+// run of invalid bytes replaced with U+FFFD (3 bytes), so a piece of MaxLine bytes of the file
+// may be up to three times as long as text. Positions count the file's bytes, not the text's.
+const MaxText = 3 * MaxLine
 
 // Position is where a reader is in an app's log: a file (by inode) and an offset in it.
 type Position struct {
@@ -106,8 +114,8 @@ func Start(path string, n int) Position {
 	return Position{Ino: inode(fi), Off: cut}
 }
 
-// Read calls emit with every complete line written after pos (its text without the line end,
-// and the position after it) and returns the position after the last one emitted. When the file
+// Read calls emit with every complete line written after pos (its text without the line end, as
+// valid UTF-8, and the position after it) and returns the position after the last one emitted. When the file
 // at pos was rotated away, the rest of it is read from path+".1" first. A file not written yet
 // is not an error. When emit fails, Read stops and returns its error with the position of the
 // last line emitted before.
@@ -153,13 +161,25 @@ func readLines(path string, pos Position, all bool, emit func(string, Position) 
 		line, err := br.ReadSlice('\n')
 		complete := len(line) > 0 && line[len(line)-1] == '\n'
 		piece := errors.Is(err, bufio.ErrBufferFull) // a long line: this much of it
+		cut := 0                                     // bytes of a character the piece leaves to the next one
+		if piece {
+			cut = partialRune(line)
+			line = line[:len(line)-cut]
+		}
 		if len(line) > 0 && (complete || piece || all) {
 			next := Position{Ino: pos.Ino, Off: pos.Off + int64(len(line))}
 			text := strings.ReplaceAll(strings.TrimRight(string(line), "\r\n"), "\r", "")
-			if eerr := emit(text, next); eerr != nil {
+			if eerr := emit(strings.ToValidUTF8(text, "\uFFFD"), next); eerr != nil {
 				return pos, eerr
 			}
 			pos = next
+		}
+		if cut > 0 {
+			// The reader is past the cut bytes: read again from the position after the piece.
+			if _, err := f.Seek(pos.Off, io.SeekStart); err != nil {
+				return pos, err
+			}
+			br.Reset(f)
 		}
 		switch {
 		case err == nil || piece:
@@ -169,4 +189,23 @@ func readLines(path string, pos Position, all bool, emit func(string, Position) 
 			return pos, err
 		}
 	}
+}
+
+// partialRune returns how many bytes at the end of b are the start of a UTF-8 character that
+// continues after b (0 to 3): a character cut in two by the end of a piece. Bytes that could not
+// be part of a valid character are not held back.
+func partialRune(b []byte) int {
+	for n := 1; n <= utf8.UTFMax-1 && n <= len(b); n++ {
+		c := b[len(b)-n]
+		if c < utf8.RuneSelf { // ASCII: no character continues past it
+			return 0
+		}
+		if utf8.RuneStart(c) {
+			if utf8.FullRune(b[len(b)-n:]) {
+				return 0
+			}
+			return n
+		}
+	}
+	return 0
 }

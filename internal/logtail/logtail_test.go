@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // read collects the lines Read emits after pos, checking that each position is the one after its line.
@@ -125,6 +126,69 @@ func TestLongLine(t *testing.T) {
 	rest, _ := read(t, path, stopAt)
 	if strings.Join(rest, "") != long[MaxLine:]+"z" {
 		t.Fatalf("resumed inside the line: %d pieces", len(rest))
+	}
+}
+
+// TestNotUTF8: lines that are not UTF-8, and long lines of multibyte characters, come as valid
+// UTF-8 pieces of at most MaxText bytes; a piece never cuts a character in two, its position
+// counts the file's bytes exactly, and a reader resumes after any piece with the rest of the line.
+func TestNotUTF8(t *testing.T) {
+	cjk := strings.Repeat("日", (2*MaxLine+1)/3) // 3 bytes each
+	cjk += strings.Repeat("x", 2*MaxLine+1-len(cjk))
+	for name, line := range map[string]string{
+		"latin-1":       strings.Repeat("\xe9", 10000),
+		"latin-1, long": strings.Repeat("caf\xe9 ", MaxLine),
+		"CJK":           cjk,
+		"CJK, shifted":  "ab" + cjk[:2*MaxLine-1],
+		"4-byte":        "a" + strings.Repeat("😀", MaxLine/2),
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.log")
+			appendTo(t, path, line+"\nnext\n")
+			type piece struct {
+				text  string
+				after Position
+			}
+			var pieces []piece
+			last := Position{}
+			_, err := Read(path, Position{}, func(text string, after Position) error {
+				if !utf8.ValidString(text) || len(text) > MaxText {
+					t.Fatalf("piece %d: %d bytes, valid UTF-8 %v", len(pieces), len(text), utf8.ValidString(text))
+				}
+				if after.Off-last.Off > MaxLine {
+					t.Fatalf("piece %d covers %d bytes of the file", len(pieces), after.Off-last.Off)
+				}
+				last = after
+				pieces = append(pieces, piece{text, after})
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(pieces); n < 2 || pieces[n-1].text != "next" || pieces[n-1].after.Off != int64(len(line)+len("\nnext\n")) {
+				t.Fatalf("%d pieces, the last %+v", n, pieces[n-1])
+			}
+			var all strings.Builder
+			for i, p := range pieces[:len(pieces)-1] {
+				all.WriteString(p.text)
+				if off := int(p.after.Off); off < len(line) && !utf8.RuneStart(line[off]) {
+					t.Errorf("piece %d ends inside a character (at %d)", i, off)
+				}
+			}
+			if want := strings.ToValidUTF8(line, "\uFFFD"); utf8.ValidString(line) && all.String() != want {
+				t.Errorf("the pieces do not make the line")
+			}
+			// Resume after each piece: the rest of the file, as from the start.
+			for i, p := range pieces[:len(pieces)-1] {
+				rest, _ := read(t, path, p.after)
+				if len(rest) != len(pieces)-1-i || rest[len(rest)-1] != "next" {
+					t.Fatalf("resumed after piece %d: %d pieces", i, len(rest))
+				}
+				if i+1 < len(pieces)-1 && rest[0] != pieces[i+1].text {
+					t.Fatalf("resumed after piece %d: a different next piece", i)
+				}
+			}
+		})
 	}
 }
 

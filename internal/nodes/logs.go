@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
@@ -35,17 +36,26 @@ const followLines = 64
 // before it is offered again (the agent missed the answer, or restarted).
 const reofferAfter = 5 * time.Second
 
+// MaxCallerFollows bounds the follows one caller (an audit actor) holds of one site on this
+// server at a time. The per-node bound (agentapi.MaxLogFollows) is shared by every site and caller
+// of the node, so without this one caller could hold all of a node's follows and shut every other
+// app's stream out. Two leave room for a stream and its reconnect overlapping (a browser that
+// reconnects before the server noticed the old connection is gone).
+const MaxCallerFollows = 2
+
 // logHub holds the follows of this server, by node.
 type logHub struct {
-	mu     sync.Mutex
-	byNode map[string]map[string]*follow // nodeKey → id → follow
-	wake   map[string]chan struct{}      // nodeKey → closed when a follow is added for the node
-	byID   map[string]*follow
+	mu       sync.Mutex
+	byNode   map[string]map[string]*follow // nodeKey → id → follow
+	wake     map[string]chan struct{}      // nodeKey → closed when a follow is added for the node
+	byID     map[string]*follow
+	byCaller map[string]int // callerKey → follows open
 }
 
 // follow is one reader's wish for an app's output on one node.
 type follow struct {
 	key     string
+	caller  string // callerKey
 	req     agentapi.LogFollow
 	offered time.Time // when a long poll last gave it to the agent
 	taken   bool      // the agent's lines request is attached
@@ -57,6 +67,11 @@ type follow struct {
 
 func nodeKey(tenantID, node string) string {
 	return strings.ToLower(tenantID) + "/" + strings.ToLower(node)
+}
+
+// callerKey names a caller's follows of one site (its ARM id, which holds no newline).
+func callerKey(tenantID, actor, app string) string {
+	return strings.ToLower(tenantID) + "\n" + actor + "\n" + strings.ToLower(app)
 }
 
 // LogStream is a follow of an app's output on a node: Lines until Ended.
@@ -85,7 +100,15 @@ func (l *LogStream) Close() {
 	h := l.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.byID[l.f.req.ID] != l.f {
+		return // closed already
+	}
 	delete(h.byID, l.f.req.ID)
+	if n := h.byCaller[l.f.caller] - 1; n > 0 {
+		h.byCaller[l.f.caller] = n
+	} else {
+		delete(h.byCaller, l.f.caller)
+	}
 	if m := h.byNode[l.f.key]; m != nil {
 		delete(m, l.f.req.ID)
 		if len(m) == 0 {
@@ -95,9 +118,11 @@ func (l *LogStream) Close() {
 }
 
 // FollowLog asks node's agent for the output of the site app (its ARM id), after position after
-// (a reader's Last-Event-ID; empty: the last tail lines first). The caller has authorised the
-// reader and checked that the site is placed on node; it closes the stream when done.
-func (s *Service) FollowLog(tenantID, node, app, after string, tail int) (*LogStream, error) {
+// (a reader's Last-Event-ID; empty: the last tail lines first), for the reader actor (the audit
+// actor of the caller, which holds at most MaxCallerFollows of a site). The caller has
+// authorised the reader and checked that the site is placed on node; it closes the stream when
+// done.
+func (s *Service) FollowLog(tenantID, actor, node, app, after string, tail int) (*LogStream, error) {
 	if after != "" {
 		if _, ok := logtail.ParsePosition(after); !ok {
 			return nil, errs.E(errs.Invalid, "the last event id is not a log position ({inode}:{offset})")
@@ -109,6 +134,7 @@ func (s *Service) FollowLog(tenantID, node, app, after string, tail int) (*LogSt
 	}
 	f := &follow{
 		key:    nodeKey(tenantID, node),
+		caller: callerKey(tenantID, actor, app),
 		req:    agentapi.LogFollow{ID: hex.EncodeToString(b[:]), App: app, After: after, Tail: tail},
 		lines:  make(chan agentapi.LogLine, followLines),
 		closed: make(chan struct{}),
@@ -117,13 +143,15 @@ func (s *Service) FollowLog(tenantID, node, app, after string, tail int) (*LogSt
 	h := &s.logs
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.byNode == nil {
-		h.byNode, h.wake, h.byID = map[string]map[string]*follow{}, map[string]chan struct{}{}, map[string]*follow{}
+	h.init()
+	if h.byCaller[f.caller] >= MaxCallerFollows {
+		return nil, errs.E(errs.TooMany, "you have too many log streams of this site open on this server (at most %d): close one and try again", MaxCallerFollows)
 	}
 	m := h.byNode[f.key]
 	if len(m) >= agentapi.MaxLogFollows {
 		return nil, errs.E(errs.Unavailable, "too many log streams of node %s are open on this server (at most %d): close one and try again", node, agentapi.MaxLogFollows)
 	}
+	h.byCaller[f.caller]++
 	if m == nil {
 		m = map[string]*follow{}
 		h.byNode[f.key] = m
@@ -135,6 +163,13 @@ func (s *Service) FollowLog(tenantID, node, app, after string, tail int) (*LogSt
 		delete(h.wake, f.key)
 	}
 	return &LogStream{hub: h, f: f}, nil
+}
+
+// init makes the hub's maps; h.mu is held.
+func (h *logHub) init() {
+	if h.byNode == nil {
+		h.byNode, h.wake, h.byID, h.byCaller = map[string]map[string]*follow{}, map[string]chan struct{}{}, map[string]*follow{}, map[string]int{}
+	}
 }
 
 // pending returns the follows of key to offer now, and a channel closed when one is added.
@@ -151,9 +186,7 @@ func (h *logHub) pending(key string, now time.Time) ([]agentapi.LogFollow, <-cha
 	if len(out) > 0 {
 		return out, nil
 	}
-	if h.wake == nil {
-		h.byNode, h.wake, h.byID = map[string]map[string]*follow{}, map[string]chan struct{}{}, map[string]*follow{}
-	}
+	h.init()
 	w := h.wake[key]
 	if w == nil {
 		w = make(chan struct{})
@@ -226,16 +259,23 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 	}()
 
 	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 0, 4096), 8*logtail.MaxLine) // a line's JSON: its text escaped at worst
+	// A line's JSON: MaxLine bytes of the file, each escaped at worst (\u001b), and its position.
+	sc.Buffer(make([]byte, 0, 4096), 8*logtail.MaxLine)
+	skipped := 0
 	for sc.Scan() {
+		// A line that is not right is left out, not the end of the follow: the reader would
+		// reconnect after its last line and meet the same line again, for ever.
 		var line agentapi.LogLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "a log line is not a LogLine JSON object"}
+			skipped++
+			continue
 		}
 		if line.Error == "" {
-			if _, ok := logtail.ParsePosition(line.ID); !ok || len(line.Text) > logtail.MaxLine {
-				return &errs.Error{Kind: errs.Invalid, Code: agentapi.CodeInvalidRequest, Msg: "a log line has no position ({inode}:{offset}) or is too long"}
+			if _, ok := logtail.ParsePosition(line.ID); !ok {
+				skipped++
+				continue
 			}
+			line.Text = clipText(line.Text)
 		}
 		select {
 		case <-f.closed: // the reader went away (a send below could still win against it)
@@ -261,6 +301,23 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) && r.Context().Err() == nil && s.Log != nil {
 		s.Log.Debug("log follow ended", slog.String("node", n.Name), slog.String("error", err.Error()))
 	}
+	if skipped > 0 && s.Log != nil { // never their content
+		s.Log.Debug("log follow: lines left out", slog.String("node", n.Name), slog.Int("lines", skipped))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// clipText cuts a line's text to logtail.MaxText bytes (what an agent sends; an older agent's JSON
+// encoder replaced each byte that is not UTF-8 with U+FFFD, 3 bytes, on its own), on a character
+// boundary (json.Unmarshal made it valid UTF-8).
+func clipText(s string) string {
+	if len(s) <= logtail.MaxText {
+		return s
+	}
+	cut := logtail.MaxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
+	"github.com/lanyardhq/lanyard/internal/logtail"
 )
 
 // follows polls the follows of node n (a short wait) and returns them.
@@ -38,10 +40,10 @@ func TestLogFollows(t *testing.T) {
 	n1 := Node{TenantID: "T1", Name: "node-1"}
 	other := Node{TenantID: "t1", Name: "node-2"}
 	otherTenant := Node{TenantID: "t2", Name: "node-1"}
-	if _, err := s.FollowLog("t1", "node-1", "/sites/a", "not a position", 100); !errs.Is(err, errs.Invalid) {
+	if _, err := s.FollowLog("t1", "sp:alice", "node-1", "/sites/a", "not a position", 100); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("a bad position: %v", err)
 	}
-	ls, err := s.FollowLog("t1", "NODE-1", "/sites/a", "12:34", 100)
+	ls, err := s.FollowLog("t1", "sp:alice", "NODE-1", "/sites/a", "12:34", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,15 +117,37 @@ func TestLogFollows(t *testing.T) {
 		t.Fatalf("a closed follow: %v", err)
 	}
 
-	// A bad line ends the request.
-	ls2, err := s.FollowLog("t1", "node-1", "/sites/a", "", 10)
+	// A line that is not right is left out or cut, and the lines after it still come: ending the
+	// follow would have the reader reconnect to meet the same line again, for ever.
+	ls2, err := s.FollowLog("t1", "sp:alice", "node-1", "/sites/a", "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ls2.Close()
 	id = follows(t, s, n1, "10ms")[0].ID
-	if _, err := lines(n1, strings.NewReader(`{"id":"x","text":"y"}`+"\n")); !errs.Is(err, errs.Invalid) {
-		t.Fatalf("a line without a position: %v", err)
+	var body strings.Builder
+	body.WriteString(`{"id":"x","text":"no position"}` + "\n" + "not JSON\n")
+	enc = json.NewEncoder(&body)
+	// An agent before logtail.MaxText sent a line's bytes as they were: its JSON encoder made each
+	// byte that is not UTF-8 a U+FFFD, three times as long.
+	_ = enc.Encode(agentapi.LogLine{ID: "12:70", Text: strings.Repeat("\xe9", logtail.MaxLine)})
+	_ = enc.Encode(agentapi.LogLine{ID: "12:80", Text: strings.Repeat("日", logtail.MaxText/3) + "x日"})
+	_ = enc.Encode(agentapi.LogLine{ID: "12:90", Text: "after"})
+	if w, err := lines(n1, strings.NewReader(body.String())); err != nil || w.Code != http.StatusNoContent {
+		t.Fatalf("the lines request with bad lines: %v", err)
+	}
+	for _, want := range []struct {
+		id   string
+		text string
+	}{{"12:70", strings.Repeat("\uFFFD", logtail.MaxLine)}, {"12:80", strings.Repeat("日", logtail.MaxText/3)}, {"12:90", "after"}} {
+		select {
+		case l := <-ls2.Lines():
+			if l.ID != want.id || l.Text != want.text {
+				t.Fatalf("line %s of %d bytes, want %s of %d", l.ID, len(l.Text), want.id, len(want.text))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no line %s", want.id)
+		}
 	}
 	select {
 	case <-ls2.Ended():
@@ -133,14 +157,14 @@ func TestLogFollows(t *testing.T) {
 
 	// At most MaxLogFollows of a node at a time.
 	var open []*LogStream
-	for range agentapi.MaxLogFollows - 1 {
-		l, err := s.FollowLog("t1", "node-1", "/sites/b", "", 0)
+	for i := range agentapi.MaxLogFollows - 1 {
+		l, err := s.FollowLog("t1", fmt.Sprintf("sp:reader-%d", i), "node-1", "/sites/b", "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		open = append(open, l)
 	}
-	if _, err := s.FollowLog("t1", "node-1", "/sites/b", "", 0); !errs.Is(err, errs.Unavailable) {
+	if _, err := s.FollowLog("t1", "sp:someone-else", "node-1", "/sites/b", "", 0); !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("one more follow: %v", err)
 	}
 	for _, l := range open {
@@ -149,7 +173,7 @@ func TestLogFollows(t *testing.T) {
 	// The long poll waits, and wakes when a follow comes.
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		l, _ := s.FollowLog("t1", "node-1", "/sites/c", "", 0)
+		l, _ := s.FollowLog("t1", "sp:alice", "node-1", "/sites/c", "", 0)
 		if l != nil {
 			defer l.Close()
 			time.Sleep(time.Second)
@@ -157,5 +181,48 @@ func TestLogFollows(t *testing.T) {
 	}()
 	if got := follows(t, s, n1, "5s"); len(got) != 1 || got[0].App != "/sites/c" {
 		t.Fatalf("the long poll gave %+v", got)
+	}
+}
+
+// TestLogFollowsPerCaller: one caller holds at most MaxCallerFollows follows of one site (429), so
+// that it cannot take all of a node's follows from the other sites and callers; other callers,
+// and the caller's other sites, are not held back, and a closed follow frees its place.
+func TestLogFollowsPerCaller(t *testing.T) {
+	s := &Service{}
+	open := func(tenant, actor, site string) (*LogStream, error) {
+		t.Helper()
+		l, err := s.FollowLog(tenant, actor, "node-1", site, "", 0)
+		if err == nil {
+			t.Cleanup(l.Close)
+		}
+		return l, err
+	}
+	var mine []*LogStream
+	for range MaxCallerFollows {
+		l, err := open("t1", "sp:alice", "/sites/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, l)
+	}
+	if _, err := open("t1", "sp:alice", "/SITES/A"); !errs.Is(err, errs.TooMany) {
+		t.Fatalf("one more follow of the same site by the same caller: %v, want TooMany", err)
+	}
+	if _, err := open("t1", "sp:bob", "/sites/a"); err != nil {
+		t.Fatalf("another caller of the site: %v", err)
+	}
+	if _, err := open("t1", "sp:alice", "/sites/b"); err != nil {
+		t.Fatalf("the caller's other site: %v", err)
+	}
+	if _, err := open("t2", "sp:alice", "/sites/a"); err != nil {
+		t.Fatalf("the same names in another tenant: %v", err)
+	}
+	mine[0].Close()
+	mine[0].Close() // a second Close frees nothing more
+	if _, err := open("t1", "sp:alice", "/sites/a"); err != nil {
+		t.Fatalf("after one was closed: %v", err)
+	}
+	if _, err := open("t1", "sp:alice", "/sites/a"); !errs.Is(err, errs.TooMany) {
+		t.Fatalf("a double Close freed two places: %v", err)
 	}
 }

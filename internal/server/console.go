@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
+	"github.com/lanyardhq/lanyard/internal/authn"
 	"github.com/lanyardhq/lanyard/internal/console"
 	"github.com/lanyardhq/lanyard/internal/token"
 )
@@ -17,6 +19,11 @@ func (s *Server) openConsole() error {
 		Store: s.DB, Audit: s.Audit, Log: s.log, Now: s.now, Rand: s.rand,
 		PublicURL: s.cfg.PublicURL, DefaultTenant: func() string { return s.Default.ID }, Activity: s.Activity,
 		API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }),
+		// The files of this host's apps are read under the API's log stream rule.
+		LogAccess: func(ctx context.Context, p authn.Principal, tenantID, site string) error {
+			_, err := s.Apps.CheckLogStream(ctx, p, tenantID, site)
+			return err
+		},
 	}
 	s.Tokens.OnMinted = func(req token.MintRequest) { s.Activity.Minted(req.ObjectID, req.Audience) }
 	return s.Console.Init()

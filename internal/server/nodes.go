@@ -30,8 +30,8 @@ func (s *Server) openNodes() {
 		s.Nodes.PollInterval = notifiedPoll // changes.go
 	}
 	if s.Apps != nil { // a site's log stream asks the node's agent through the agent API
-		s.Apps.FollowLog = func(tenantID, node, app, after string, tail int) (appservice.LogStream, error) {
-			ls, err := s.Nodes.FollowLog(tenantID, node, app, after, tail)
+		s.Apps.FollowLog = func(tenantID, actor, node, app, after string, tail int) (appservice.LogStream, error) {
+			ls, err := s.Nodes.FollowLog(tenantID, actor, node, app, after, tail)
 			if err != nil {
 				return nil, err
 			}

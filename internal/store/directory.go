@@ -245,24 +245,37 @@ func (db *DB) ListApplications(ctx context.Context, tenantID, afterID string, li
 	return page(rows, err, scanApp, "applications")
 }
 
-// ListApplicationsByName returns a keyset page of the tenant's applications whose display name
-// starts with prefix under Graph's case folding (an indexed range over display_name_key).
+// ListApplicationsByName returns a keyset page of the tenant's candidate applications for a
+// display name that starts with prefix under Graph's case folding (an indexed range over
+// display_name_key): those whose name does, and those whose key is not set yet (the caller checks
+// the name; see byNameQuery).
 func (db *DB) ListApplicationsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]directory.Application, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	cond, args := nameRange(prefix)
-	rows, err := db.pool().query(ctx, byNameQuery(db.d, appColumns, "directory_applications", cond),
-		append(append([]any{tenantID}, args...), afterID, limit)...)
+	q, args := byNameQuery(db.d, appColumns, "directory_applications", tenantID, prefix, afterID, limit)
+	rows, err := db.pool().query(ctx, q, args...)
 	return page(rows, err, scanApp, "applications")
 }
 
-// byNameQuery selects cols of a keyset page of table's rows (tenant, cond, after id, limit)
-// through the table's name index, {table}_name: the page's ids are found in the index alone
-// (it covers tenant_id, display_name_key and id), and only their rows are read.
-func byNameQuery(d *dialect, cols, table, cond string) string {
-	return `SELECT ` + cols + ` FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + d.indexedBy(table+"_name") +
-		` WHERE tenant_id = ? AND ` + cond + ` AND id > ? ORDER BY id LIMIT ?) ORDER BY id`
+// byNameQuery selects cols of a keyset page of table's rows of the tenant after afterID whose
+// display_name_key starts with prefix's (nameRange), through the table's name index,
+// {table}_name: the page's ids are found in the index alone (it covers tenant_id,
+// display_name_key and id), and only their rows are read.
+//
+// Rows whose key is NULL are candidates too: a server of a release before migration 0016 still
+// writes them during a rolling upgrade (on PostgreSQL), and only a server's start fills them in
+// (backfillNameKeys). They are read through the same index (normally none), and the directory
+// checks every candidate's name against the filter anyway (directory.list).
+func byNameQuery(d *dialect, cols, table, tenantID, prefix, afterID string, limit int) (string, []any) {
+	cond, rangeArgs := nameRange(prefix)
+	from := ` FROM ` + table + d.indexedBy(table+"_name") + ` WHERE tenant_id = ? AND `
+	q := `SELECT ` + cols + ` FROM ` + table + ` WHERE id IN (` +
+		`SELECT id FROM (SELECT id` + from + cond + ` AND id > ? ORDER BY id LIMIT ?) AS named UNION ALL ` +
+		`SELECT id FROM (SELECT id` + from + `display_name_key IS NULL AND id > ? ORDER BY id LIMIT ?) AS unnamed` +
+		`) ORDER BY id LIMIT ?`
+	args := append(append([]any{tenantID}, rangeArgs...), afterID, limit, tenantID, afterID, limit, limit)
+	return q, args
 }
 
 // nameRange is the condition on display_name_key of the names that start with prefix, and its
@@ -412,16 +425,16 @@ func (db *DB) ListServicePrincipals(ctx context.Context, tenantID, afterID strin
 	return page(rows, err, scanSP, "service principals")
 }
 
-// ListServicePrincipalsByName returns a keyset page of the tenant's service principals whose
-// display name starts with prefix under Graph's case folding (an indexed range over
-// display_name_key).
+// ListServicePrincipalsByName returns a keyset page of the tenant's candidate service principals
+// for a display name that starts with prefix under Graph's case folding (an indexed range over
+// display_name_key): those whose name does, and those whose key is not set yet (the caller checks
+// the name; see byNameQuery).
 func (db *DB) ListServicePrincipalsByName(ctx context.Context, tenantID, prefix, afterID string, limit int) ([]directory.ServicePrincipal, error) {
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	cond, args := nameRange(prefix)
-	rows, err := db.pool().query(ctx, byNameQuery(db.d, spColumns, "directory_service_principals", cond),
-		append(append([]any{tenantID}, args...), afterID, limit)...)
+	q, args := byNameQuery(db.d, spColumns, "directory_service_principals", tenantID, prefix, afterID, limit)
+	rows, err := db.pool().query(ctx, q, args...)
 	return page(rows, err, scanSP, "service principals")
 }
 

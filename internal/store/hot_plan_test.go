@@ -62,11 +62,10 @@ func TestNameSearchPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cond, args := nameRange("app-0999")
 	for table, cols := range map[string]string{"directory_service_principals": spColumns, "directory_applications": appColumns} {
 		index := table + "_name"
-		q := `EXPLAIN QUERY PLAN ` + byNameQuery(db.d, cols, table, cond)
-		rows, err := db.sql.QueryContext(ctx, q, append(append([]any{"t"}, args...), "", 26)...)
+		q, args := byNameQuery(db.d, cols, table, "t", "app-0999", "", 26)
+		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +82,12 @@ func TestNameSearchPlans(t *testing.T) {
 		joined := strings.Join(plan, "\n")
 		if !strings.Contains(joined, index+" (tenant_id=? AND display_name_key>? AND display_name_key<?)") {
 			t.Errorf("%s: the name search does not read a range of %s:\n%s", table, index, joined)
+		}
+		if !strings.Contains(joined, index+" (tenant_id=? AND display_name_key=?") {
+			t.Errorf("%s: the rows without a name key are not read through %s:\n%s", table, index, joined)
+		}
+		if strings.Contains(joined, "SCAN "+table) {
+			t.Errorf("%s: the name search scans the table:\n%s", table, joined)
 		}
 		t.Logf("%s:\n%s", table, joined)
 	}
