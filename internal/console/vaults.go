@@ -155,13 +155,19 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *current) e
 	for _, ap := range p.AccessPolicies {
 		ids = append(ids, ap.ObjectID)
 	}
+	// The names are a nicety, as on the IAM page: a session that may read the vault but not the
+	// directory sees the policies' object ids.
+	unknown := "(unknown object)"
 	sps, err := servicePrincipalsByID(r.Context(), api, ids)
+	if isForbidden(err) {
+		sps, err, unknown = nil, nil, "(name not shown: no read access to the directory)"
+	}
 	if err != nil {
 		return err
 	}
 	rows := make([]policyRow, 0, len(p.AccessPolicies))
 	for _, ap := range p.AccessPolicies {
-		row := policyRow{accessPolicy: ap, Name: "(unknown object)"}
+		row := policyRow{accessPolicy: ap, Name: unknown}
 		if sp, ok := sps[strings.ToLower(ap.ObjectID)]; ok {
 			row.Name, row.Type = sp.DisplayName, sp.ServicePrincipalType
 		}
