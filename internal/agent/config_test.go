@@ -1,12 +1,10 @@
 package agent
 
 import (
-	"encoding/json"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -131,25 +129,6 @@ func TestLinkCommands(t *testing.T) {
 	if _, need := needsLink("127.0.0.1:80"); need {
 		t.Error("loopback needs no link")
 	}
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "https://vault.azure.net", "a\"b\\c\n\x00\x1f", "é\u2028", "\xff\xfe"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		raw := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(raw, &back); err != nil {
-			t.Fatalf("%q → %s: %v", s, raw, err)
-		}
-		std, _ := json.Marshal(s) // encoding/json's reading of the same string
-		var want string
-		json.Unmarshal(std, &want)
-		if back != want || utf8.ValidString(s) && back != s {
-			t.Fatalf("%q came back as %q, want %q", s, back, want)
-		}
-	})
 }
 
 func FuzzTokenQuery(f *testing.F) {

@@ -10,11 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
+
+	"github.com/lanyardhq/lanyard/internal/jsonx"
 )
 
 // The paths of the identity endpoints.
@@ -304,7 +305,7 @@ var (
 func appendToken(b []byte, e *entry, resource string, now int64) []byte {
 	in := max(e.expiresOn-now, 0)
 	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, e.access)
+	b = jsonx.AppendString(b, e.access)
 	b = append(b, `,"expires_on":"`...)
 	b = strconv.AppendInt(b, e.expiresOn, 10)
 	b = append(b, `","expires_in":"`...)
@@ -314,55 +315,12 @@ func appendToken(b []byte, e *entry, resource string, now int64) []byte {
 	b = append(b, `","not_before":"`...)
 	b = strconv.AppendInt(b, e.notBefore, 10)
 	b = append(b, `","refresh_token":"","resource":`...)
-	b = appendJSONString(b, resource)
+	b = jsonx.AppendString(b, resource)
 	b = append(b, `,"token_type":"Bearer","client_id":`...)
-	b = appendJSONString(b, e.clientID)
+	b = jsonx.AppendString(b, e.clientID)
 	b = append(b, `,"refresh_in":`...)
 	b = strconv.AppendInt(b, in/2, 10)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // writeError answers with {"error","error_description"}; a 429 carries Retry-After. Causes of

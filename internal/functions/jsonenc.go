@@ -2,7 +2,8 @@ package functions
 
 import (
 	"encoding/json"
-	"unicode/utf8"
+
+	"github.com/lanyardhq/lanyard/internal/jsonx"
 )
 
 // appendJSON appends v as JSON. The values the host builds for an invocation (strings, maps of
@@ -16,7 +17,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendJSONString(b, x), nil
+		return jsonx.AppendString(b, x), nil
 	case bool:
 		if x {
 			return append(b, "true"...), nil
@@ -33,7 +34,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONString(b, k)
+			b = jsonx.AppendString(b, k)
 			b = append(b, ':')
 			var err error
 			if b, err = appendJSON(b, e); err != nil {
@@ -52,9 +53,9 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONString(b, k)
+			b = jsonx.AppendString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, e)
+			b = jsonx.AppendString(b, e)
 		}
 		return append(b, '}'), nil
 	case map[string][]string:
@@ -68,7 +69,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONString(b, k)
+			b = jsonx.AppendString(b, k)
 			b = append(b, ':')
 			b = appendStrings(b, e)
 		}
@@ -104,59 +105,7 @@ func appendStrings(b []byte, x []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, e)
+		b = jsonx.AppendString(b, e)
 	}
 	return append(b, ']')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped (as encoding/json does).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -39,20 +39,3 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		t.Error("a value encoding/json refuses was encoded")
 	}
 }
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\\n\x00", "\xff", "\u2028", "é😀"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var got, want string
-		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil {
-			t.Fatalf("%q: not a JSON string: %v", s, err)
-		}
-		m, _ := json.Marshal(s)
-		_ = json.Unmarshal(m, &want)
-		if got != want {
-			t.Errorf("%q: decoded %q, encoding/json's %q", s, got, want)
-		}
-	})
-}

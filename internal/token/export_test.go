@@ -5,9 +5,6 @@ import "crypto"
 // SetKeyGenerator makes s generate its private keys with gen, so tests get fixed keys.
 func SetKeyGenerator(s *Service, gen func(alg string) (crypto.Signer, error)) { s.generateKey = gen }
 
-// AppendString exposes the claims' JSON string encoder to the fuzz test.
-func AppendString(b []byte, s string) []byte { return appendString(b, s) }
-
 // ForgetVerified empties s's cache of verified tokens, so that a benchmark measures a first sight.
 func ForgetVerified(s *Service) {
 	s.verified.mu.Lock()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/guid"
+
+	"github.com/lanyardhq/lanyard/internal/jsonx"
 )
 
 // MintRequest is what a token says. The caller has already decided that the identity may have
@@ -100,7 +102,7 @@ func (s *Service) Mint(ctx context.Context, req MintRequest) (Token, error) {
 func (s *Service) appendClaims(b []byte, req *MintRequest, iat, exp int64, uti *[16]byte) []byte {
 	tid := strings.ToLower(req.TenantID)
 	b = append(b, `{"aud":`...)
-	b = appendString(b, req.Audience)
+	b = jsonx.AppendString(b, req.Audience)
 	b = append(b, `,"iss":`...)
 	b = s.appendIssuer(b, tid)
 	b = append(b, `,"iat":`...)
@@ -122,7 +124,7 @@ func (s *Service) appendClaims(b []byte, req *MintRequest, iat, exp int64, uti *
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, r)
+			b = jsonx.AppendString(b, r)
 		}
 		b = append(b, ']')
 	}
@@ -135,7 +137,7 @@ func (s *Service) appendClaims(b []byte, req *MintRequest, iat, exp int64, uti *
 	b = append(b, `","ver":"1.0"`...)
 	if req.MIResID != "" {
 		b = append(b, `,"xms_mirid":`...)
-		b = appendString(b, req.MIResID)
+		b = jsonx.AppendString(b, req.MIResID)
 	}
 	return append(b, '}')
 }
@@ -143,7 +145,7 @@ func (s *Service) appendClaims(b []byte, req *MintRequest, iat, exp int64, uti *
 // appendIssuer writes the v1 issuer of tid as a JSON string.
 func (s *Service) appendIssuer(b []byte, tid string) []byte {
 	b = append(b, '"')
-	b = appendEscaped(b, s.base())
+	b = jsonx.AppendEscaped(b, s.base())
 	b = append(b, '/')
 	b = append(b, tid...)
 	return append(b, '/', '"')
@@ -159,67 +161,6 @@ func appendLower(b []byte, s string) []byte {
 		b = append(b, c)
 	}
 	return b
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendEscaped appends the JSON string escaping of s, without quotes, as encoding/json does
-// with HTML escaping off: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are escaped.
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
 
 func (r *MintRequest) validate() error {

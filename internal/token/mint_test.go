@@ -1,13 +1,11 @@
 package token_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/token"
@@ -156,28 +154,4 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: %v", c, err)
 		}
 	}
-}
-
-// FuzzAppendString checks the claims' JSON string encoder against encoding/json.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\", "\x00\x1f\x7f", "\b\f\n\r\t", "ü\u2028\u2029", "\xff\xfe", "<&>", "a\xc3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := token.AppendString(nil, s)
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		if !bytes.Equal(got, want) {
-			t.Fatalf("AppendString(%q) = %s, encoding/json says %s", s, got, want)
-		}
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil || (utf8.ValidString(s) && back != s) {
-			t.Fatalf("round trip of %q: %q, %v", s, back, err)
-		}
-	})
 }
