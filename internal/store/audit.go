@@ -146,6 +146,58 @@ func (db *DB) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, err
 	if q.Limit <= 0 || q.Limit > maxAuditQuery {
 		return nil, errs.E(errs.Invalid, "store: audit query limit must be 1 to %d, not %d", maxAuditQuery, q.Limit)
 	}
+	aq, err := db.auditQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	c := db.pool()
+	if aq.folded == "" {
+		rows, err := c.query(ctx, aq.tail, append(aq.args, q.Limit)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	mark, err := auditMark(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	tail := func(n int) ([]audit.Event, error) {
+		if q.Before > 0 && q.Before <= mark+1 {
+			return nil, nil // the whole page is below the watermark
+		}
+		rows, err := c.query(ctx, aq.tail, append(aq.args, mark, n)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	folded := func(n int) ([]audit.Event, error) {
+		if q.After >= mark {
+			return nil, nil // the whole page is above the watermark
+		}
+		rows, err := c.query(ctx, aq.folded, append(aq.args, mark, n)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	first, second := folded, tail
+	if q.Newest {
+		first, second = tail, folded
+	}
+	evs, err := first(q.Limit)
+	if err != nil || len(evs) == q.Limit {
+		return evs, err
+	}
+	more, err := second(q.Limit - len(evs))
+	if err != nil {
+		return nil, err
+	}
+	return append(evs, more...), nil
+}
+
+// auditSQL is a QueryAudit's statements. Without an indexed filter, folded is "" and tail reads
+// every event, taking args and the LIMIT; otherwise tail reads the events above the watermark
+// and folded those at or below it, each taking args, the watermark and the LIMIT.
+type auditSQL struct {
+	tail, folded string
+	args         []any
+}
+
+// auditQuery builds q's statements.
+func (db *DB) auditQuery(q audit.Query) (auditSQL, error) {
 	var (
 		where []string
 		args  []any
@@ -174,7 +226,7 @@ func (db *DB) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, err
 	}
 	if q.Target != "" {
 		if !utf8.ValidString(q.Target) {
-			return nil, errs.E(errs.Invalid, "store: audit target filter is not valid UTF-8")
+			return auditSQL{}, errs.E(errs.Invalid, "store: audit target filter is not valid UTF-8")
 		}
 		if hi, ok := odata.PrefixEnd(q.Target); ok {
 			add(`k.target`+bin+` >= ? AND k.target`+bin+` < ?`, q.Target, hi)
@@ -202,46 +254,16 @@ func (db *DB) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, err
 			index = "audit_keys_time"
 		}
 	}
-	c := db.pool()
-	keyed := q.Actor != "" || q.Action != "" || q.Target != "" || !q.From.IsZero() || !q.To.IsZero()
-	if !keyed {
-		rows, err := c.query(ctx, auditTailQuery(where, q.Newest), append(args, q.Limit)...)
-		return page(rows, err, scanAuditEvent, "audit events")
+	if q.Actor == "" && q.Action == "" && q.Target == "" && q.From.IsZero() && q.To.IsZero() {
+		return auditSQL{tail: auditTailQuery(where, q.Newest), args: args}, nil
 	}
-	mark, err := auditMark(ctx, c)
-	if err != nil {
-		return nil, err
+	folded := `SELECT ` + auditEventColumns + ` FROM audit_keys AS k`
+	if index != "" {
+		folded += db.d.indexedBy(index)
 	}
-	tail := func(n int) ([]audit.Event, error) {
-		if q.Before > 0 && q.Before <= mark+1 {
-			return nil, nil // the whole page is below the watermark
-		}
-		rows, err := c.query(ctx, auditTailQuery(append(where, `k.seq > ?`), q.Newest), append(args, mark, n)...)
-		return page(rows, err, scanAuditEvent, "audit events")
-	}
-	folded := func(n int) ([]audit.Event, error) {
-		if q.After >= mark {
-			return nil, nil // the whole page is above the watermark
-		}
-		query := `SELECT ` + auditEventColumns + ` FROM audit_keys AS k` + db.d.indexedBy(index) +
-			` JOIN audit_events AS e ON e.seq = k.seq WHERE ` + strings.Join(append(where, `k.seq <= ?`), ` AND `) +
-			` ORDER BY k.seq` + desc(q.Newest) + ` LIMIT ?`
-		rows, err := c.query(ctx, query, append(args, mark, n)...)
-		return page(rows, err, scanAuditEvent, "audit events")
-	}
-	first, second := folded, tail
-	if q.Newest {
-		first, second = tail, folded
-	}
-	evs, err := first(q.Limit)
-	if err != nil || len(evs) == q.Limit {
-		return evs, err
-	}
-	more, err := second(q.Limit - len(evs))
-	if err != nil {
-		return nil, err
-	}
-	return append(evs, more...), nil
+	folded += ` JOIN audit_events AS e ON e.seq = k.seq WHERE ` + strings.Join(append(where[:len(where):len(where)], `k.seq <= ?`), ` AND `) +
+		` ORDER BY k.seq` + desc(q.Newest) + ` LIMIT ?`
+	return auditSQL{tail: auditTailQuery(append(where, `k.seq > ?`), q.Newest), folded: folded, args: args}, nil
 }
 
 // auditEventColumns is auditColumns of audit_events AS e.
