@@ -51,9 +51,18 @@ func (q Query) Filtered() bool {
 	return q.Actor != "" || q.Action != "" || q.Target != "" || q.Result != "" || !q.From.IsZero() || !q.To.IsZero()
 }
 
-// QueryStore lists audit events by a Query, through indexes (migration 0016).
+// QueryStore lists audit events by a Query, through the indexes of the folded keys (migration
+// 0017) and the unfolded tail of the chain.
 type QueryStore interface {
 	// QueryAudit returns up to q.Limit events that match q, in seq order (descending when
 	// q.Newest).
 	QueryAudit(ctx context.Context, q Query) ([]Event, error)
+}
+
+// KeyStore folds the chain's filter keys into their indexed table (migration 0017), off the
+// path that appends events, so that an append writes one B-tree.
+type KeyStore interface {
+	// FoldAuditKeys copies the keys of up to limit events not folded yet, oldest first, and
+	// returns how many it copied.
+	FoldAuditKeys(ctx context.Context, limit int) (int, error)
 }

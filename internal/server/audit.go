@@ -19,7 +19,8 @@ func (s *Server) openCheckpoints(ctx context.Context) error {
 	return nil
 }
 
-// openRetention builds audit retention and the event stream from the configuration.
+// openRetention builds audit retention, the fold of the audit log's filter keys and the event
+// stream from the configuration.
 func (s *Server) openRetention() error {
 	c := s.cfg.Audit
 	dir := c.ExportDir
@@ -31,6 +32,7 @@ func (s *Server) openRetention() error {
 		Store: s.DB, Dir: dir, MaxAge: c.RetentionMaxAge.Std(), MaxEvents: c.RetentionMaxEvents,
 		Signer: s.Checkpoints, Server: host, Log: s.log, Now: s.now,
 	}
+	s.Folder = &audit.Folder{Store: s.DB, Log: s.log}
 	if c.Stream != "" {
 		st, err := audit.OpenStream(c.Stream, s.log)
 		if err != nil {

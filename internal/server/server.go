@@ -74,6 +74,7 @@ type Server struct {
 	Refusals    *audit.Refusals     // refusals of unidentified callers, in aggregate (guard.go)
 	Checkpoints *audit.Checkpointer // signed checkpoints of the audit chain (audit.go)
 	Retention   *audit.Retention    // exports and removes old audit events (audit.go)
+	Folder      *audit.Folder       // folds the audit log's filter keys (audit.go)
 
 	metrics *metrics
 	guard   *httpx.Guard
@@ -348,6 +349,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	g.Go(func() error { return s.Refusals.Run(ctx) })
 	g.Go(func() error { return s.Checkpoints.Run(ctx) })
 	g.Go(func() error { return s.Retention.Run(ctx) })
+	g.Go(func() error { return s.Folder.Run(ctx) })
 	if st := s.Audit.Stream; st != nil {
 		g.Go(func() error { return st.Run(ctx) })
 	}

@@ -132,8 +132,13 @@ var _ audit.QueryStore = (*DB)(nil)
 const maxAuditQuery = 1000
 
 // QueryAudit returns up to q.Limit events matching q (see audit.Query), in seq order, descending
-// when q.Newest. The filters are SQL conditions over migration 0016's indexes: one actor, an
-// action and the actions under it, a target or a target prefix are index ranges in seq order.
+// when q.Newest. The filters are SQL conditions over migration 0017's indexes on audit_keys: one
+// actor, an action and the actions under it, a target or a target prefix are index ranges in seq
+// order. audit_keys holds the events up to its watermark W (FoldAuditKeys); the tail above W is
+// read from audit_events with the same conditions (it is small: about a second of events), so the
+// answer is exact. Newest first reads the tail, then the folded part for the rest of the page;
+// oldest first the other way round. A query without an indexed filter (none, or a result only)
+// reads audit_events alone, in seq order, as it needs no index.
 // On SQLite the query names the index of its most selective filter (INDEXED BY), since without
 // statistics SQLite would rather walk the whole chain in seq order than sort a range: actor, then
 // target, then action, then a time window with an end.
@@ -141,75 +146,144 @@ func (db *DB) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, err
 	if q.Limit <= 0 || q.Limit > maxAuditQuery {
 		return nil, errs.E(errs.Invalid, "store: audit query limit must be 1 to %d, not %d", maxAuditQuery, q.Limit)
 	}
+	aq, err := db.auditQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	c := db.pool()
+	if aq.folded == "" {
+		rows, err := c.query(ctx, aq.tail, append(aq.args, q.Limit)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	mark, err := auditMark(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	tail := func(n int) ([]audit.Event, error) {
+		if q.Before > 0 && q.Before <= mark+1 {
+			return nil, nil // the whole page is below the watermark
+		}
+		rows, err := c.query(ctx, aq.tail, append(aq.args, mark, n)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	folded := func(n int) ([]audit.Event, error) {
+		if q.After >= mark {
+			return nil, nil // the whole page is above the watermark
+		}
+		rows, err := c.query(ctx, aq.folded, append(aq.args, mark, n)...)
+		return page(rows, err, scanAuditEvent, "audit events")
+	}
+	first, second := folded, tail
+	if q.Newest {
+		first, second = tail, folded
+	}
+	evs, err := first(q.Limit)
+	if err != nil || len(evs) == q.Limit {
+		return evs, err
+	}
+	more, err := second(q.Limit - len(evs))
+	if err != nil {
+		return nil, err
+	}
+	return append(evs, more...), nil
+}
+
+// auditSQL is a QueryAudit's statements. Without an indexed filter, folded is "" and tail reads
+// every event, taking args and the LIMIT; otherwise tail reads the events above the watermark
+// and folded those at or below it, each taking args, the watermark and the LIMIT.
+type auditSQL struct {
+	tail, folded string
+	args         []any
+}
+
+// auditQuery builds q's statements.
+func (db *DB) auditQuery(q audit.Query) (auditSQL, error) {
 	var (
 		where []string
 		args  []any
 		index string
 	)
+	// The conditions name the filter columns as k.*: k is audit_keys in the folded part and
+	// audit_events in the tail, which has the same columns.
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
 		args = append(args, a...)
 	}
 	if q.After > 0 {
-		add(`seq > ?`, q.After)
+		add(`k.seq > ?`, q.After)
 	}
 	if q.Before > 0 {
-		add(`seq < ?`, q.Before)
+		add(`k.seq < ?`, q.Before)
 	}
 	bin := db.d.binary
 	if q.Action != "" {
 		// [action, action+"/") holds action and action + "." + anything (and a few more, such as
 		// action + "-x", which the exact condition then drops).
 		hi := q.Action + "/"
-		add(`action`+bin+` >= ? AND action`+bin+` < ? AND (action = ? OR substr(action, 1, ?) = ?)`,
+		add(`k.action`+bin+` >= ? AND k.action`+bin+` < ? AND (k.action = ? OR substr(k.action, 1, ?) = ?)`,
 			q.Action, hi, q.Action, utf8.RuneCountInString(q.Action)+1, q.Action+".")
-		index = "audit_events_action"
+		index = "audit_keys_action"
 	}
 	if q.Target != "" {
 		if !utf8.ValidString(q.Target) {
-			return nil, errs.E(errs.Invalid, "store: audit target filter is not valid UTF-8")
+			return auditSQL{}, errs.E(errs.Invalid, "store: audit target filter is not valid UTF-8")
 		}
 		if hi, ok := odata.PrefixEnd(q.Target); ok {
-			add(`target`+bin+` >= ? AND target`+bin+` < ?`, q.Target, hi)
+			add(`k.target`+bin+` >= ? AND k.target`+bin+` < ?`, q.Target, hi)
 		} else {
-			add(`target`+bin+` >= ?`, q.Target)
+			add(`k.target`+bin+` >= ?`, q.Target)
 		}
-		index = "audit_events_target"
+		index = "audit_keys_target"
 	}
 	if q.Actor != "" {
-		add(`actor = ?`, q.Actor)
-		index = "audit_events_actor" // exact: the index gives seq order with no sort
+		add(`k.actor = ?`, q.Actor)
+		index = "audit_keys_actor" // exact: the index gives seq order with no sort
 	}
 	if q.Result != "" {
-		add(`result = ?`, q.Result)
+		add(`k.result = ?`, q.Result)
 	}
 	if !q.From.IsZero() {
-		add(`time >= ?`, micros(q.From))
+		add(`k.time >= ?`, micros(q.From))
 	}
 	if !q.To.IsZero() {
-		add(`time < ?`, micros(q.To))
+		add(`k.time < ?`, micros(q.To))
 		if index == "" {
 			// A window that ends in the past: read its range of the time index rather than walk
 			// the chain back from its end (a window open at the end, from alone, finds its newest
 			// events at once in seq order).
-			index = "audit_events_time"
+			index = "audit_keys_time"
 		}
 	}
-	query := `SELECT ` + auditColumns + ` FROM audit_events`
-	if index != "" {
-		query += db.d.indexedBy(index)
+	if q.Actor == "" && q.Action == "" && q.Target == "" && q.From.IsZero() && q.To.IsZero() {
+		return auditSQL{tail: auditTailQuery(where, q.Newest), args: args}, nil
 	}
+	folded := `SELECT ` + auditEventColumns + ` FROM audit_keys AS k`
+	if index != "" {
+		folded += db.d.indexedBy(index)
+	}
+	folded += ` JOIN audit_events AS e ON e.seq = k.seq WHERE ` + strings.Join(append(where[:len(where):len(where)], `k.seq <= ?`), ` AND `) +
+		` ORDER BY k.seq` + desc(q.Newest) + ` LIMIT ?`
+	return auditSQL{tail: auditTailQuery(append(where, `k.seq > ?`), q.Newest), folded: folded, args: args}, nil
+}
+
+// auditEventColumns is auditColumns of audit_events AS e.
+var auditEventColumns = "e." + strings.ReplaceAll(auditColumns, ", ", ", e.")
+
+// auditTailQuery selects from audit_events AS k by the conditions where, in seq order, with a
+// LIMIT parameter.
+func auditTailQuery(where []string, newest bool) string {
+	query := `SELECT ` + auditColumns + ` FROM audit_events AS k`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	query += ` ORDER BY seq`
-	if q.Newest {
-		query += ` DESC`
+	return query + ` ORDER BY k.seq` + desc(newest) + ` LIMIT ?`
+}
+
+func desc(newest bool) string {
+	if newest {
+		return ` DESC`
 	}
-	query += ` LIMIT ?`
-	args = append(args, q.Limit)
-	rows, err := db.pool().query(ctx, query, args...)
-	return page(rows, err, scanAuditEvent, "audit events")
+	return ""
 }
 
 func scanAuditEvent(s scanner) (audit.Event, error) {

@@ -25,17 +25,30 @@ func (db *DB) AuditBase(ctx context.Context) (int64, string, error) {
 	return seq, hash, nil
 }
 
-// AuditSeqBefore returns the seq of the last event older than t (0 when there is none).
+// AuditSeqBefore returns the seq of the last event older than t (0 when there is none): the
+// folded events through audit_keys' time index (migration 0017), the tail above the watermark
+// from audit_events (read after the watermark, so that a fold in between misses nothing).
 func (db *DB) AuditSeqBefore(ctx context.Context, micro int64) (int64, error) {
-	var seq sql.NullInt64
-	if err := db.pool().queryRow(ctx, `SELECT MAX(seq) FROM audit_events WHERE time < ?`, micro).Scan(&seq); err != nil {
+	c := db.pool()
+	mark, err := auditMark(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	var tail, folded sql.NullInt64
+	if err := c.queryRow(ctx, `SELECT MAX(seq) FROM audit_events WHERE seq > ? AND time < ?`, mark, micro).Scan(&tail); err != nil {
 		return 0, fail(err, "find old audit events")
 	}
-	return seq.Int64, nil
+	if tail.Valid {
+		return tail.Int64, nil // above every folded event
+	}
+	if err := c.queryRow(ctx, `SELECT MAX(seq) FROM audit_keys WHERE time < ?`, micro).Scan(&folded); err != nil {
+		return 0, fail(err, "find old audit events")
+	}
+	return folded.Int64, nil
 }
 
-// PruneAudit removes the events of an exported segment, seg.FirstSeq to seg.LastSeq, and
-// records it, in one transaction holding the chain's head: errs.Conflict when the base is not
+// PruneAudit removes the events of an exported segment, seg.FirstSeq to seg.LastSeq, and their
+// folded keys, and records it, in one transaction holding the chain's head: errs.Conflict when the base is not
 // seg.FirstSeq-1 (another server pruned meanwhile) or the chain's event seg.LastSeq does not have
 // seg.LastHash (the file does not hold what the store holds).
 func (db *DB) PruneAudit(ctx context.Context, seg audit.Segment) error {
@@ -67,6 +80,9 @@ func (db *DB) PruneAudit(ctx context.Context, seg audit.Segment) error {
 		}
 		if _, err := c.exec(ctx, `DELETE FROM audit_events WHERE seq >= ? AND seq <= ?`, seg.FirstSeq, seg.LastSeq); err != nil {
 			return fail(err, "prune audit: delete")
+		}
+		if _, err := c.exec(ctx, `DELETE FROM audit_keys WHERE seq >= ? AND seq <= ?`, seg.FirstSeq, seg.LastSeq); err != nil {
+			return fail(err, "prune audit: delete the keys")
 		}
 		if _, err := c.exec(ctx, `UPDATE audit_base SET seq = ?, hash = ? WHERE id = 1`, seg.LastSeq, seg.LastHash); err != nil {
 			return fail(err, "prune audit: move the base")

@@ -270,7 +270,7 @@ func testAuditQuery(t *testing.T, db *store.DB) {
 		must(t, err, "AppendAudit")
 		all = append(all, got)
 	}
-	queries := []audit.Query{
+	checkAuditQueries(t, db, all, []audit.Query{
 		{},
 		{Actor: "console:a"},
 		{Action: "vault.secret"},
@@ -283,6 +283,19 @@ func testAuditQuery(t *testing.T, db *store.DB) {
 		{From: base.Add(30 * time.Minute), To: base.Add(90 * time.Minute)},
 		{Action: "vault.secret", Target: "/subscriptions/", Result: audit.Success, After: 20, Before: 140},
 		{Actor: "nobody"},
+	})
+	if _, err := db.QueryAudit(ctx, audit.Query{}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("QueryAudit without a limit: %v, want Invalid", err)
+	}
+}
+
+// checkAuditQueries checks that QueryAudit, a page of 7 at a time either way, returns what a
+// brute-force filter of all (every event in the store, in seq order) selects.
+func checkAuditQueries(t *testing.T, db *store.DB, all []audit.Event, queries []audit.Query) {
+	t.Helper()
+	bySeq := make(map[int64]audit.Event, len(all))
+	for _, e := range all {
+		bySeq[e.Seq] = e
 	}
 	for _, q := range queries {
 		for _, newest := range []bool{false, true} {
@@ -303,7 +316,9 @@ func testAuditQuery(t *testing.T, db *store.DB) {
 				must(t, err, "QueryAudit")
 				for _, e := range page {
 					got = append(got, e.Seq)
-					sameEvent(t, e, all[e.Seq-1])
+					if want, ok := bySeq[e.Seq]; ok {
+						sameEvent(t, e, want)
+					}
 				}
 				if len(page) < q.Limit {
 					break
@@ -319,7 +334,88 @@ func testAuditQuery(t *testing.T, db *store.DB) {
 			}
 		}
 	}
-	if _, err := db.QueryAudit(ctx, audit.Query{}); !errs.Is(err, errs.Invalid) {
-		t.Errorf("QueryAudit without a limit: %v, want Invalid", err)
+}
+
+// testAuditQueryFolded: with the keys folded up to each of several watermarks, QueryAudit (the
+// folded part through audit_keys, the tail from audit_events) answers every filter, either way,
+// exactly as a filter of the whole chain; AuditSeqBefore finds old events on either side of the
+// watermark; pruning removes the pruned events' keys.
+func testAuditQueryFolded(t *testing.T, db *store.DB) {
+	actors := []string{"console:a", "console:ab", "sp:1", "sp:2"}
+	actions := []string{"vault.secret.get", "vault.secret", "vault.secrets.list", "vault.secret-x", "resourcegroup.write"}
+	targets := []string{"/subscriptions/s/resourceGroups/rg", "/subscriptions/s/resourceGroups/rg2/providers/x", "/subscriptions/s/resourceGroups/rg/providers/y", "ÿ-target"}
+	results := []string{audit.Success, audit.Denied, audit.Failure}
+	base := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	var all []audit.Event
+	for i := range 120 {
+		ev := audit.Event{Time: base.Add(time.Duration(i) * time.Minute), Actor: actors[i%4], Action: actions[i%5], Target: targets[i%4*i%3], Result: results[i%7%3]}
+		got, err := db.AppendAudit(ctx, chain(ev))
+		must(t, err, "AppendAudit")
+		all = append(all, got)
 	}
+	at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
+	var queries []audit.Query
+	for _, f := range []audit.Query{
+		{},
+		{Actor: "console:a"},
+		{Actor: "sp:2", Result: audit.Success},
+		{Action: "vault.secret"},
+		{Action: "vault"},
+		{Action: "resourcegroup.write", Actor: "console:a"},
+		{Target: "/subscriptions/s/resourceGroups/rg"},
+		{Target: "/subscriptions/s/resourceGroups/rg/"},
+		{Target: "ÿ"},
+		{Result: audit.Denied},
+		{From: at(30)},
+		{To: at(90)},
+		{From: at(30), To: at(90)},
+		{From: at(55), To: at(65), Action: "vault"},
+		{Actor: "nobody"},
+	} {
+		for _, seqs := range [][2]int64{{0, 0}, {20, 0}, {0, 100}, {45, 75}, {59, 61}} {
+			q := f
+			q.After, q.Before = seqs[0], seqs[1]
+			queries = append(queries, q)
+		}
+	}
+	folded := 0
+	for _, mark := range []int{0, 1, 50, 60, 119, 120} {
+		for folded < mark {
+			n, err := db.FoldAuditKeys(ctx, min(7, mark-folded))
+			must(t, err, "FoldAuditKeys")
+			if n != min(7, mark-folded) {
+				t.Fatalf("FoldAuditKeys at %d folded %d, want %d", folded, n, min(7, mark-folded))
+			}
+			folded += n
+		}
+		t.Run(fmt.Sprintf("folded %d", mark), func(t *testing.T) {
+			checkAuditQueries(t, db, all, queries)
+			for _, m := range []int{0, 1, 50, 60, 61, 120, 200} {
+				got, err := db.AuditSeqBefore(ctx, at(m).UnixMicro())
+				must(t, err, "AuditSeqBefore")
+				if want := int64(min(m, 120)); got != want {
+					t.Errorf("AuditSeqBefore(minute %d) = %d, want %d", m, got, want)
+				}
+			}
+		})
+	}
+	if n, err := db.FoldAuditKeys(ctx, 5); err != nil || n != 0 {
+		t.Fatalf("FoldAuditKeys with nothing left: %d, %v", n, err)
+	}
+	wantKind(t, func() error { _, err := db.FoldAuditKeys(ctx, 0); return err }(), errs.Invalid, "FoldAuditKeys(0)")
+	// Prune events 1-10, folded: their keys go too, so that nothing old is found before minute 10.
+	seg := audit.Segment{FirstSeq: 1, LastSeq: 10, LastHash: all[9].Hash, File: "f", SHA256: "d", Server: "s", ExportedAt: base}
+	must(t, db.PruneAudit(ctx, seg), "PruneAudit")
+	if got, err := db.AuditSeqBefore(ctx, at(10).UnixMicro()); err != nil || got != 0 {
+		t.Errorf("AuditSeqBefore(minute 10) after pruning 1-10 = %d, %v; want 0 (the keys are pruned too)", got, err)
+	}
+	checkAuditQueries(t, db, all[:0], []audit.Query{{Before: 11, Actor: "console:a"}, {To: at(10)}})
+	// Events appended after a prune are folded after the rest.
+	ev, err := db.AppendAudit(ctx, chain(audit.Event{Time: at(200), Actor: "console:a", Action: "vault.secret.get", Target: "t", Result: audit.Success}))
+	must(t, err, "AppendAudit")
+	if n, err := db.FoldAuditKeys(ctx, 5); err != nil || n != 1 {
+		t.Fatalf("FoldAuditKeys after a prune: %d, %v; want 1", n, err)
+	}
+	all = append(all, ev)
+	checkAuditQueries(t, db, all[10:], []audit.Query{{Actor: "console:a", After: 100}, {From: at(150)}})
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"AuditRejectsBadEvents", testAuditRejectsBadEvents},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditQuery", testAuditQuery},
+		{"AuditQueryFolded", testAuditQueryFolded},
 		{"AuditCheckpointsAndPrune", testAuditCheckpointsAndPrune},
 		{"CA", testCA},
 		{"CARace", testCARace},
