@@ -43,6 +43,12 @@ const reofferAfter = 5 * time.Second
 // reconnects before the server noticed the old connection is gone).
 const MaxCallerFollows = 2
 
+// MaxCallerNodeFollows bounds the follows one caller holds of all the sites of one node on this
+// server: with publish rights on many sites of a node (a Contributor of the subscription), one
+// caller could otherwise take all agentapi.MaxLogFollows of them, two a site. Half of them: the
+// other half stays for everyone else.
+const MaxCallerNodeFollows = agentapi.MaxLogFollows / 2
+
 // logHub holds the follows of this server, by node.
 type logHub struct {
 	mu       sync.Mutex
@@ -56,6 +62,7 @@ type logHub struct {
 type follow struct {
 	key     string
 	caller  string // callerKey
+	callerN string // callerNodeKey
 	req     agentapi.LogFollow
 	offered time.Time // when a long poll last gave it to the agent
 	taken   bool      // the agent's lines request is attached
@@ -72,6 +79,12 @@ func nodeKey(tenantID, node string) string {
 // callerKey names a caller's follows of one site (its ARM id, which holds no newline).
 func callerKey(tenantID, actor, app string) string {
 	return strings.ToLower(tenantID) + "\n" + actor + "\n" + strings.ToLower(app)
+}
+
+// callerNodeKey counts a caller's follows of one node, in the same map as callerKey's (a node
+// name has no newline, an app's ARM id starts with "/": the two cannot meet).
+func callerNodeKey(tenantID, actor, node string) string {
+	return strings.ToLower(tenantID) + "\n" + actor + "\n\n" + node
 }
 
 // LogStream is a follow of an app's output on a node: Lines until Ended.
@@ -104,10 +117,12 @@ func (l *LogStream) Close() {
 		return // closed already
 	}
 	delete(h.byID, l.f.req.ID)
-	if n := h.byCaller[l.f.caller] - 1; n > 0 {
-		h.byCaller[l.f.caller] = n
-	} else {
-		delete(h.byCaller, l.f.caller)
+	for _, k := range [...]string{l.f.caller, l.f.callerN} {
+		if n := h.byCaller[k] - 1; n > 0 {
+			h.byCaller[k] = n
+		} else {
+			delete(h.byCaller, k)
+		}
 	}
 	if m := h.byNode[l.f.key]; m != nil {
 		delete(m, l.f.req.ID)
@@ -133,12 +148,13 @@ func (s *Service) FollowLog(tenantID, actor, node, app, after string, tail int) 
 		return nil, err
 	}
 	f := &follow{
-		key:    nodeKey(tenantID, node),
-		caller: callerKey(tenantID, actor, app),
-		req:    agentapi.LogFollow{ID: hex.EncodeToString(b[:]), App: app, After: after, Tail: tail},
-		lines:  make(chan agentapi.LogLine, followLines),
-		closed: make(chan struct{}),
-		ended:  make(chan struct{}),
+		key:     nodeKey(tenantID, node),
+		caller:  callerKey(tenantID, actor, app),
+		callerN: callerNodeKey(tenantID, actor, node),
+		req:     agentapi.LogFollow{ID: hex.EncodeToString(b[:]), App: app, After: after, Tail: tail},
+		lines:   make(chan agentapi.LogLine, followLines),
+		closed:  make(chan struct{}),
+		ended:   make(chan struct{}),
 	}
 	h := &s.logs
 	h.mu.Lock()
@@ -147,11 +163,15 @@ func (s *Service) FollowLog(tenantID, actor, node, app, after string, tail int) 
 	if h.byCaller[f.caller] >= MaxCallerFollows {
 		return nil, errs.E(errs.TooMany, "you have too many log streams of this site open on this server (at most %d): close one and try again", MaxCallerFollows)
 	}
+	if h.byCaller[f.callerN] >= MaxCallerNodeFollows {
+		return nil, errs.E(errs.TooMany, "you have too many log streams of node %s's sites open on this server (at most %d): close one and try again", node, MaxCallerNodeFollows)
+	}
 	m := h.byNode[f.key]
 	if len(m) >= agentapi.MaxLogFollows {
 		return nil, errs.E(errs.Unavailable, "too many log streams of node %s are open on this server (at most %d): close one and try again", node, agentapi.MaxLogFollows)
 	}
 	h.byCaller[f.caller]++
+	h.byCaller[f.callerN]++
 	if m == nil {
 		m = map[string]*follow{}
 		h.byNode[f.key] = m

@@ -226,3 +226,38 @@ func TestLogFollowsPerCaller(t *testing.T) {
 		t.Fatalf("a double Close freed two places: %v", err)
 	}
 }
+
+// TestLogFollowsPerCallerNode: one caller holds at most MaxCallerNodeFollows follows of one
+// node's sites, two a site, so that publish rights on many sites of a node do not let it take all
+// of the node's follows; another caller still gets one, and a closed follow frees its place.
+func TestLogFollowsPerCallerNode(t *testing.T) {
+	s := &Service{}
+	var mine []*LogStream
+	for i := range MaxCallerNodeFollows {
+		l, err := s.FollowLog("t1", "sp:alice", "node-1", fmt.Sprintf("/sites/s%d", i/MaxCallerFollows), "", 0)
+		if err != nil {
+			t.Fatalf("follow %d: %v", i, err)
+		}
+		t.Cleanup(l.Close)
+		mine = append(mine, l)
+	}
+	if _, err := s.FollowLog("t1", "sp:alice", "node-1", "/sites/another", "", 0); !errs.Is(err, errs.TooMany) {
+		t.Fatalf("one more follow of the node's sites by the same caller: %v, want TooMany", err)
+	}
+	if l, err := s.FollowLog("t1", "sp:alice", "node-2", "/sites/another", "", 0); err != nil {
+		t.Fatalf("the caller's site on another node: %v", err)
+	} else {
+		t.Cleanup(l.Close)
+	}
+	if l, err := s.FollowLog("t1", "sp:bob", "node-1", "/sites/another", "", 0); err != nil {
+		t.Fatalf("another caller of the node: %v", err)
+	} else {
+		t.Cleanup(l.Close)
+	}
+	mine[0].Close()
+	if l, err := s.FollowLog("t1", "sp:alice", "node-1", "/sites/another", "", 0); err != nil {
+		t.Fatalf("after one was closed: %v", err)
+	} else {
+		t.Cleanup(l.Close)
+	}
+}
