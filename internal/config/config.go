@@ -93,7 +93,7 @@ func Defaults(mode Mode) Config {
 		Log:    Log{Level: "info", Format: "text"},
 		Limits: Limits{UnauthenticatedRate: DefaultUnauthenticatedRate, UnauthenticatedBurst: DefaultUnauthenticatedBurst, MaxPackageSize: DefaultMaxPackageSize},
 		Audit:  Audit{RefusalWindow: Duration(DefaultRefusalWindow), CheckpointInterval: Duration(DefaultCheckpointInterval)},
-		SQLite: SQLite{Synchronous: DefaultSQLiteSynchronous},
+		SQLite: SQLite{Synchronous: DefaultSQLiteSynchronous, AuditJournal: true},
 	}
 	if mode == ModeDev {
 		c.Listen = "127.0.0.1:8443"

@@ -192,6 +192,14 @@ func (w *walker) check(path string, n *yaml.Node, t reflect.Type, depth int) err
 			}
 			return errs.E(errs.Invalid, "%s: %s: want %s, got %s", where(n), display(path), want, got)
 		}
+	case t.Kind() == reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			got := "a " + kindName(n)
+			if n.Kind == yaml.ScalarNode {
+				got = fmt.Sprintf("%q", n.Value)
+			}
+			return errs.E(errs.Invalid, "%s: %s: want true or false, got %s", where(n), display(path), got)
+		}
 	case t.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			return errs.E(errs.Invalid, "%s: %s: want a string, got a %s", where(n), display(path), kindName(n))

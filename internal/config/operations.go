@@ -50,6 +50,11 @@ type SQLite struct {
 	// a power loss or kernel crash; "full" syncs the WAL on every commit, which survives those too
 	// at a cost per write (docs/performance.md).
 	Synchronous string `yaml:"synchronous"`
+	// AuditJournal (default true) appends audit events to a journal next to the database,
+	// written before each audited answer (and synced with it under synchronous full) and moved
+	// into the database in the background, instead of a write transaction per group of events;
+	// false commits each group to the database before the answer.
+	AuditJournal bool `yaml:"audit_journal"`
 }
 
 // The defaults of the operational settings.
@@ -71,6 +76,7 @@ const (
 	EnvCheckpointInterval   = "LANYARD_AUDIT_CHECKPOINT_INTERVAL"
 	EnvAuditStream          = "LANYARD_AUDIT_STREAM"
 	EnvSQLiteSynchronous    = "LANYARD_SQLITE_SYNCHRONOUS"
+	EnvSQLiteAuditJournal   = "LANYARD_SQLITE_AUDIT_JOURNAL"
 )
 
 // applyOperationsEnv applies the environment variables of the operational settings.
@@ -114,6 +120,14 @@ func (c *Config) applyOperationsEnv(env map[string]string) error {
 	if v := env[EnvSQLiteSynchronous]; v != "" {
 		c.SQLite.Synchronous = v
 		c.origin["sqlite.synchronous"] = EnvSQLiteSynchronous
+	}
+	if v := env[EnvSQLiteAuditJournal]; v != "" {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s: %q is not true or false", EnvSQLiteAuditJournal, v)
+		}
+		c.SQLite.AuditJournal = b
+		c.origin["sqlite.audit_journal"] = EnvSQLiteAuditJournal
 	}
 	return nil
 }

@@ -12,23 +12,23 @@ func TestOperationalSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Limits.UnauthenticatedRate != DefaultUnauthenticatedRate || c.Limits.UnauthenticatedBurst != DefaultUnauthenticatedBurst ||
-		c.Audit.RefusalWindow.Std() != DefaultRefusalWindow || c.SQLite.Synchronous != "normal" {
+		c.Audit.RefusalWindow.Std() != DefaultRefusalWindow || c.SQLite.Synchronous != "normal" || !c.SQLite.AuditJournal {
 		t.Errorf("defaults: %+v %+v %+v", c.Limits, c.Audit, c.SQLite)
 	}
-	path := writeFile(t, "limits:\n  unauthenticated_rate: 2.5\n  unauthenticated_burst: 7\naudit:\n  refusal_window: 10s\nsqlite:\n  synchronous: full\n")
+	path := writeFile(t, "limits:\n  unauthenticated_rate: 2.5\n  unauthenticated_burst: 7\naudit:\n  refusal_window: 10s\nsqlite:\n  synchronous: full\n  audit_journal: false\n")
 	c, err = load(t, ModeServer, nil, "--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.UnauthenticatedRate != 2.5 || c.Limits.UnauthenticatedBurst != 7 || c.Audit.RefusalWindow.Std() != 10*time.Second || c.SQLite.Synchronous != "full" {
+	if c.Limits.UnauthenticatedRate != 2.5 || c.Limits.UnauthenticatedBurst != 7 || c.Audit.RefusalWindow.Std() != 10*time.Second || c.SQLite.Synchronous != "full" || c.SQLite.AuditJournal {
 		t.Errorf("from the file: %+v %+v %+v", c.Limits, c.Audit, c.SQLite)
 	}
-	c, err = load(t, ModeServer, []string{EnvUnauthenticatedRate + "=1", EnvUnauthenticatedBurst + "=3", EnvRefusalWindow + "=2m", EnvSQLiteSynchronous + "=full"},
+	c, err = load(t, ModeServer, []string{EnvUnauthenticatedRate + "=1", EnvUnauthenticatedBurst + "=3", EnvRefusalWindow + "=2m", EnvSQLiteSynchronous + "=full", EnvSQLiteAuditJournal + "=true"},
 		"--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.UnauthenticatedRate != 1 || c.Limits.UnauthenticatedBurst != 3 || c.Audit.RefusalWindow.Std() != 2*time.Minute || c.SQLite.Synchronous != "full" {
+	if c.Limits.UnauthenticatedRate != 1 || c.Limits.UnauthenticatedBurst != 3 || c.Audit.RefusalWindow.Std() != 2*time.Minute || c.SQLite.Synchronous != "full" || !c.SQLite.AuditJournal {
 		t.Errorf("the environment over the file: %+v %+v %+v", c.Limits, c.Audit, c.SQLite)
 	}
 	for _, tc := range []struct {
@@ -48,6 +48,8 @@ func TestOperationalSettings(t *testing.T) {
 		{env: []string{EnvUnauthenticatedRate + "=lots"}, parts: []string{EnvUnauthenticatedRate, "not a number"}},
 		{env: []string{EnvUnauthenticatedBurst + "=2x"}, parts: []string{EnvUnauthenticatedBurst}},
 		{env: []string{EnvSQLiteSynchronous + "=extra"}, parts: []string{"sqlite.synchronous (from " + EnvSQLiteSynchronous + ")"}},
+		{env: []string{EnvSQLiteAuditJournal + "=maybe"}, parts: []string{EnvSQLiteAuditJournal, "not true or false"}},
+		{yaml: "sqlite:\n  audit_journal: sometimes\n", parts: []string{"sqlite.audit_journal", "want true or false", `"sometimes"`}},
 	} {
 		var args []string
 		if tc.yaml != "" {

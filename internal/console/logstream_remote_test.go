@@ -89,8 +89,8 @@ func TestLogStreamRemoteNode(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Two servers on one store (SQLite file), as replicas behind one name.
-	a := lanyardtest.Start(t, lanyardtest.Options{})
-	b := lanyardtest.Start(t, lanyardtest.Options{Flags: map[string]string{"store": a.Config.Store, "public-url": a.URL}})
+	a := lanyardtest.Start(t, lanyardtest.Options{Configure: lanyardtest.NoAuditJournal})
+	b := lanyardtest.Start(t, lanyardtest.Options{Flags: map[string]string{"store": a.Config.Store, "public-url": a.URL}, Configure: lanyardtest.NoAuditJournal})
 	_, portB, _ := net.SplitHostPort(b.Config.Listen)
 	baseA, baseB := a.URL, "https://localhost:"+portB
 

@@ -56,7 +56,13 @@ type Options struct {
 	// Listener, when set, is the HTTPS listener itself (Listen is then ignored), for a test
 	// that opened it elsewhere, in a network namespace of its own, say.
 	Listener net.Listener
+	// Configure, when set, adjusts the configuration before the server opens.
+	Configure func(*config.Config)
 }
+
+// NoAuditJournal is a Configure for several servers on one SQLite file: the audit journal needs
+// its database to itself (store/auditjournal.go), so each of them commits its audit events.
+func NoAuditJournal(c *config.Config) { c.SQLite.AuditJournal = false }
 
 // Start starts a server for the duration of t.
 func Start(t testing.TB, o Options) *Env {
@@ -101,6 +107,9 @@ func Start(t testing.TB, o Options) *Env {
 	cfg, err := config.Load(fs, []string{"LANYARD_KEK=" + base64.StdEncoding.EncodeToString(kek)}, config.ModeDev)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
 	}
 	logw := o.Log
 	if logw == nil {

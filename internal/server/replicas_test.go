@@ -35,7 +35,7 @@ func startReplicas(t *testing.T, n int, dsn string) []replica {
 		flags["store"] = dsn
 	}
 	for i := range n {
-		env := lanyardtest.Start(t, lanyardtest.Options{Flags: flags})
+		env := lanyardtest.Start(t, lanyardtest.Options{Flags: flags, Configure: lanyardtest.NoAuditJournal})
 		_, port, _ := net.SplitHostPort(env.Config.Listen)
 		out = append(out, replica{env: env, base: "https://localhost:" + port})
 		if i == 0 {

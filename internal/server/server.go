@@ -98,7 +98,7 @@ func Open(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.KEK = kek
-	db, err := store.OpenWith(ctx, o.Config.Store, store.Options{SQLiteSynchronous: o.Config.SQLite.Synchronous})
+	db, err := store.OpenWith(ctx, o.Config.Store, store.Options{SQLiteSynchronous: o.Config.SQLite.Synchronous, AuditJournal: o.Config.SQLite.AuditJournal})
 	if err != nil {
 		return nil, err
 	}

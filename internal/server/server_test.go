@@ -236,7 +236,9 @@ func TestSigningKeyNotInStoreFiles(t *testing.T) {
 
 // TestWrongKEKRefusesAndWritesNothing: a server opened with another KEK stops before writing.
 func TestWrongKEKRefusesAndWritesNothing(t *testing.T) {
-	env := lanyardtest.Start(t, lanyardtest.Options{})
+	// Two opens of one SQLite file at once: neither with the audit journal, which needs the
+	// database to itself.
+	env := lanyardtest.Start(t, lanyardtest.Options{Configure: lanyardtest.NoAuditJournal})
 	ctx := context.Background()
 	before, err := env.Server.DB.ListAudit(ctx, 0, 1000)
 	if err != nil {
@@ -253,6 +255,7 @@ func TestWrongKEKRefusesAndWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.SQLite.AuditJournal = false
 	_, err = server.Open(ctx, server.Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("open with the wrong KEK: %v", err)

@@ -47,7 +47,14 @@ func (db *DB) AppendAudit(ctx context.Context, build func(prevSeq int64, prevHas
 
 // AppendAuditBatch is AppendAudit for several events in one transaction (the recorder's group
 // commit): build returns them in order, each linking to the one before it, the first to the head.
+//
+// With the audit journal (Options.AuditJournal, SQLite only) the events are appended to the
+// journal instead, and moved into the table in the background (auditjournal.go); every method
+// that reads the chain moves them first, so that it sees every appended event.
 func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, prevHash string) ([]audit.Event, error)) ([]audit.Event, error) {
+	if db.journal != nil {
+		return db.journal.append(build)
+	}
 	var out []audit.Event
 	err := db.inTx(ctx, "AppendAudit", "", func(c conn) error {
 		// These statements run for every batch of a busy server: prepared once per database.
@@ -63,34 +70,8 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, pr
 		if err != nil {
 			return err
 		}
-		if len(evs) == 0 {
-			return errs.E(errs.Internal, "store: an empty audit batch")
-		}
-		out = make([]audit.Event, 0, len(evs))
-		args := make([]any, 0, 10*min(len(evs), auditRowsPerInsert))
-		for start := 0; start < len(evs); start += auditRowsPerInsert {
-			chunk := evs[start:min(len(evs), start+auditRowsPerInsert)]
-			args = args[:0]
-			for _, e := range chunk {
-				if e.Seq != prevSeq+1 {
-					return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
-				}
-				if e.PrevHash != prevHash {
-					return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
-				}
-				args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash)
-				e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
-				out = append(out, e)
-				prevSeq, prevHash = e.Seq, e.Hash
-			}
-			if _, err := c.exec(ctx, insertAudit[len(chunk)-1], args...); err != nil {
-				return fail(err, "insert audit event")
-			}
-		}
-		if _, err := c.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, prevSeq, prevHash); err != nil {
-			return fail(err, "move audit head")
-		}
-		return nil
+		out, err = insertAuditChain(ctx, c, prevSeq, prevHash, evs)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -98,8 +79,45 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, pr
 	return out, nil
 }
 
+// insertAuditChain inserts evs, which must continue the chain whose head is prevSeq/prevHash, and
+// moves the head, in the transaction c; it returns the events as the store holds them (times in
+// UTC microseconds).
+func insertAuditChain(ctx context.Context, c conn, prevSeq int64, prevHash string, evs []audit.Event) ([]audit.Event, error) {
+	if len(evs) == 0 {
+		return nil, errs.E(errs.Internal, "store: an empty audit batch")
+	}
+	out := make([]audit.Event, 0, len(evs))
+	args := make([]any, 0, 10*min(len(evs), auditRowsPerInsert))
+	for start := 0; start < len(evs); start += auditRowsPerInsert {
+		chunk := evs[start:min(len(evs), start+auditRowsPerInsert)]
+		args = args[:0]
+		for _, e := range chunk {
+			if e.Seq != prevSeq+1 {
+				return nil, errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
+			}
+			if e.PrevHash != prevHash {
+				return nil, errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+			}
+			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash)
+			e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
+			out = append(out, e)
+			prevSeq, prevHash = e.Seq, e.Hash
+		}
+		if _, err := c.exec(ctx, insertAudit[len(chunk)-1], args...); err != nil {
+			return nil, fail(err, "insert audit event")
+		}
+	}
+	if _, err := c.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, prevSeq, prevHash); err != nil {
+		return nil, fail(err, "move audit head")
+	}
+	return out, nil
+}
+
 // ListAudit returns up to limit events with Seq > after, in Seq order. limit must be positive.
 func (db *DB) ListAudit(ctx context.Context, after int64, limit int) ([]audit.Event, error) {
+	if err := db.syncAudit(ctx); err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		return nil, errs.E(errs.Invalid, "store: audit list limit must be positive, not %d", limit)
 	}
@@ -143,6 +161,9 @@ const maxAuditQuery = 1000
 // statistics SQLite would rather walk the whole chain in seq order than sort a range: actor, then
 // target, then action, then a time window with an end.
 func (db *DB) QueryAudit(ctx context.Context, q audit.Query) ([]audit.Event, error) {
+	if err := db.syncAudit(ctx); err != nil {
+		return nil, err
+	}
 	if q.Limit <= 0 || q.Limit > maxAuditQuery {
 		return nil, errs.E(errs.Invalid, "store: audit query limit must be 1 to %d, not %d", maxAuditQuery, q.Limit)
 	}

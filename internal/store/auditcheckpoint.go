@@ -16,6 +16,9 @@ var _ audit.CheckpointStore = (*DB)(nil)
 
 // AuditHead returns the last audit event's seq and hash (0 and "" for an empty chain).
 func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
+	if err := db.syncAudit(ctx); err != nil {
+		return 0, "", err
+	}
 	var seq int64
 	var hash string
 	if err := db.pool().queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {

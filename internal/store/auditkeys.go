@@ -24,6 +24,9 @@ const auditKeyColumns = `seq, time, actor, action, target, result`
 // keys of events that a prune on another is removing; ON CONFLICT DO NOTHING leaves a row that a
 // concurrent fold copied first as it is.
 func (db *DB) FoldAuditKeys(ctx context.Context, limit int) (int, error) {
+	if err := db.syncAudit(ctx); err != nil {
+		return 0, err
+	}
 	if limit <= 0 {
 		return 0, errs.E(errs.Invalid, "store: audit fold batch must be positive, not %d", limit)
 	}

@@ -29,6 +29,9 @@ func (db *DB) AuditBase(ctx context.Context) (int64, string, error) {
 // folded events through audit_keys' time index (migration 0017), the tail above the watermark
 // from audit_events (read after the watermark, so that a fold in between misses nothing).
 func (db *DB) AuditSeqBefore(ctx context.Context, micro int64) (int64, error) {
+	if err := db.syncAudit(ctx); err != nil {
+		return 0, err
+	}
 	c := db.pool()
 	mark, err := auditMark(ctx, c)
 	if err != nil {
@@ -52,6 +55,9 @@ func (db *DB) AuditSeqBefore(ctx context.Context, micro int64) (int64, error) {
 // seg.FirstSeq-1 (another server pruned meanwhile) or the chain's event seg.LastSeq does not have
 // seg.LastHash (the file does not hold what the store holds).
 func (db *DB) PruneAudit(ctx context.Context, seg audit.Segment) error {
+	if err := db.syncAudit(ctx); err != nil {
+		return err
+	}
 	return db.inTx(ctx, "PruneAudit", "", func(c conn) error {
 		var head int64
 		var headHash string

@@ -43,6 +43,17 @@ type DB struct {
 	// may be called from several goroutines at once. Migrations run inside Open, before any hook
 	// can be set, and never call it.
 	BeforeCommit func(op string) error
+
+	// journal takes the audit chain's appends on SQLite when Options.AuditJournal is set
+	// (auditjournal.go); nil otherwise.
+	journal *auditJournal
+	// journalLock is the journal's lock file, held shared, when the database is open without
+	// the journal (auditjournal.go).
+	journalLock *os.File
+	// sqlitePath and sqliteFull are the SQLite database's file and whether it syncs every
+	// commit (synchronous full).
+	sqlitePath string
+	sqliteFull bool
 }
 
 const dsnHelp = "(use sqlite:PATH or postgres://...)"
@@ -61,6 +72,12 @@ type Options struct {
 	// WAL is synced at every commit). PostgreSQL ignores it: its durability is the server's
 	// (synchronous_commit).
 	SQLiteSynchronous string
+	// AuditJournal makes audit appends go to a journal next to the SQLite database, folded into
+	// it in the background (auditjournal.go), instead of a transaction each. One process at a
+	// time may hold a database's journal, and no other process may use the database meanwhile.
+	// PostgreSQL ignores it. Without it, a journal left by an earlier process is still folded in
+	// when the database is opened.
+	AuditJournal bool
 }
 
 // Open connects to the database dsn names and brings its schema up to date.
@@ -80,6 +97,13 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	exclusive := false
+	if db.sqlitePath != "" {
+		if db.journalLock, exclusive, err = lockJournal(db.sqlitePath, o.AuditJournal); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -91,6 +115,15 @@ func OpenWith(ctx context.Context, dsn string, o Options) (*DB, error) {
 	if err := db.backfillNameKeys(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if db.journalLock != nil {
+		if db.journal, err = openJournal(ctx, db, db.sqlitePath, db.journalLock, exclusive, db.sqliteFull, o.AuditJournal); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if db.journal != nil {
+			db.journalLock = nil // the journal holds it
+		}
 	}
 	return db, nil
 }
@@ -147,7 +180,7 @@ func openSQLite(path, synchronous string) (*DB, error) {
 	// Opening a connection runs the pragmas and reads the schema: keep enough idle ones for a
 	// busy server (database/sql keeps 2), so that concurrent requests do not open and close one each.
 	sdb.SetMaxIdleConns(16)
-	return &DB{sql: sdb, d: sqliteDialect, writer: make(chan struct{}, 1)}, nil
+	return &DB{sql: sdb, d: sqliteDialect, writer: make(chan struct{}, 1), sqlitePath: path, sqliteFull: synchronous == "FULL"}, nil
 }
 
 func openPostgres(dsn string) (*DB, error) {
@@ -161,8 +194,21 @@ func openPostgres(dsn string) (*DB, error) {
 	return &DB{sql: sdb, d: postgresDialect, pgcfg: cfg}, nil
 }
 
-// Close closes every connection.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close folds the audit journal's events into the database (what it cannot fold is folded at the
+// next open) and closes every connection.
+func (db *DB) Close() error {
+	var jerr error
+	if db.journal != nil {
+		jerr = db.journal.close()
+		db.journal = nil
+	}
+	err := db.sql.Close()
+	if db.journalLock != nil {
+		db.journalLock.Close()
+		db.journalLock = nil
+	}
+	return errors.Join(jerr, err)
+}
 
 // Ping checks that the database answers; errs.Unavailable if not.
 func (db *DB) Ping(ctx context.Context) error {
@@ -214,7 +260,8 @@ func (db *DB) inTx(ctx context.Context, op, lock string, fn func(c conn) error) 
 	if err := fn(c); err != nil {
 		return err
 	}
-	if db.BeforeCommit != nil && op != opMigrate {
+	// The journal's fold runs in the background, where tests change BeforeCommit: it never reads it.
+	if op != opMigrate && op != opFoldJournal && db.BeforeCommit != nil {
 		if err := db.BeforeCommit(op); err != nil {
 			return err
 		}

@@ -272,3 +272,16 @@ func wantMode(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s has mode %#o, want %#o", path, got, want)
 	}
 }
+
+// TestConformanceAuditJournal runs the suite on SQLite with the audit journal (auditjournal.go),
+// as servers run it: the audit tests read back through the fold.
+func TestConformanceAuditJournal(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) *store.DB {
+		db, err := store.OpenWith(ctx, freshSQLite(t), store.Options{AuditJournal: true})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
