@@ -64,7 +64,7 @@ var journalCRC = crc32.MakeTable(crc32.Castagnoli)
 type auditJournal struct {
 	db   *DB
 	path string // the database's file: the journal's files are path-audit-*
-	sync bool // fsync each append and each new segment (sqlite.synchronous full)
+	sync bool   // fsync each append and each new segment (sqlite.synchronous full)
 	lock *os.File
 
 	mu       sync.Mutex
