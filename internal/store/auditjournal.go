@@ -431,6 +431,7 @@ func (j *auditJournal) close() error {
 		j.f.Close()
 		j.f = nil
 	}
+	j.broken = errors.New("the database is closed")
 	j.mu.Unlock()
 	j.lock.Close() // releases the flock
 	return err
