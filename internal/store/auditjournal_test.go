@@ -295,16 +295,24 @@ func TestAuditJournalOneHolder(t *testing.T) {
 	}
 }
 
-func TestAuditJournalRefusesWhileTheTableRefuses(t *testing.T) {
+// oneUnfolded opens a journaled database whose fold does not run and records one event, which
+// stays in the journal; it returns the database, the recorder and the event to record again.
+func oneUnfolded(t *testing.T) (*DB, *audit.Recorder, audit.Event) {
+	t.Helper()
 	db := openJournaled(t, filepath.Join(t.TempDir(), "lanyard.db"))
-	defer db.Close()
 	stopFolding(t, db)
 	rec := &audit.Recorder{Store: db, Now: time.Now}
-	ctx := context.Background()
 	ev := audit.Event{Actor: "a", Action: "vault.secret.get", Target: "t", Result: audit.Success}
-	if _, err := rec.Record(ctx, ev); err != nil {
+	if _, err := rec.Record(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
+	return db, rec, ev
+}
+
+func TestAuditJournalRefusesWhileTheTableRefuses(t *testing.T) {
+	db, rec, ev := oneUnfolded(t)
+	defer db.Close()
+	ctx := context.Background()
 	broken := errors.New("the table refuses rows")
 	db.journal.foldMu.Lock()
 	db.journal.failFold = func() error { return broken }
@@ -331,15 +339,9 @@ func TestAuditJournalRefusesWhileTheTableRefuses(t *testing.T) {
 }
 
 func TestAuditJournalWriteFailure(t *testing.T) {
-	db := openJournaled(t, filepath.Join(t.TempDir(), "lanyard.db"))
+	db, rec, ev := oneUnfolded(t)
 	defer db.Close()
-	stopFolding(t, db)
-	rec := &audit.Recorder{Store: db, Now: time.Now}
 	ctx := context.Background()
-	ev := audit.Event{Actor: "a", Action: "vault.secret.get", Target: "t", Result: audit.Success}
-	if _, err := rec.Record(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
 	// A segment that cannot be written, nor cut back: the journal refuses every append from then on.
 	j := db.journal
 	j.mu.Lock()
