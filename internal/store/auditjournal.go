@@ -82,9 +82,12 @@ type auditJournal struct {
 	failFold func() error
 
 	foldMu sync.Mutex // one fold at a time
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+	kick      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // The journal of the SQLite database at path is files beside it, so that whatever is done to
@@ -421,6 +424,11 @@ func (j *auditJournal) run() {
 // close stops the background fold, folds what is pending (what it cannot fold stays in the
 // journal for the next open) and releases the journal.
 func (j *auditJournal) close() error {
+	j.closeOnce.Do(func() { j.closeErr = j.doClose() })
+	return j.closeErr
+}
+
+func (j *auditJournal) doClose() error {
 	close(j.stop)
 	<-j.done
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

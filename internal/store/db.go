@@ -199,8 +199,7 @@ func openPostgres(dsn string) (*DB, error) {
 func (db *DB) Close() error {
 	var jerr error
 	if db.journal != nil {
-		jerr = db.journal.close()
-		db.journal = nil
+		jerr = db.journal.close() // appends after this are refused
 	}
 	err := db.sql.Close()
 	if db.journalLock != nil {
