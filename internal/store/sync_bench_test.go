@@ -17,8 +17,7 @@ import (
 // synchronous=normal (the default; the baseline) and =full; each committed to the database
 // ("commit", sqlite.audit_journal false) and appended to the audit journal ("journal", the
 // default; its fold into the database runs in the background, and the rest of it when the
-// database closes, inside the timed function). Report
-// full/normal and journal/commit per case:
+// database closes, inside the timed function). Report full/normal and journal/commit per case:
 //
 //	go test -run '^$' -bench SQLiteSynchronous -benchtime 2s ./internal/store/
 func BenchmarkSQLiteSynchronous(b *testing.B) {
