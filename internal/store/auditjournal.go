@@ -384,7 +384,12 @@ func (j *auditJournal) fold(ctx context.Context) error {
 	sealed := j.sealed
 	j.mu.Unlock()
 
-	err := j.insert(ctx, evs)
+	// In transactions of journalFoldAt events, so that a backlog does not hold SQLite's writer
+	// lock for long; a failure part way leaves the rest pending (a retry skips what is in).
+	var err error
+	for start := 0; start < len(evs) && err == nil; start += journalFoldAt {
+		err = j.insert(ctx, evs[start:min(len(evs), start+journalFoldAt)])
+	}
 
 	j.mu.Lock()
 	j.foldErr = err
