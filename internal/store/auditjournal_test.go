@@ -407,3 +407,30 @@ func FuzzJournalRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestAuditJournalFoldsABacklogInParts(t *testing.T) {
+	db := openJournaled(t, filepath.Join(t.TempDir(), "lanyard.db"))
+	defer db.Close()
+	stopFolding(t, db)
+	evs := recordN(t, db, journalFoldAt+500)
+	calls := 0
+	db.journal.foldMu.Lock()
+	db.journal.failFold = func() error {
+		if calls++; calls == 2 {
+			return errors.New("the second part fails")
+		}
+		return nil
+	}
+	db.journal.foldMu.Unlock()
+	if _, _, err := db.AuditHead(context.Background()); err == nil {
+		t.Fatal("AuditHead folded everything though the second part failed")
+	}
+	var inTable int64
+	if err := db.pool().queryRow(context.Background(), `SELECT seq FROM audit_head WHERE id = 1`).Scan(&inTable); err != nil || inTable != journalFoldAt {
+		t.Fatalf("the table's head after the first part: %d, %v; want %d", inTable, err, journalFoldAt)
+	}
+	db.journal.foldMu.Lock()
+	db.journal.failFold = nil
+	db.journal.foldMu.Unlock()
+	checkChain(t, db, evs) // the retry skips the part that is in, and folds the rest
+}
