@@ -72,6 +72,10 @@ type Store interface {
 	// the node's machine) in one statement: errs.NotFound when there is no such node, found
 	// false when the node exists and the resource does not.
 	GetNodeAndResource(ctx context.Context, id, key string) (n Node, r resources.Resource, found bool, err error)
+	// MintSnapshot returns ctx carrying the store's mint generation, read now: the reads of a
+	// mint made with it (GetNodeAndResource, and the directory's TokenFacts) may answer from
+	// what was read at the same generation, which no change since has moved.
+	MintSnapshot(ctx context.Context) (context.Context, error)
 
 	// PackageSites returns the keys of the tenant's sites deployed with the package digest (now
 	// or recently).

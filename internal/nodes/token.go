@@ -65,6 +65,10 @@ func (s *Service) tokenForNode(ctx context.Context, nodeID string, req agentapi.
 	if err != nil {
 		return agentapi.TokenResponse{}, err
 	}
+	ctx, err = s.Store.MintSnapshot(ctx)
+	if err != nil {
+		return agentapi.TokenResponse{}, err
+	}
 	n, owner, found, err := s.Store.GetNodeAndResource(ctx, nodeID, ownerKey)
 	if errs.Is(err, errs.NotFound) {
 		return agentapi.TokenResponse{}, errNotEnrolled

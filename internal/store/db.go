@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,8 @@ type DB struct {
 	// journalLock is the journal's lock file, held shared, when the database is open without
 	// the journal (auditjournal.go).
 	journalLock *os.File
+	// mintMemo is what mints read at the latest mint generation seen (mintmemo.go).
+	mintMemo atomic.Pointer[mintMemo]
 	// sqlitePath and sqliteFull are the SQLite database's file and whether it syncs every
 	// commit (synchronous full).
 	sqlitePath string

@@ -114,7 +114,27 @@ var nodeAndResourceQuery = `SELECT ` + nodeColumns + `, o.` + strings.ReplaceAll
 
 // GetNodeAndResource reads node id and, in its tenant, the resource key (its machine when key is
 // "") with the user-assigned identities attached to it, in one statement (a mint's hot path).
+//
+// Called with a context from MintSnapshot, it answers from what was read at that generation when
+// it can (mintmemo.go).
 func (db *DB) GetNodeAndResource(ctx context.Context, id, key string) (nodes.Node, resources.Resource, bool, error) {
+	m := db.mintMemoOf(ctx)
+	if m == nil {
+		return db.getNodeAndResource(ctx, id, key)
+	}
+	k := id + "\x00" + key
+	if v, ok := m.nodes.Load(k); ok {
+		nr := v.(nodeAndResource)
+		return nr.n, nr.r, nr.found, nil
+	}
+	n, r, found, err := db.getNodeAndResource(ctx, id, key)
+	if err == nil && m.keep() {
+		m.nodes.Store(k, nodeAndResource{n: n, r: r, found: found})
+	}
+	return n, r, found, err
+}
+
+func (db *DB) getNodeAndResource(ctx context.Context, id, key string) (nodes.Node, resources.Resource, bool, error) {
 	rows, err := db.hotPool().query(ctx, nodeAndResourceQuery, key, key, id)
 	if err != nil {
 		return nodes.Node{}, resources.Resource{}, false, fail(err, "read node "+id)

@@ -25,6 +25,7 @@ func RunDirectory(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ByName", testDirectoryByName},
 		{"ServicePrincipals", testDirectoryServicePrincipals},
 		{"Assignments", testDirectoryAssignments},
+		{"TokenFactsSnapshot", testTokenFactsSnapshot},
 		{"Groups", testDirectoryGroups},
 		{"Roles", testDirectoryRoles},
 		{"DeleteApplication", testDirectoryDeleteApplication},
@@ -351,6 +352,42 @@ func dirGrantFixture(t *testing.T, db *store.DB) (res, a, b directory.ServicePri
 func dirAssignment(n int, principal, resource directory.ServicePrincipal, role string) directory.AppRoleAssignment {
 	return directory.AppRoleAssignment{TenantID: dirTenant, ID: fmt.Sprintf("key-%039d", n), AppRoleID: role,
 		PrincipalID: principal.ID, ResourceID: resource.ID, Created: t0}
+}
+
+// testTokenFactsSnapshot: TokenFacts under a mint snapshot (migration 0018) sees every change
+// made before the snapshot was taken: a grant, its removal, the principal's deletion.
+func testTokenFactsSnapshot(t *testing.T, db *store.DB) {
+	res, a, _ := dirGrantFixture(t, db)
+	facts := func(what string) directory.TokenFacts {
+		t.Helper()
+		sctx, err := db.MintSnapshot(ctx)
+		must(t, err, "MintSnapshot")
+		f, err := db.TokenFacts(sctx, dirTenant, a.ID, directory.Key{AppID: res.AppID})
+		must(t, err, "TokenFacts "+what)
+		again, err := db.TokenFacts(sctx, dirTenant, a.ID, directory.Key{AppID: res.AppID})
+		must(t, err, "TokenFacts again "+what)
+		if !slices.Equal(again.RoleIDs, f.RoleIDs) || (again.Principal == nil) != (f.Principal == nil) {
+			t.Errorf("TokenFacts %s: %+v, then %+v under the same snapshot", what, f, again)
+		}
+		return f
+	}
+	if f := facts("before a grant"); len(f.RoleIDs) != 0 || f.Principal == nil {
+		t.Fatalf("before a grant: %+v", f)
+	}
+	x := dirAssignment(1, a, res, dirDoAll.ID)
+	_, err := db.CreateAppRoleAssignment(ctx, x)
+	must(t, err, "CreateAppRoleAssignment")
+	if f := facts("after a grant"); !slices.Equal(f.RoleIDs, []string{dirDoAll.ID}) {
+		t.Errorf("the next snapshot after a grant: roles %v, want the grant's", f.RoleIDs)
+	}
+	must(t, db.DeleteAppRoleAssignment(ctx, dirTenant, x.ID), "DeleteAppRoleAssignment")
+	if f := facts("after the grant's removal"); len(f.RoleIDs) != 0 {
+		t.Errorf("the next snapshot after the grant's removal: roles %v, want none", f.RoleIDs)
+	}
+	must(t, db.DeleteServicePrincipal(ctx, dirTenant, a.ID), "DeleteServicePrincipal")
+	if f := facts("after the principal's deletion"); f.Principal != nil {
+		t.Errorf("the next snapshot after the principal's deletion still has it: %+v", f.Principal)
+	}
 }
 
 func testDirectoryAssignments(t *testing.T, db *store.DB) {

@@ -26,6 +26,7 @@ func RunNodes(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Events", testNodesEvents},
 		{"EnrollConcurrent", testNodesEnrollConcurrent},
 		{"ChangeNotifications", testChangeNotifications},
+		{"MintSnapshot", testNodeMintSnapshot},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,6 +44,57 @@ func nodeFixture(t *testing.T, db *store.DB) (machine resources.Resource, sp dir
 	sp = resSP(t, 1, r.ID, false)
 	r.SystemAssigned, r.PrincipalID, r.ClientID = true, sp.ID, sp.AppID
 	return put(t, db, r, 0, sp), sp
+}
+
+// testNodeMintSnapshot: GetNodeAndResource under a mint snapshot (migration 0018) sees every
+// change made before the snapshot was taken: an identity attached and detached, the node
+// replaced.
+func testNodeMintSnapshot(t *testing.T, db *store.DB) {
+	machine, _ := nodeFixture(t, db)
+	must(t, db.CreateJoinToken(ctx, joinToken("h1", t0.Add(time.Hour))), "CreateJoinToken")
+	n := nodes.Node{ID: "0a000000-0000-4000-8000-000000000001", TenantID: resTenant, Name: "node1", MachineID: machine.ID, Created: t0, Renewed: t0}
+	must(t, db.EnrollNode(ctx, "h1", t0.Add(time.Minute), n), "EnrollNode")
+	uami := resource(resources.TypeUserAssigned, "snapua")
+	usp := resSP(t, 8, uami.ID, true)
+	uami.PrincipalID, uami.ClientID = usp.ID, usp.AppID
+	put(t, db, uami, 0, usp)
+	site := resource(resources.TypeSite, "snapsite")
+	siteR := put(t, db, site, 0)
+	key := strings.ToLower(siteR.ID)
+	read := func(id string) (resources.Resource, error) {
+		t.Helper()
+		sctx, err := db.MintSnapshot(ctx)
+		must(t, err, "MintSnapshot")
+		_, r, found, err := db.GetNodeAndResource(sctx, id, key)
+		if err == nil && !found {
+			t.Fatalf("GetNodeAndResource: the site is not found")
+		}
+		_, again, _, _ := db.GetNodeAndResource(sctx, id, key)
+		if len(again.UserAssigned) != len(r.UserAssigned) {
+			t.Errorf("under one snapshot: %d then %d identities", len(r.UserAssigned), len(again.UserAssigned))
+		}
+		return r, err
+	}
+	if r, err := read(n.ID); err != nil || len(r.UserAssigned) != 0 {
+		t.Fatalf("before an identity is attached: %+v, %v", r.UserAssigned, err)
+	}
+	site.UserAssigned = []resources.UserAssignedRef{{ID: uami.ID}}
+	siteR = put(t, db, site, siteR.Version)
+	if r, err := read(n.ID); err != nil || len(r.UserAssigned) != 1 || r.UserAssigned[0].PrincipalID != usp.ID {
+		t.Errorf("the next snapshot after an identity was attached: %+v, %v", r.UserAssigned, err)
+	}
+	site.UserAssigned = nil
+	put(t, db, site, siteR.Version)
+	if r, err := read(n.ID); err != nil || len(r.UserAssigned) != 0 {
+		t.Errorf("the next snapshot after the identity was detached: %+v, %v", r.UserAssigned, err)
+	}
+	must(t, db.CreateJoinToken(ctx, joinToken("h2", t0.Add(time.Hour))), "CreateJoinToken h2")
+	n2 := n
+	n2.ID = "0a000000-0000-4000-8000-000000000002"
+	must(t, db.EnrollNode(ctx, "h2", t0.Add(2*time.Minute), n2), "EnrollNode again")
+	if _, err := read(n.ID); !errs.Is(err, errs.NotFound) {
+		t.Errorf("the next snapshot after the node was replaced: %v, want NotFound", err)
+	}
 }
 
 func joinToken(hash string, expires time.Time) nodes.JoinToken {
