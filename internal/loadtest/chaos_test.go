@@ -67,6 +67,8 @@ func TestChaos(t *testing.T) {
 	}
 	ctx := context.Background()
 	a := servers[0]
+	// The subscription, read once: restarting server 0 writes a.sub again while the writer below runs.
+	sub := a.sub
 	// 20 hot resources (cached after their first mint) and the management API; the rest are
 	// fresh ones, each asked for once per agent during the chaos: a first mint, through a server.
 	registered := a.registerResources(320)
@@ -173,7 +175,7 @@ func TestChaos(t *testing.T) {
 				if !live[(n+i)%nServers].Load() {
 					continue
 				}
-				err := s.admin.ARM(context.Background(), http.MethodPut, client.ResourceGroupPath(a.sub, name), client.APIVersionResourceGroups,
+				err := s.admin.ARM(context.Background(), http.MethodPut, client.ResourceGroupPath(sub, name), client.APIVersionResourceGroups,
 					map[string]string{"location": "local"}, nil)
 				if err == nil {
 					mu.Lock()
@@ -226,7 +228,7 @@ func TestChaos(t *testing.T) {
 				Name string `json:"name"`
 			} `json:"value"`
 		}
-		if err := s.admin.ARM(ctx, http.MethodGet, "/subscriptions/"+a.sub+"/resourcegroups", client.APIVersionResourceGroups, nil, &groups); err != nil {
+		if err := s.admin.ARM(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups", client.APIVersionResourceGroups, nil, &groups); err != nil {
 			t.Fatal(err)
 		}
 		have := map[string]bool{}
