@@ -24,56 +24,11 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, "false"...), nil
 	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '{')
-		first := true
-		for k, e := range x {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = jsonx.AppendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendJSON(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x, appendJSON)
 	case map[string]string:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '{')
-		first := true
-		for k, e := range x {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = jsonx.AppendString(b, k)
-			b = append(b, ':')
-			b = jsonx.AppendString(b, e)
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x, func(b []byte, e string) ([]byte, error) { return jsonx.AppendString(b, e), nil })
 	case map[string][]string:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '{')
-		first := true
-		for k, e := range x {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = jsonx.AppendString(b, k)
-			b = append(b, ':')
-			b = appendStrings(b, e)
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x, func(b []byte, e []string) ([]byte, error) { return appendStrings(b, e), nil })
 	case []string:
 		return appendStrings(b, x), nil
 	case []any:
@@ -94,6 +49,28 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	}
 	m, err := json.Marshal(v)
 	return append(b, m...), err
+}
+
+// appendObject appends m as a JSON object, each value by appendValue.
+func appendObject[V any](b []byte, m map[string]V, appendValue func([]byte, V) ([]byte, error)) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '{')
+	first := true
+	for k, e := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = jsonx.AppendString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendValue(b, e); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 func appendStrings(b []byte, x []string) []byte {
