@@ -21,9 +21,9 @@ import (
 // is read at the request, before anything kept under it is used, and what is kept under number N
 // was read after N was seen (so it is as new as N, or newer).
 
-// mintMemoMax bounds the entries kept per generation, of each kind (a node's identities, a
-// token's facts): past it, reads are not kept.
-const mintMemoMax = 20000
+// mintMemoMax bounds the entries kept per generation, both kinds together (a node's identities,
+// a token's facts): past it, reads are not kept.
+const mintMemoMax = 40000
 
 // mintMemo is what mints read at one generation.
 type mintMemo struct {
@@ -77,4 +77,4 @@ func (db *DB) mintMemoOf(ctx context.Context) *mintMemo {
 }
 
 // keep reports whether another entry may be kept.
-func (m *mintMemo) keep() bool { return m.n.Add(1) <= 2*mintMemoMax }
+func (m *mintMemo) keep() bool { return m.n.Add(1) <= mintMemoMax }
