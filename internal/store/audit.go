@@ -79,6 +79,17 @@ func (db *DB) AppendAuditBatch(ctx context.Context, build func(prevSeq int64, pr
 	return out, nil
 }
 
+// checkAuditLink checks that e follows the event prevSeq, whose hash is prevHash.
+func checkAuditLink(prevSeq int64, prevHash string, e audit.Event) error {
+	if e.Seq != prevSeq+1 {
+		return errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
+	}
+	if e.PrevHash != prevHash {
+		return errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+	}
+	return nil
+}
+
 // insertAuditChain inserts evs, which must continue the chain whose head is prevSeq/prevHash, and
 // moves the head, in the transaction c; it returns the events as the store holds them (times in
 // UTC microseconds).
@@ -92,11 +103,8 @@ func insertAuditChain(ctx context.Context, c conn, prevSeq int64, prevHash strin
 		chunk := evs[start:min(len(evs), start+auditRowsPerInsert)]
 		args = args[:0]
 		for _, e := range chunk {
-			if e.Seq != prevSeq+1 {
-				return nil, errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
-			}
-			if e.PrevHash != prevHash {
-				return nil, errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+			if err := checkAuditLink(prevSeq, prevHash, e); err != nil {
+				return nil, err
 			}
 			args = append(args, e.Seq, micros(e.Time), e.Actor, e.Action, e.Target, e.Result, e.RequestID, e.Detail, e.PrevHash, e.Hash)
 			e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})

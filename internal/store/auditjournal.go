@@ -298,11 +298,8 @@ func (j *auditJournal) append(build func(prevSeq int64, prevHash string) ([]audi
 	buf := j.buf[:0]
 	for i := range evs {
 		e := &evs[i]
-		if e.Seq != prevSeq+1 {
-			return nil, errs.E(errs.Internal, "store: audit event has seq %d, want %d", e.Seq, prevSeq+1)
-		}
-		if e.PrevHash != prevHash {
-			return nil, errs.E(errs.Internal, "store: audit event %d does not link to the event before it", e.Seq)
+		if err := checkAuditLink(prevSeq, prevHash, *e); err != nil {
+			return nil, err
 		}
 		e.Time = fromMicros(sql.NullInt64{Int64: micros(e.Time), Valid: true})
 		if buf, err = appendJournalRecord(buf, *e); err != nil {
@@ -362,8 +359,8 @@ func (j *auditJournal) write(first int64, buf []byte) error {
 }
 
 // fold moves every pending event into the table: the current segment is closed (appends go to a
-// new one meanwhile), its events and those of earlier closed segments are inserted in one
-// transaction, and the segments are removed.
+// new one meanwhile), its events and those of earlier closed segments are inserted, in
+// transactions of journalFoldAt events, and the segments are removed.
 func (j *auditJournal) fold(ctx context.Context) error {
 	j.foldMu.Lock()
 	defer j.foldMu.Unlock()
