@@ -1,8 +1,6 @@
 package store
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,32 +12,8 @@ import (
 // (migration 0017) and joins audit_events by primary key; the unfolded tail is a range of
 // audit_events' primary key; no table is scanned.
 func TestAuditQueryPlans(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	plan := func(query string, args ...any) string {
-		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(plan, "\n")
-	}
+	db := planDB(t)
+	plan := func(query string, args ...any) string { return queryPlan(t, db, query, args...) }
 	to := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		q     audit.Query

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,12 +8,7 @@ import (
 // TestHotPathPlans: the single statements of a vault read and of a mint (issue 17) find their rows
 // by index: no table is scanned.
 func TestHotPathPlans(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	for name, q := range map[string]string{
 		"secret (GetSecret)":             secretQueries[0],
 		"node and resource":              nodeAndResourceQuery,
@@ -31,22 +24,8 @@ func TestHotPathPlans(t *testing.T) {
 		if strings.Count(q, "?") == 2 {
 			args = args[:2]
 		}
-		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "\n")
-		if len(plan) == 0 || strings.Contains(joined, "SCAN") && !strings.Contains(joined, "SCAN CONSTANT ROW") {
+		joined := queryPlan(t, db, q, args...)
+		if joined == "" || strings.Contains(joined, "SCAN") && !strings.Contains(joined, "SCAN CONSTANT ROW") {
 			t.Errorf("%s scans a table:\n%s", name, joined)
 		}
 		t.Logf("%s:\n%s", name, joined)
@@ -56,30 +35,11 @@ func TestHotPathPlans(t *testing.T) {
 // TestNameSearchPlans: startswith(displayName,…) reads a range of the name index (migration
 // 0016), not every row of the tenant in id order.
 func TestNameSearchPlans(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := planDB(t)
 	for table, cols := range map[string]string{"directory_service_principals": spColumns, "directory_applications": appColumns} {
 		index := table + "_name"
 		q, args := byNameQuery(db.d, cols, table, "t", "app-0999", "", 26)
-		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		joined := strings.Join(plan, "\n")
+		joined := queryPlan(t, db, q, args...)
 		if !strings.Contains(joined, index+" (tenant_id=? AND display_name_key>? AND display_name_key<?)") {
 			t.Errorf("%s: the name search does not read a range of %s:\n%s", table, index, joined)
 		}

@@ -1,9 +1,6 @@
 package store
 
 import (
-	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -11,32 +8,8 @@ import (
 // primary key, and one principal's assignments from the (tenant_id, principal_id, ...) index
 // alone, without touching the table.
 func TestPrincipalGrantsPlan(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	plan := func(query string, args ...any) string {
-		rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(plan, "\n")
-	}
+	db := planDB(t)
+	plan := func(query string, args ...any) string { return queryPlan(t, db, query, args...) }
 	want := "SEARCH g USING PRIMARY KEY (tenant_id=?)\n" +
 		"SEARCH a USING COVERING INDEX rbac_role_assignments_principal (tenant_id=? AND principal_id=?) LEFT-JOIN"
 	if got := plan(principalGrantsQuery, "p", "t"); got != want {
