@@ -33,14 +33,22 @@ const browserDir = "testdata/browser"
 // chromium and the packages) or skips, saying what is missing.
 func requireBrowser(t *testing.T) string {
 	t.Helper()
+	return requireNodeAnd(t, chromium(), "chromium is not installed: apt-get install -y chromium", "playwright-core")
+}
+
+// requireNodeAnd returns node when browser exists and the npm package driver (and axe-core) is
+// installed in browserDir; else it fails under LANYARD_REQUIRE_BROWSER=1 or CI, or skips, saying
+// what is missing (missing says so for the browser).
+func requireNodeAnd(t *testing.T, browser, missing, driver string) string {
+	t.Helper()
 	why := ""
 	node, err := exec.LookPath("node")
 	switch {
 	case err != nil:
 		why = "node is not installed"
-	case !exists(chromium()):
-		why = "chromium is not installed: apt-get install -y chromium"
-	case !exists(filepath.Join(browserDir, "node_modules", "playwright-core", "package.json")) || !exists(filepath.Join(browserDir, "node_modules", "axe-core", "axe.min.js")):
+	case !exists(browser):
+		why = missing
+	case !exists(filepath.Join(browserDir, "node_modules", driver, "package.json")) || !exists(filepath.Join(browserDir, "node_modules", "axe-core", "axe.min.js")):
 		why = "the browser test's packages are not installed: run npm ci --prefix internal/console/" + browserDir
 	}
 	if why != "" {

@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 )
 
@@ -18,23 +16,7 @@ import (
 // firefox-esr and the packages) or skips, saying what is missing.
 func requireFirefox(t *testing.T) string {
 	t.Helper()
-	why := ""
-	node, err := exec.LookPath("node")
-	switch {
-	case err != nil:
-		why = "node is not installed"
-	case !exists(firefox()):
-		why = "firefox-esr is not installed (" + firefox() + "): apt-get install -y firefox-esr"
-	case !exists(filepath.Join(browserDir, "node_modules", "puppeteer-core", "package.json")) || !exists(filepath.Join(browserDir, "node_modules", "axe-core", "axe.min.js")):
-		why = "the browser test's packages are not installed: run npm ci --prefix internal/console/" + browserDir
-	}
-	if why != "" {
-		if os.Getenv("LANYARD_REQUIRE_BROWSER") == "1" || os.Getenv("CI") != "" {
-			t.Fatal(why + " (LANYARD_REQUIRE_BROWSER=1 or CI is set, so this fails instead of skipping)")
-		}
-		t.Skip(why)
-	}
-	return node
+	return requireNodeAnd(t, firefox(), "firefox-esr is not installed ("+firefox()+"): apt-get install -y firefox-esr", "puppeteer-core")
 }
 
 func firefox() string {
