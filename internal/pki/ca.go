@@ -39,47 +39,90 @@ type CA struct {
 	rand    io.Reader
 }
 
+// SandboxCAKeyAD is the associated data the sandbox CA's private key is sealed with.
+var SandboxCAKeyAD = seal.AD{Table: "sandbox_ca", ID: "sandbox", Purpose: "private-key"}
+
+// SandboxCACommonName is the subject common name of every sandbox CA.
+const SandboxCACommonName = "Lanyard sandbox CA (Azure names, trusted in sandboxes only)"
+
+// SandboxStore is what the sandbox CA needs from storage (as Store is the root's).
+type SandboxStore interface {
+	// GetSandboxCA returns errs.NotFound when no sandbox CA exists yet.
+	GetSandboxCA(ctx context.Context) (CARecord, error)
+	// CreateSandboxCA inserts the sandbox CA; errs.Conflict if one exists.
+	CreateSandboxCA(ctx context.Context, ca CARecord) error
+}
+
+// root says which of the installation's two roots is loaded or made.
+type root struct {
+	what      string
+	get       func(context.Context) (CARecord, error)
+	create    func(context.Context, CARecord) error
+	ad        seal.AD
+	cn        string
+	org       []string
+	usage     x509.KeyUsage
+	permitted []string // a critical DNS name constraint; none for Lanyard's root
+}
+
 // LoadOrCreateCA returns the installation's CA: the one in st, whose private key it opens with
 // kek, or, when there is none yet, a new one (ECDSA P-256, self-signed, valid for CALifetime)
 // that it stores sealed under kek. When another server stores its CA first, that one is read
 // back and returned. now and rand are kept for the certificates the CA issues later; nil means
 // time.Now and crypto/rand.
 func LoadOrCreateCA(ctx context.Context, st Store, kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, error) {
+	return loadOrCreate(ctx, root{what: "CA", get: st.GetCA, create: st.CreateCA, ad: CAKeyAD, cn: CACommonName,
+		org: []string{"Lanyard"}, usage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}, kek, now, rand)
+}
+
+// LoadOrCreateSandboxCA returns the installation's sandbox CA, loaded or made as LoadOrCreateCA
+// does the root: a second root, whose certificates are valid for names alone (a critical DNS
+// name constraint; a name also permits its sub-domains), so that even a trust store that holds
+// it trusts it for nothing else. Sandboxes' trust stores hold it; hosts' do not (issue 12).
+func LoadOrCreateSandboxCA(ctx context.Context, st SandboxStore, kek *seal.KEK, names []string, now func() time.Time, rand io.Reader) (*CA, error) {
+	if len(names) == 0 {
+		return nil, errs.E(errs.Invalid, "a sandbox CA needs the names it may certify")
+	}
+	return loadOrCreate(ctx, root{what: "sandbox CA", get: st.GetSandboxCA, create: st.CreateSandboxCA, ad: SandboxCAKeyAD,
+		cn: SandboxCACommonName, usage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, permitted: names}, kek, now, rand)
+}
+
+func loadOrCreate(ctx context.Context, rt root, kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if rand == nil {
 		rand = cryptorand.Reader
 	}
-	rec, err := st.GetCA(ctx)
+	rec, err := rt.get(ctx)
 	if err == nil {
-		return openCA(rec, kek, now, rand)
+		return openCA(rec, rt, kek, now, rand)
 	}
 	if !errs.Is(err, errs.NotFound) {
-		return nil, fmt.Errorf("reading the CA: %w", err)
+		return nil, fmt.Errorf("reading the %s: %w", rt.what, err)
 	}
-	ca, rec, err := newCA(kek, now, rand)
+	ca, rec, err := newCA(rt, kek, now, rand)
 	if err != nil {
 		return nil, err
 	}
-	err = st.CreateCA(ctx, rec)
+	err = rt.create(ctx, rec)
 	if errs.Is(err, errs.Conflict) {
 		// Another server created the CA between our read and our write: use theirs.
-		if rec, err = st.GetCA(ctx); err != nil {
-			return nil, fmt.Errorf("reading the CA another server created: %w", err)
+		if rec, err = rt.get(ctx); err != nil {
+			return nil, fmt.Errorf("reading the %s another server created: %w", rt.what, err)
 		}
-		return openCA(rec, kek, now, rand)
+		return openCA(rec, rt, kek, now, rand)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("storing the new CA: %w", err)
+		return nil, fmt.Errorf("storing the new %s: %w", rt.what, err)
 	}
 	return ca, nil
 }
 
-func newCA(kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, CARecord, error) {
+func newCA(rt root, kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, CARecord, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand)
 	if err != nil {
-		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "generating the CA key")
+		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "generating the "+rt.what+" key")
 	}
 	serial, err := newSerial(rand)
 	if err != nil {
@@ -87,61 +130,63 @@ func newCA(kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, CARecord, 
 	}
 	t := now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: CACommonName, Organization: []string{"Lanyard"}},
-		NotBefore:             t.Add(-backdate),
-		NotAfter:              t.Add(CALifetime),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		SerialNumber:                serial,
+		Subject:                     pkix.Name{CommonName: rt.cn, Organization: rt.org},
+		NotBefore:                   t.Add(-backdate),
+		NotAfter:                    t.Add(CALifetime),
+		IsCA:                        true,
+		BasicConstraintsValid:       true,
+		MaxPathLenZero:              true,
+		KeyUsage:                    rt.usage,
+		PermittedDNSDomainsCritical: len(rt.permitted) > 0,
+		PermittedDNSDomains:         rt.permitted,
 	}
 	der, err := x509.CreateCertificate(rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "creating the CA certificate")
+		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "creating the "+rt.what+" certificate")
 	}
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "encoding the CA key")
+		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "encoding the "+rt.what+" key")
 	}
 	defer clear(pkcs8)
-	sealed, err := kek.Seal(rand, pkcs8, CAKeyAD)
+	sealed, err := kek.Seal(rand, pkcs8, rt.ad)
 	if err != nil {
-		return nil, CARecord{}, fmt.Errorf("sealing the CA key: %w", err)
+		return nil, CARecord{}, fmt.Errorf("sealing the %s key: %w", rt.what, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "parsing the new CA certificate")
+		return nil, CARecord{}, errs.Wrap(errs.Internal, err, "parsing the new "+rt.what+" certificate")
 	}
 	rec := CARecord{CertDER: der, SealedKey: sealed, KEKID: kek.ID(), Created: t}
 	return assemble(cert, key, now, rand), rec, nil
 }
 
-func openCA(rec CARecord, kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, error) {
+func openCA(rec CARecord, rt root, kek *seal.KEK, now func() time.Time, rand io.Reader) (*CA, error) {
 	cert, err := x509.ParseCertificate(rec.CertDER)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "the stored CA certificate does not parse")
+		return nil, errs.Wrap(errs.Internal, err, "the stored "+rt.what+" certificate does not parse")
 	}
-	pkcs8, err := kek.Open(rec.SealedKey, CAKeyAD)
+	pkcs8, err := kek.Open(rec.SealedKey, rt.ad)
 	if errors.Is(err, seal.ErrWrongKEK) {
 		id, _ := seal.BlobKEKID(rec.SealedKey)
 		return nil, &errs.Error{Kind: errs.Internal, Err: err, Msg: fmt.Sprintf(
-			"the CA key is sealed under key-encryption key %s but this server has key %s: use the key this installation was created with", id, kek.ID())}
+			"the %s key is sealed under key-encryption key %s but this server has key %s: use the key this installation was created with", rt.what, id, kek.ID())}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening the CA key: %w", err)
+		return nil, fmt.Errorf("opening the %s key: %w", rt.what, err)
 	}
 	defer clear(pkcs8)
 	parsed, err := x509.ParsePKCS8PrivateKey(pkcs8)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "the stored CA key does not parse")
+		return nil, errs.Wrap(errs.Internal, err, "the stored "+rt.what+" key does not parse")
 	}
 	key, ok := parsed.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, errs.E(errs.Internal, "the stored CA key is a %T, want ECDSA", parsed)
+		return nil, errs.E(errs.Internal, "the stored %s key is a %T, want ECDSA", rt.what, parsed)
 	}
 	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, errs.E(errs.Internal, "the stored CA key does not match the stored CA certificate")
+		return nil, errs.E(errs.Internal, "the stored %s key does not match the stored %s certificate", rt.what, rt.what)
 	}
 	return assemble(cert, key, now, rand), nil
 }

@@ -17,7 +17,10 @@ type ServingOptions struct {
 	Hosts       []string      // extra names and IP addresses (the loopback names are always on)
 	VaultDomain string        // the vault domain; the certificate covers it and *.VaultDomain
 	Lifetime    time.Duration // 0 means DefaultServingLifetime
-	Log         *slog.Logger  // nil means slog.Default()
+	// Exact: the certificate covers Hosts (DNS names) alone, without the loopback names (the
+	// sandbox CA's, whose name constraint permits Azure's names only).
+	Exact bool
+	Log   *slog.Logger // nil means slog.Default()
 	// NewTicker starts the ticker Run checks on, every d; nil means time.NewTicker. Tests pass
 	// a channel they drive.
 	NewTicker func(d time.Duration) (tick <-chan time.Time, stop func())
@@ -62,7 +65,13 @@ func NewServingCerts(ca *CA, opts ServingOptions) (*ServingCerts, error) {
 // Renew issues a new serving certificate now and makes it the current one.
 func (s *ServingCerts) Renew() error {
 	issued := s.ca.now()
-	cert, err := s.ca.IssueServing(s.opts.Hosts, s.opts.VaultDomain, s.opts.Lifetime)
+	var cert *tls.Certificate
+	var err error
+	if s.opts.Exact {
+		cert, err = s.ca.IssueNames(s.opts.Hosts, s.opts.Lifetime)
+	} else {
+		cert, err = s.ca.IssueServing(s.opts.Hosts, s.opts.VaultDomain, s.opts.Lifetime)
+	}
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type sealedColumn struct {
 var sealedColumns = []sealedColumn{
 	{Table: "signing_keys", IDColumn: "id", Purpose: "private-key", Blob: "sealed_key", KEK: "kek_id"},
 	{Table: "ca", IDColumn: "id", Purpose: "private-key", Blob: "sealed_key", KEK: "kek_id"},
+	{Table: "sandbox_ca", IDColumn: "id", Purpose: "private-key", Blob: "sealed_key", KEK: "kek_id"},
 	{Table: "vault_secret_versions", IDColumn: "id", Purpose: "value", Blob: "sealed_value", KEK: "kek_id"},
 	{Table: "vault_backup_keys", IDColumn: "id", Purpose: "key", Blob: "sealed_key", KEK: "kek_id"},
 	{Table: "audit_checkpoint_keys", IDColumn: "id", Purpose: "private-key", Blob: "sealed_key", KEK: "kek_id"},
