@@ -331,7 +331,6 @@ func (a *Agent) Close() {
 	a.unlink()
 	a.unlink = func() {}
 	a.up.close()
-	a.closeRelay()
 }
 
 // renewLoop renews the client certificate at half-life, retrying with backoff.

@@ -27,13 +27,12 @@ const (
 	SandboxOff  = "off"
 )
 
-// sandboxes holds what the agent's sandboxes share: the sandbox CA, the relay and its trust
-// bundle, made when the first sandbox is.
+// sandboxes holds what the agent's sandboxes share: the relay and the trust bundle (the host's
+// CAs, Lanyard's and the sandbox CA), made when the first sandbox is.
 type sandboxes struct {
 	mu     sync.Mutex // guards ready while initSandboxes runs
 	ready  bool       // initSandboxes succeeded; a failure (the server away) is tried again
-	relay  *sandbox.Relay
-	h      http.Handler
+	relay  *sandbox.Splice
 	bundle []byte
 	local  []string // Lanyard's vault domain: resolves to 127.0.0.1 inside (the host's loopback is relayed in)
 }
@@ -113,8 +112,7 @@ func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, err
 		Key:      ap.cfg.Site,
 		Dir:      filepath.Join(a.cfg.StateDir, "sandbox", ap.cfg.Name),
 		Identity: mux,
-		Relay:    sb.h,
-		RelayTLS: sb.relay.TLSConfig(),
+		Relay:    sb.relay,
 		Resolver: sandbox.Resolver{Local: sb.local, Upstream: a.cfg.SandboxDNS, Log: a.log},
 		Bundle:   sb.bundle,
 		Exclude:  exclude,
@@ -126,29 +124,34 @@ func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, err
 	return s, nil
 }
 
-// initSandboxes loads the sandbox CA and builds the relay, with the vault domain and the public
-// URL read from the server's cloud metadata. The relay forwards to the servers the agent itself
-// would call, in the same order (those that answer first), and tells the agent when one does
-// not answer, so that its own calls pass it over too.
+// initSandboxes reads the sandbox CA's certificate from the server (the servers present it for
+// Azure's names) and the vault domain from its cloud metadata, and builds the relay. The relay
+// passes connections to the servers the agent itself would call, in the same order (those that
+// answer first), and tells the agent when one does not take a connection, so that its own calls
+// pass it over too.
 func (a *Agent) initSandboxes(ctx context.Context) error {
 	sb := &a.sboxes
-	ca, err := sandbox.LoadCA(a.cfg.StateDir, a.now, a.cfg.Rand)
+	vaultDomain, _, err := a.cloudMetadata(ctx)
 	if err != nil {
 		return err
 	}
-	vaultDomain, publicURL, err := a.cloudMetadata(ctx)
+	caPEM, err := a.up.sandboxCA(ctx)
 	if err != nil {
 		return err
 	}
-	sb.relay = &sandbox.Relay{Servers: a.relayServers(), URLs: []string{publicURL}, VaultDomain: vaultDomain, Roots: a.roots, CA: ca, Log: a.log}
-	if sb.h, err = sb.relay.Handler(); err != nil {
-		return err
+	// Agents before this one kept a sandbox CA of their own in the state directory: its key
+	// certifies nothing any more and is removed.
+	for _, f := range []string{"sandbox-ca.key", "sandbox-ca.pem"} {
+		if err := os.Remove(filepath.Join(a.cfg.StateDir, f)); err == nil {
+			a.log.Info("removed the agent's former sandbox CA (the servers' is used)", slog.String("file", f))
+		}
 	}
+	sb.relay = &sandbox.Splice{Servers: a.relayServers(), Log: a.log}
 	host, err := os.ReadFile(a.bundle)
 	if err != nil {
 		return err
 	}
-	sb.bundle = append(append(host, "# Lanyard sandbox CA (Azure's names only)\n"...), ca.CertPEM()...)
+	sb.bundle = append(append(host, "# Lanyard sandbox CA (Azure's names only)\n"...), caPEM...)
 	if h, _, err := net.SplitHostPort(vaultDomain); err == nil {
 		vaultDomain = h
 	}
@@ -271,17 +274,6 @@ func (a *Agent) SandboxOf(name string) (ns string, binds []sandbox.Bind, ok bool
 		return "", nil, false
 	}
 	return sb.Netns.Path, sb.Binds(), true
-}
-
-// closeRelay closes the sandbox relay's idle connections to the servers (a server shutting down
-// waits for its clients to hang up).
-func (a *Agent) closeRelay() {
-	sb := &a.sboxes
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	if sb.relay != nil {
-		sb.relay.CloseIdleConnections()
-	}
 }
 
 // closeSandbox removes ap's sandbox, if it has one.

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -350,6 +351,21 @@ func (u *upstream) sites(ctx context.Context, req agentapi.SitesRequest) (agenta
 	var out agentapi.SitesResponse
 	err := u.call(ctx, mtlsClient, http.MethodPost, agentapi.PathSites, req, &out, true)
 	return out, err
+}
+
+// sandboxCA reads the sandbox CA's certificate (PEM), which the servers present for Azure's
+// names.
+func (u *upstream) sandboxCA(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out agentapi.SandboxCAResponse
+	if err := u.call(ctx, mtlsClient, http.MethodGet, agentapi.PathSandboxCA, nil, &out, true); err != nil {
+		return nil, fmt.Errorf("the sandbox CA's certificate: %w", err)
+	}
+	if b, _ := pem.Decode([]byte(out.Certificate)); b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("the server's sandbox CA is not a PEM certificate")
+	}
+	return []byte(out.Certificate), nil
 }
 
 // public returns a client of the server's public documents (no client certificate) and the

@@ -33,6 +33,13 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.Handle("POST "+agentapi.PathTimerClaim, node(s.serveTimerClaim))
 	mux.Handle("GET "+agentapi.PathLogFollows, node(s.serveLogFollows))
 	mux.Handle("POST "+agentapi.PathLogLines, node(s.serveLogLines))
+	mux.Handle("GET "+agentapi.PathSandboxCA, node(func(w http.ResponseWriter, r *http.Request, _ Node) error {
+		if s.SandboxCAPEM == nil {
+			return errs.E(errs.NotFound, "this server has no sandbox CA")
+		}
+		httpx.WriteJSON(w, http.StatusOK, agentapi.SandboxCAResponse{Certificate: string(s.SandboxCAPEM())})
+		return nil
+	}))
 	admin := func(fn httpx.Handler) http.Handler {
 		return httpx.With(httpx.Plain, func(w http.ResponseWriter, r *http.Request) error {
 			if err := authn.RequireAdmin(r.Context()); err != nil {

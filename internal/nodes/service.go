@@ -63,6 +63,9 @@ type Service struct {
 	DefaultTenant func() string
 	// CertLifetime is the lifetime of the client certificates; default 24 h.
 	CertLifetime time.Duration
+	// SandboxCAPEM is the sandbox CA's certificate, which agents put in their sandboxes' trust
+	// stores; nil: the agents' sandboxes cannot start.
+	SandboxCAPEM func() []byte
 	// SiteDomain is the domain of sites' host names, {name}.{SiteDomain} (their defaultHostName).
 	SiteDomain string
 	// EventRetention is how long events are kept for agents that were away; default 1 h.

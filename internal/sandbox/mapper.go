@@ -102,61 +102,52 @@ func (m *mapper) mapSome(dst, src []byte, final bool) ([]byte, int) {
 	return dst, end
 }
 
-// mapReader maps an answer's prefixes as it streams.
-type mapReader struct {
-	rc      io.ReadCloser
-	m       *mapper
-	in, out *buffer
-	pending []byte // mapped, not yet read
-	eof     bool
-	err     error
+// mapWriter maps what is written to it as it streams: it holds back a tail that may be the start
+// of a prefix until what follows it is written, or until Close.
+type mapWriter struct {
+	w         io.Writer
+	m         *mapper
+	tail, out *buffer
 }
 
 const streamChunk = 32 << 10
 
-func (r *mapReader) Read(p []byte) (int, error) {
-	for len(r.pending) == 0 {
-		if r.err != nil {
-			return 0, r.err
+func (mw *mapWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), streamChunk)
+		if err := mw.write(p[:k], false); err != nil {
+			return n - len(p), err
 		}
-		if r.in == nil {
-			r.in, r.out = getBuffer(streamChunk+r.m.maxOld), getBuffer(streamChunk+streamChunk/4)
-			r.in.b = r.in.b[:0]
-		}
-		if !r.eof {
-			n, err := r.rc.Read(r.in.b[len(r.in.b):cap(r.in.b)])
-			r.in.b = r.in.b[:len(r.in.b)+n]
-			if err == io.EOF {
-				r.eof = true
-			} else if err != nil {
-				r.err = err
-			}
-			if n == 0 && !r.eof && r.err == nil {
-				continue
-			}
-		}
-		var used int
-		r.out.b, used = r.m.mapSome(r.out.b[:0], r.in.b, r.eof || r.err != nil)
-		r.pending = r.out.b
-		rest := copy(r.in.b, r.in.b[used:])
-		r.in.b = r.in.b[:rest]
-		if r.eof && len(r.in.b) == 0 && len(r.pending) == 0 {
-			r.err = io.EOF
-		}
+		p = p[k:]
 	}
-	n := copy(p, r.pending)
-	r.pending = r.pending[n:]
 	return n, nil
 }
 
-func (r *mapReader) Close() error {
-	err := r.rc.Close()
-	if r.in != nil {
-		putBuffer(r.in)
-		putBuffer(r.out)
-		r.in, r.out, r.pending = nil, nil, nil
-		r.err = io.ErrClosedPipe
+// Close maps and writes the tail held back; it does not close w.
+func (mw *mapWriter) Close() error {
+	if mw.tail == nil {
+		return nil
 	}
+	err := mw.write(nil, true)
+	putBuffer(mw.tail)
+	putBuffer(mw.out)
+	mw.tail, mw.out = nil, nil
+	return err
+}
+
+func (mw *mapWriter) write(p []byte, final bool) error {
+	if mw.tail == nil {
+		mw.tail, mw.out = getBuffer(0), getBuffer(0)
+	}
+	mw.tail.b = append(mw.tail.b, p...)
+	var used int
+	mw.out.b, used = mw.m.mapSome(mw.out.b[:0], mw.tail.b, final)
+	mw.tail.b = mw.tail.b[:copy(mw.tail.b, mw.tail.b[used:])]
+	if len(mw.out.b) == 0 {
+		return nil
+	}
+	_, err := mw.w.Write(mw.out.b)
 	return err
 }
 
@@ -183,36 +174,3 @@ func putBuffer(b *buffer) {
 		buffers.Put(b)
 	}
 }
-
-// bufferBody is an answer read whole into a pooled buffer.
-type bufferBody struct {
-	buf *buffer
-	b   []byte
-}
-
-func (b *bufferBody) Read(p []byte) (int, error) {
-	if len(b.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.b)
-	b.b = b.b[n:]
-	return n, nil
-}
-
-func (b *bufferBody) Close() error {
-	if b.buf != nil {
-		putBuffer(b.buf)
-		b.buf, b.b = nil, nil
-	}
-	return nil
-}
-
-// copyBuffers are the proxy's buffers for copying answers (httputil.BufferPool).
-var copyBuffers = copyPool{}
-
-type copyPool struct{}
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (copyPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
-func (copyPool) Put(b []byte) { copyBufs.Put(&b) }

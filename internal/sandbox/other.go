@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -46,8 +45,7 @@ type Options struct {
 	Key      string
 	Dir      string
 	Identity http.Handler
-	Relay    http.Handler
-	RelayTLS *tls.Config
+	Relay    *Splice
 	Resolver Resolver
 	Bundle   []byte
 	Exclude  map[int]bool

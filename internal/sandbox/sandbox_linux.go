@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +21,7 @@ type Options struct {
 	Key      string       // the app's key (its site's id): names the namespace
 	Dir      string       // a directory of the sandbox's own files (made 0700)
 	Identity http.Handler // the app's metadata endpoint, served at 169.254.169.254:80
-	Relay    http.Handler // the relay of Azure's names, served with RelayTLS at RelayAddr:443
-	RelayTLS *tls.Config  //
+	Relay    *Splice      // the relay of Azure's names, at RelayAddr:443
 	Resolver Resolver     // the resolver, served at RelayAddr:53 (its Relay address is set here)
 	Bundle   []byte       // the trust store inside: the host's CAs, Lanyard's and the sandbox CA
 	Exclude  map[int]bool // host loopback ports never relayed inside (the agent's own)
@@ -90,12 +88,17 @@ func Open(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("the sandbox's metadata endpoint: %w", err)
 	}
-	s.serveHTTP(imds, o.Identity, nil)
+	s.serveHTTP(imds, o.Identity)
 	relay, err := ns.Listen(net.JoinHostPort(RelayAddr.String(), "443"))
 	if err != nil {
 		return nil, fmt.Errorf("the sandbox's relay: %w", err)
 	}
-	s.serveHTTP(relay, o.Relay, o.RelayTLS)
+	s.lns = append(s.lns, relay)
+	s.goRun(func() {
+		if err := o.Relay.Serve(relay); err != nil {
+			s.log.Warn("sandbox relay stopped", slog.Any("error", err))
+		}
+	})
 	o.Resolver.Relay = RelayAddr
 	dnsAddr := net.JoinHostPort(RelayAddr.String(), "53")
 	udp, err := ns.ListenPacket(dnsAddr)
@@ -161,18 +164,12 @@ func (s *Sandbox) goRun(f func()) {
 	}()
 }
 
-func (s *Sandbox) serveHTTP(ln net.Listener, h http.Handler, cfg *tls.Config) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: cfg,
+func (s *Sandbox) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.lns = append(s.lns, closerFunc(func() error { return srv.Close() }))
 	s.goRun(func() {
-		var err error
-		if cfg != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("sandbox server stopped", slog.Any("error", err))
 		}
 	})

@@ -1,17 +1,8 @@
 package sandbox
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,61 +24,6 @@ func TestMatch(t *testing.T) {
 	}
 	if _, v := Match("KV1.vault.azure.net"); v != "kv1" {
 		t.Errorf("vault name %q", v)
-	}
-}
-
-// TestCANameConstraints: the relay's certificate verifies for every Azure name against the
-// sandbox CA; a certificate the sandbox CA signs for any other name does not verify, even for a
-// store that trusts it; and a store with Lanyard's CA only does not trust the relay.
-func TestCANameConstraints(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := LoadCA(dir, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Stat(filepath.Join(dir, caKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("CA key file: %v %v", st, err)
-	}
-	again, err := LoadCA(dir, nil, nil)
-	if err != nil || string(again.CertPEM()) != string(ca.CertPEM()) {
-		t.Fatalf("the CA is not kept: %v", err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.CertPEM())
-	leaf, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "graph.microsoft.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"graph.microsoft.com", "management.azure.com", "login.microsoftonline.com", "kv1.vault.azure.net", "vault.azure.net"} {
-		if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots}); err != nil {
-			t.Errorf("the relay's certificate for %s: %v", name, err)
-		}
-	}
-	if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "example.com"}); err == nil {
-		t.Error("the relay presents a certificate for example.com")
-	}
-	// A certificate for another name, signed with the sandbox CA's key, is refused by the
-	// constraint.
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "evil"}, DNSNames: []string{"bank.example.com"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evil, _ := x509.ParseCertificate(der)
-	if _, err := evil.Verify(x509.VerifyOptions{DNSName: "bank.example.com", Roots: roots}); err == nil {
-		t.Error("a certificate for bank.example.com signed by the sandbox CA verifies")
-	}
-	// A store that trusts another CA (Lanyard's, say) does not trust the relay.
-	other, err := LoadCA(t.TempDir(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherRoots := x509.NewCertPool()
-	otherRoots.AppendCertsFromPEM(other.CertPEM())
-	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: "graph.microsoft.com", Roots: otherRoots}); err == nil {
-		t.Error("the relay's certificate verifies against another CA")
 	}
 }
 

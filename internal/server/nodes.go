@@ -24,7 +24,7 @@ func (s *Server) openNodes() {
 	s.Nodes = &nodes.Service{
 		Store: s.DB, Signer: s.CA, Machines: s.ensureMachine, Mint: minter{s}.MintFor, Audit: s.Audit, Log: s.log,
 		Now: s.now, Rand: s.rand, DefaultTenant: func() string { return s.Default.ID }, SiteDomain: siteDomain,
-		Apps: s.Apps,
+		Apps: s.Apps, SandboxCAPEM: s.SandboxCA.CertPEM,
 	}
 	if s.DB.Notifies() {
 		s.Nodes.PollInterval = notifiedPoll // changes.go

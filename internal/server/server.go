@@ -53,23 +53,26 @@ type Server struct {
 	now  func() time.Time
 	rand io.Reader
 
-	DB        *store.DB
-	KEK       *seal.KEK
-	CA        *pki.CA
-	Certs     *pki.ServingCerts
-	Tokens    *token.Service
-	Tenants   *tenant.Service
-	Dir       *directory.Service
-	Resources *resources.Service  // the management API's resources (management.go)
-	RBAC      *rbac.Service       // the management API's role assignments and definitions
-	Nodes     *nodes.Service      // the agent API and join tokens (nodes.go)
-	Vault     *vault.Service      // the vault data plane (vault.go)
-	Apps      *appservice.Service // sites' app settings, function keys and packages (appservice.go)
-	Audit     *audit.Recorder
-	Console   *console.Console  // the web console (console.go)
-	Activity  *console.Activity // what the console's dashboard shows
-	Default   tenant.Tenant     // the default tenant
-	Created   bool              // the default tenant was created by this Open (first start)
+	DB    *store.DB
+	KEK   *seal.KEK
+	CA    *pki.CA
+	Certs *pki.ServingCerts
+	// SandboxCA is the sandbox CA (sandbox.go); SandboxCerts its certificate for Azure's names.
+	SandboxCA    *pki.CA
+	SandboxCerts *pki.ServingCerts
+	Tokens       *token.Service
+	Tenants      *tenant.Service
+	Dir          *directory.Service
+	Resources    *resources.Service  // the management API's resources (management.go)
+	RBAC         *rbac.Service       // the management API's role assignments and definitions
+	Nodes        *nodes.Service      // the agent API and join tokens (nodes.go)
+	Vault        *vault.Service      // the vault data plane (vault.go)
+	Apps         *appservice.Service // sites' app settings, function keys and packages (appservice.go)
+	Audit        *audit.Recorder
+	Console      *console.Console  // the web console (console.go)
+	Activity     *console.Activity // what the console's dashboard shows
+	Default      tenant.Tenant     // the default tenant
+	Created      bool              // the default tenant was created by this Open (first start)
 
 	Refusals    *audit.Refusals     // refusals of unidentified callers, in aggregate (guard.go)
 	Checkpoints *audit.Checkpointer // signed checkpoints of the audit chain (audit.go)
@@ -133,6 +136,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	if s.Certs, err = pki.NewServingCerts(s.CA, pki.ServingOptions{Hosts: s.servingHosts(), VaultDomain: s.cfg.VaultDomain, Log: s.log}); err != nil {
 		return fmt.Errorf("serving certificate: %w", err)
+	}
+	if err := s.openSandboxCA(ctx); err != nil {
+		return err
 	}
 	s.Tenants = &tenant.Service{Store: s.DB, Audit: s.Audit, Now: s.now, Rand: s.rand}
 	s.Tokens = &token.Service{
@@ -257,7 +263,9 @@ func (s *Server) mount(keys admin.Keys) {
 	}
 	mw := &httpx.Middleware{Log: s.log, Observe: observe, Now: s.now, AccessLog: s.cfg.Log.Access, ShapeFor: shapeFor}
 	s.guard.ShapeFor = shapeFor
-	s.handler = mw.Wrap(s.guard.Wrap(front))
+	// Azure's names are mapped first: the shape of errors, the metrics and the guard see the
+	// Lanyard host a request for one of them is served as.
+	s.handler = s.azureNames().Wrap(mw.Wrap(s.guard.Wrap(front)))
 	s.admin = authn.AdminSocket(uint32(os.Getuid()), withProfiling(s.handler))
 }
 
@@ -329,7 +337,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	if https != nil {
 		h, n := count(s.handler)
 		hs := &http.Server{
-			Handler: h, TLSConfig: s.Certs.TLSConfig(), ErrorLog: errlog,
+			Handler: h, TLSConfig: s.tlsConfig(), ErrorLog: errlog,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		}
 		servers = append(servers, counted{hs, n})
@@ -343,6 +351,7 @@ func (s *Server) Serve(ctx context.Context, https, adminLn net.Listener) error {
 	}
 	g.Go(func() error { return s.Tokens.Run(ctx) })
 	g.Go(func() error { return s.Certs.Run(ctx) })
+	g.Go(func() error { return s.SandboxCerts.Run(ctx) })
 	g.Go(func() error { return s.runVaultPurge(ctx) })
 	g.Go(func() error { return s.Nodes.Run(ctx) })
 	g.Go(func() error { return s.Apps.Run(ctx) })

@@ -92,8 +92,8 @@ func (s *Service) VaultName(host string) (name string, ok bool) {
 	return name, true
 }
 
-// hostOf is a vault's host as its URLs carry it: {name}.{domain}[:port].
-func (s *Service) hostOf(name string) string {
+// HostOf is a vault's host as its URLs carry it: {name}.{domain}[:port].
+func (s *Service) HostOf(name string) string {
 	h := name + "." + s.domainHost()
 	if s.Port != "" && s.Port != "443" {
 		h = net.JoinHostPort(h, s.Port)
@@ -112,7 +112,7 @@ func (s *Service) Resource() string {
 }
 
 // vaultURL is https://{host} without a trailing slash.
-func (s *Service) vaultURL(v Vault) string { return "https://" + s.hostOf(v.Name) }
+func (s *Service) vaultURL(v Vault) string { return "https://" + s.HostOf(v.Name) }
 
 // newVersion returns 32 random lower-case hex digits.
 func (s *Service) newVersion() (string, error) {

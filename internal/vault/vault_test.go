@@ -34,17 +34,17 @@ func TestVaultName(t *testing.T) {
 	if got := s.Resource(); got != "https://vault.localhost:8443" {
 		t.Errorf("Resource() = %q", got)
 	}
-	if got := s.hostOf("kv1"); got != "kv1.vault.localhost:8443" {
+	if got := s.HostOf("kv1"); got != "kv1.vault.localhost:8443" {
 		t.Errorf("hostOf = %q", got)
 	}
 	// The Go client's verification: the vault's host ends with "." + the resource's host, port included.
 	u, _ := url.Parse(s.Resource())
-	if !strings.HasSuffix(s.hostOf("kv1"), "."+u.Host) {
+	if !strings.HasSuffix(s.HostOf("kv1"), "."+u.Host) {
 		t.Error("the challenge resource does not verify against the vault host")
 	}
 	s443 := &Service{VaultDomain: "vault.example.com", Port: "443"}
-	if s443.Resource() != "https://vault.example.com" || s443.hostOf("x") != "x.vault.example.com" {
-		t.Errorf("port 443: %s %s", s443.Resource(), s443.hostOf("x"))
+	if s443.Resource() != "https://vault.example.com" || s443.HostOf("x") != "x.vault.example.com" {
+		t.Errorf("port 443: %s %s", s443.Resource(), s443.HostOf("x"))
 	}
 }
 

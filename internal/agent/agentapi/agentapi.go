@@ -254,7 +254,15 @@ const (
 	PathLogLines = Prefix + "/logs/lines"
 	// QueryFollow names the follow (LogFollow.ID) on PathLogLines.
 	QueryFollow = "follow"
+	// PathSandboxCA answers the sandbox CA's certificate (SandboxCAResponse), which the agent
+	// puts in its sandboxes' trust stores: the servers present it for Azure's names.
+	PathSandboxCA = Prefix + "/sandbox-ca"
 )
+
+// SandboxCAResponse answers PathSandboxCA.
+type SandboxCAResponse struct {
+	Certificate string `json:"certificate"` // PEM
+}
 
 // LogFollow asks the agent for an app's output.
 type LogFollow struct {
