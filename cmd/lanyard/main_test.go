@@ -438,9 +438,9 @@ func TestRotateKEK(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rotate-kek: %v\n%s", err, out)
 	}
-	// The CA key, the first signing key, the secret's version, the tenant's backup key and the
-	// audit checkpoint key.
-	if !strings.Contains(string(out), "rewrapped 5 sealed value(s)") {
+	// The CA key, the sandbox CA key, the first signing key, the secret's version, the tenant's
+	// backup key and the audit checkpoint key.
+	if !strings.Contains(string(out), "rewrapped 6 sealed value(s)") {
 		t.Fatalf("rotate-kek output:\n%s", out)
 	}
 	// The old key no longer opens the data.
