@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,38 @@ func startSandboxNode(t *testing.T) *sandboxNode {
 
 // run runs argv in the sandbox of site as `lanyard app run` does (the agent serves the app; this
 // process runs it through sandbox.Command) and returns its stdout; stderr goes to the test log.
+// waitRole waits until the agent's token for the app of site and resource (from its App Service
+// endpoint, on the host) carries role.
+func (s *sandboxNode) waitRole(t *testing.T, site, resource, role string) {
+	t.Helper()
+	appEnv, err := s.agent.AppEnv(site[strings.LastIndexByte(site, '/')+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, s.agent.URL()+agent.PathAppService+"?api-version=2019-08-01&resource="+url.QueryEscape(resource), nil)
+		req.Header.Set("X-IDENTITY-HEADER", appEnv["IDENTITY_HEADER"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if err != nil || tok.AccessToken == "" {
+			t.Fatalf("a token for %s: %d %v", resource, resp.StatusCode, err)
+		}
+		roles = claims(t, tok.AccessToken)["roles"]
+		if rs, ok := roles.([]any); ok && slices.Contains(rs, any(role)) {
+			return
+		}
+	}
+	t.Fatalf("the agent's tokens for %s never carried %s (roles %v)", resource, role, roles)
+}
+
 func (s *sandboxNode) run(t *testing.T, site string, env []string, argv ...string) (string, error) {
 	t.Helper()
 	ctx := s.ctx
@@ -169,6 +202,9 @@ func TestSandboxSeedNode(t *testing.T) {
 	}
 	graphSP := builtin(t, s.env, graphAppID)
 	grant(t, s.env, sp{ID: s.site.Identity.PrincipalID}, graphSP, "Group.Read.All")
+	// The grant reaches the agent's token cache through its events (within about
+	// nodes.PollEvery on SQLite); the seed runs once the agent's tokens carry it.
+	s.waitRole(t, s.site.ID, graphURI, "Group.Read.All")
 	if r := runSeed(); r.IMDS != 200 || r.IdentityEndpoint != 200 {
 		t.Fatalf("after the Graph grant: %+v, want 200 for both patterns", r)
 	}
