@@ -131,7 +131,7 @@ func (a *Agent) openSandbox(ctx context.Context, ap *app) (*sandbox.Sandbox, err
 // pass it over too.
 func (a *Agent) initSandboxes(ctx context.Context) error {
 	sb := &a.sboxes
-	vaultDomain, _, err := a.cloudMetadata(ctx)
+	vaultDomain, err := a.vaultDomain(ctx)
 	if err != nil {
 		return err
 	}
@@ -207,36 +207,25 @@ func serverOnLoopback(serverURL string) bool {
 
 // vaultDomain reads the server's vault domain (host[:port]) from its cloud metadata.
 func (a *Agent) vaultDomain(ctx context.Context) (string, error) {
-	d, _, err := a.cloudMetadata(ctx)
-	return d, err
-}
-
-// cloudMetadata reads the server's vault domain (host[:port]) and public URL (its resource
-// manager's) from its cloud metadata.
-func (a *Agent) cloudMetadata(ctx context.Context) (vaultDomain, publicURL string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	hc, base := a.up.public()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metadata/endpoints?api-version=2022-09-01", nil)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", "", fmt.Errorf("the server's cloud metadata: %w", err)
+		return "", fmt.Errorf("the server's cloud metadata: %w", err)
 	}
 	defer resp.Body.Close()
 	var clouds []struct {
-		ResourceManager string            `json:"resourceManager"`
-		Suffixes        map[string]string `json:"suffixes"`
+		Suffixes map[string]string `json:"suffixes"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&clouds); err != nil || len(clouds) == 0 || clouds[0].Suffixes["keyVaultDns"] == "" {
-		return "", "", fmt.Errorf("the server's cloud metadata names no vault domain (%d, %v)", resp.StatusCode, err)
+		return "", fmt.Errorf("the server's cloud metadata names no vault domain (%d, %v)", resp.StatusCode, err)
 	}
-	if u, err := url.Parse(clouds[0].ResourceManager); err != nil || u.Scheme != "https" || u.Host == "" {
-		return "", "", fmt.Errorf("the server's cloud metadata names no https resource manager (%q)", clouds[0].ResourceManager)
-	}
-	return clouds[0].Suffixes["keyVaultDns"], clouds[0].ResourceManager, nil
+	return clouds[0].Suffixes["keyVaultDns"], nil
 }
 
 // sandboxEnv points a sandboxed app's identity endpoint at the sandbox's metadata address and
