@@ -2,7 +2,8 @@
 // program (js/*.js, no npm dependencies, Node ≥ 20) embedded in the binary, which Script writes
 // to disk for the host to run as `node <path>`. It runs a function app's JavaScript unmodified in
 // either of Azure's programming models, and speaks the custom-handler protocol to the host, so the
-// host treats it as any custom handler.
+// host treats it as any custom handler, except that it also takes invocations in frames on a unix
+// socket when the host gives it one (Lanyard's own, below).
 //
 // It owns: loading the app (v3 function.json folders, or v4 package.json main), the
 // '@azure/functions-core' module that the app's own @azure/functions 4.x requires, the v3 context,
@@ -52,6 +53,17 @@
 // {"error":"message","stack":"…","LogEntries":[…]}; the host logs Azure's
 // "Result: Failure\nException: …\nStack: …" (§11). An unknown function is 404 {"error":…}; a body
 // that is not JSON is 400.
+//
+// Frames (Lanyard's own; the host's side is package functions' frames.go): when the host sets
+// LANYARD_WORKER_SOCKET, the worker also listens on that unix socket, before its port, and takes
+// invocations there in frames: a 4-byte big-endian length and a JSON document (at most 256 MiB).
+// A request is {"id":N,"name":"FunctionName","invocationId":"…","body":{"Data":…,"Metadata":…}},
+// body being the POST's body above; the answer is {"id":N,"status":S,"body":{…}}, S and body
+// being what the POST would answer (200 and the document above, 500 and {error, stack,
+// LogEntries}, 404 for an unknown function). Requests on one connection may overlap; each is
+// answered with its id when it ends. A frame that is too long or not such a request closes its
+// connection (its bytes are not repeated: they may hold a secret); an invocation whose
+// connection the host closed runs to its end and its answer is dropped.
 //
 // Discovery (Lanyard's own): GET /.lanyard/functions answers
 // {"model":"v3"|"v4","functions":[{"name":…,"bindings":[{"type","direction","name",…options}],

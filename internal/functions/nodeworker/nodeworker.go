@@ -10,7 +10,7 @@ import (
 )
 
 // Version is the worker's version; it changes whenever the embedded JavaScript does.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // Entry is the worker's entry file among the files Script writes.
 const Entry = "worker.js"

@@ -5,13 +5,14 @@
 // environment; the protocol is in ../doc.go. Written for Lanyard; no npm dependencies.
 
 const http = require('http');
+const net = require('net');
 const crypto = require('crypto');
 const path = require('path');
 const util = require('./util');
 const v3 = require('./v3');
 const v4 = require('./v4');
 
-const VERSION = '1.0.0'; // nodeworker.Version; a test keeps them equal
+const VERSION = '1.1.0'; // nodeworker.Version; a test keeps them equal
 
 const app = {
   model: 'v3', // or 'v4'
@@ -42,6 +43,19 @@ async function start() {
     app.errors.push(...app.v3.errors);
   }
 
+  // Lanyard's own: the host's invocations come over a unix socket in frames (../doc.go) when it
+  // gives one; it listens before the HTTP port, so the host's readiness poll on HTTP means both.
+  const sockPath = process.env.LANYARD_WORKER_SOCKET;
+  let frames = null;
+  if (sockPath) {
+    frames = net.createServer(serveFrames);
+    frames.on('error', (err) => {
+      util.stderrLine('error', `cannot listen on the socket ${sockPath}: ${err.message}`);
+      process.exit(2);
+    });
+    await new Promise((resolve) => frames.listen(sockPath, resolve));
+  }
+
   const server = http.createServer(handle);
   // The host keeps connections; an idle one must outlive Go's 90 s idle timeout, or a POST may
   // meet a connection the worker is closing (Lanyard's own). Invocations have no time limit
@@ -60,6 +74,7 @@ async function start() {
     if (stopping) return;
     stopping = true;
     server.close();
+    if (frames) frames.close();
     if (app.model === 'v4') await v4.terminate();
     process.exit(0);
   };
@@ -99,11 +114,9 @@ async function route(req, res, raw) {
     return;
   }
   const name = decodeURIComponent(url.pathname.slice(1));
-  let fn;
-  if (app.model === 'v4') fn = v4.lookup(name);
-  else fn = app.v3.functions.get(name) || [...app.v3.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
+  const fn = lookup(name);
   if (!fn) {
-    send(res, 404, { error: `no function named '${name}' in this app` });
+    send(res, 404, unknown(name));
     return;
   }
   let body;
@@ -114,8 +127,23 @@ async function route(req, res, raw) {
     send(res, 400, { error: 'the invocation body is not JSON' });
     return;
   }
-  const invocationId = req.headers['x-azure-functions-invocationid'] || crypto.randomUUID();
-  const inv = new util.Invocation(String(invocationId), app.model === 'v4' ? fn.metadata.name : fn.name);
+  const [status, answer] = await invoke(fn, req.headers['x-azure-functions-invocationid'], body);
+  send(res, status, answer);
+}
+
+function lookup(name) {
+  if (app.model === 'v4') return v4.lookup(name);
+  return app.v3.functions.get(name) || [...app.v3.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
+}
+
+function unknown(name) {
+  return { error: `no function named '${name}' in this app` };
+}
+
+// invoke runs one invocation of fn with the {Data, Metadata} document body and returns the
+// answer's status and body, the same over HTTP and in frames.
+async function invoke(fn, invocationId, body) {
+  const inv = new util.Invocation(String(invocationId || crypto.randomUUID()), app.model === 'v4' ? fn.metadata.name : fn.name);
   let out;
   try {
     out = await util.current.run(inv, () => (app.model === 'v4' ? v4.invoke(fn, body, inv) : v3.invoke(fn, body, inv)));
@@ -123,15 +151,86 @@ async function route(req, res, raw) {
     // A function that throws: 500 with {error, stack} (Lanyard's shape; the host logs it as
     // Azure's "Result: Failure\nException: …\nStack: …", §11) and the log lines so far.
     const entries = inv.finish();
-    send(res, 500, { ...util.errorBody(err), LogEntries: entries });
-    return;
+    return [500, { ...util.errorBody(err), LogEntries: entries }];
   }
   const entries = inv.finish();
   // Azure's custom-handler response (§3.3): Outputs, Logs (strings, written at Information),
   // ReturnValue; LogEntries is Lanyard's, with each line's level (the host uses it instead of
   // Logs when present).
-  const resp = { Outputs: out.outputs, Logs: entries.map((e) => e.message), ReturnValue: out.returnValue === undefined ? null : out.returnValue, LogEntries: entries };
-  send(res, 200, resp);
+  return [200, { Outputs: out.outputs, Logs: entries.map((e) => e.message), ReturnValue: out.returnValue === undefined ? null : out.returnValue, LogEntries: entries }];
+}
+
+// The framed protocol (Lanyard's own, ../doc.go): on each connection from the host, frames of a
+// 4-byte big-endian length and a JSON document. A request is {"id","name","invocationId","body"}
+// with body the {Data, Metadata} document of an HTTP invocation; the answer is
+// {"id","status","body"} with the status and body HTTP would have. Requests on a connection may
+// overlap; answers go out as invocations end. A frame over MAX_FRAME or that is not such a
+// document closes the connection (the host never sends one); a connection the host closed (it
+// gave up on the invocation) gets no answer, and the invocation runs to its end regardless.
+const MAX_FRAME = 256 << 20; // the host's maxFrame
+
+function serveFrames(sock) {
+  let chunks = [];
+  let have = 0;
+  sock.on('error', () => sock.destroy());
+  sock.on('data', (chunk) => {
+    chunks.push(chunk);
+    have += chunk.length;
+    while (have >= 4) {
+      if (chunks[0].length < 4) chunks = [Buffer.concat(chunks, have)];
+      const n = chunks[0].readUInt32BE(0);
+      if (n > MAX_FRAME) {
+        util.stderrLine('error', `a frame from the host is over ${MAX_FRAME} bytes: the connection is closed`);
+        sock.destroy();
+        return;
+      }
+      if (have < 4 + n) return; // the rest of the frame is on its way
+      const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, have);
+      const rest = buf.subarray(4 + n);
+      chunks = rest.length ? [rest] : [];
+      have = rest.length;
+      if (!frame(sock, buf.subarray(4, 4 + n))) return;
+    }
+  });
+}
+
+// frame starts the invocation of one request frame, which answers when it ends; false when the
+// frame is not a request (the connection is then closed).
+function frame(sock, doc) {
+  let msg;
+  try {
+    msg = JSON.parse(doc.toString('utf8'));
+  } catch {
+    msg = null; // V8's message quotes the input, which may hold a secret: not repeated.
+  }
+  if (!msg || typeof msg !== 'object' || !Number.isSafeInteger(msg.id) || typeof msg.name !== 'string') {
+    util.stderrLine('error', 'a frame from the host is not an invocation: the connection is closed');
+    sock.destroy();
+    return false;
+  }
+  const fn = lookup(msg.name);
+  const run = fn ? invoke(fn, msg.invocationId, msg.body === undefined ? {} : msg.body) : Promise.resolve([404, unknown(msg.name)]);
+  run.catch((err) => [500, util.errorBody(err)]).then(([status, body]) => answer(sock, msg.id, status, body));
+  return true;
+}
+
+function answer(sock, id, status, body) {
+  if (sock.destroyed) return; // the host gave up on the invocation
+  let json;
+  try {
+    json = `{"id":${id},"status":${status},"body":${JSON.stringify(body)}}`;
+  } catch (err) {
+    json = JSON.stringify({ id, status: 500, body: util.errorBody(err) }); // as HTTP's handle
+  }
+  let n = Buffer.byteLength(json);
+  if (n > MAX_FRAME) {
+    json = JSON.stringify({ id, status: 500, body: { error: `the invocation's answer is over ${MAX_FRAME} bytes` } });
+    n = Buffer.byteLength(json);
+  }
+  const out = Buffer.allocUnsafe(4 + n);
+  out.writeUInt32BE(n, 0);
+  out.write(json, 4, 'utf8');
+  sock.write(out);
 }
 
 process.on('unhandledRejection', (err) => {
