@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type worker interface {
 	// do sends req to the worker: req.URL holds only the path and query; the worker sets the
 	// rest. It fails when the worker dies while it holds the request.
 	do(req *http.Request) (*http.Response, error)
+	// invoke sends the invocation document doc ({"Data","Metadata"}, §3.2) of function name and
+	// returns the answer's status and body (§3.3): POST /{name} for a custom handler, a frame
+	// for Lanyard's Node worker (frames.go). It fails as do does.
+	invoke(ctx context.Context, name, invocationID string, doc []byte) (int, []byte, error)
 	// close stops the worker (ctx bounds the wait for it to exit).
 	close(ctx context.Context) error
 }
@@ -49,6 +54,9 @@ type process struct {
 	log  *slog.Logger
 	flog *funcLog
 	dial backend.DialFunc
+	// sock is the unix socket on which Lanyard's Node worker takes invocations in frames
+	// (frames.go), given to it as LANYARD_WORKER_SOCKET; "" for a custom handler.
+	sock string
 
 	mu      sync.Mutex
 	gen     *generation
@@ -65,7 +73,9 @@ type generation struct {
 	addr string // 127.0.0.1:{port}
 	pool *backend.Pool
 	tr   *http.Transport // for the bodies the pool does not take
-	ctx  context.Context
+	// frames are the connections to the worker's socket (process.sock), nil without one
+	frames *framePool
+	ctx    context.Context
 }
 
 // backoff bounds (Lanyard's own).
@@ -76,8 +86,8 @@ var (
 	readyPoll    = 20 * time.Millisecond
 )
 
-func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string) *process {
-	p := &process{argv: argv, dir: dir, env: env, cfg: cfg, log: cfg.Log, flog: flog,
+func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string, sock string) *process {
+	p := &process{argv: argv, dir: dir, env: env, cfg: cfg, log: cfg.Log, flog: flog, sock: sock,
 		readyCh: make(chan struct{}), stopped: make(chan struct{}), started: make(chan error, 1)}
 	if cfg.Dial != nil {
 		p.dial = cfg.Dial
@@ -145,6 +155,13 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 	cmd.Env = append(append([]string{}, p.env...),
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+ps, "FUNCTIONS_HTTPWORKER_PORT="+ps,
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+id, "FUNCTIONS_HTTPWORKER_ID="+id)
+	if p.sock != "" {
+		// the previous run's socket (a worker that crashed leaves it); the worker makes its own
+		if err := os.Remove(p.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		cmd.Env = append(cmd.Env, "LANYARD_WORKER_SOCKET="+p.sock)
+	}
 	if cmd.Dir == "" {
 		cmd.Dir = p.dir
 	}
@@ -212,6 +229,11 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 		}
 	}
 	g := &generation{addr: addr, pool: pool, tr: tr, ctx: gctx}
+	if p.sock != "" {
+		// the worker listens on its socket before its port: it is ready too
+		g.frames = newFramePool(p.sock)
+		defer g.frames.close()
+	}
 	p.mu.Lock()
 	p.gen = g
 	close(p.readyCh)
@@ -253,16 +275,20 @@ func (p *process) command() (*exec.Cmd, error) {
 }
 
 func (p *process) do(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+	return onWorker(p, req.Context(), func(g *generation) (*http.Response, error) { return p.send(req, g) })
+}
+
+// onWorker runs send on the current run of the worker, waiting for one to be ready. When send
+// could not reach the worker (it is gone, and nothing was sent), it waits for the host to see
+// the exit and runs send again on the next run.
+func onWorker[T any](p *process, ctx context.Context, send func(*generation) (T, error)) (T, error) {
 	for {
 		p.mu.Lock()
 		g, ready := p.gen, p.readyCh
 		p.mu.Unlock()
 		if g != nil {
-			resp, err := p.send(req, g)
-			if err != nil && errors.Is(err, syscall.ECONNREFUSED) {
-				// the worker is gone and the request was not sent: wait for the host to see
-				// the exit, then try the next run of the worker
+			v, err := send(g)
+			if err != nil && notSent(err) {
 				select {
 				case <-g.ctx.Done():
 					continue
@@ -270,16 +296,73 @@ func (p *process) do(req *http.Request) (*http.Response, error) {
 				case <-ctx.Done():
 				}
 			}
-			return resp, err
+			return v, err
 		}
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("the worker is not running: %w", ctx.Err())
+			var zero T
+			return zero, fmt.Errorf("the worker is not running: %w", ctx.Err())
 		case <-p.stopped:
-			return nil, errors.New("the host is stopping")
+			var zero T
+			return zero, errors.New("the host is stopping")
 		}
 	}
+}
+
+// notSent reports whether err is a connection the worker refused: it is gone (a unix socket
+// whose worker exited may also be gone itself).
+func notSent(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
+// connEnded reports whether err is the worker's end of a connection going away.
+func connEnded(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (p *process) invoke(ctx context.Context, name, invocationID string, doc []byte) (int, []byte, error) {
+	if p.sock == "" {
+		return p.post(ctx, name, invocationID, doc)
+	}
+	type answer struct {
+		status int
+		body   []byte
+	}
+	a, err := onWorker(p, ctx, func(g *generation) (answer, error) {
+		status, body, err := g.frames.invoke(ctx, name, invocationID, doc)
+		if err != nil && ctx.Err() == nil && connEnded(err) {
+			// the worker is likely exiting: the host sees it in a moment, and says so
+			select {
+			case <-g.ctx.Done():
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
+		if err != nil && g.ctx.Err() != nil && !notSent(err) {
+			err = errors.New("the worker exited during the invocation")
+		}
+		return answer{status, body}, err
+	})
+	return a.status, a.body, err
+}
+
+// post is an invocation as a custom handler takes it (§3.2, Azure's): POST /{name}.
+func (p *process) post(ctx context.Context, name, invocationID string, doc []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+name, bytes.NewReader(doc))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	setWorkerHeaders(req.Header, invocationID)
+	resp, err := p.do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
 }
 
 // transport is the net/http Transport of one run of the worker, for the requests the pool does

@@ -117,22 +117,11 @@ func (h *Host) call(ctx context.Context, inv *invocation) (*handlerResponse, err
 		return nil, err
 	}
 	body = append(body, '}')
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/"+inv.fn.Name, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	setWorkerHeaders(req.Header, inv.id)
-	resp, err := h.worker.do(req)
+	status, raw, err := h.worker.invoke(ctx, inv.fn.Name, inv.id, body)
 	if err != nil {
 		return nil, h.explain(ctx, inv, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, h.explain(ctx, inv, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if status < 200 || status > 299 {
 		// The Node worker explains its failures: {"error","stack","LogEntries"} (doc.go).
 		var fail struct {
 			handlerResponse
@@ -147,7 +136,7 @@ func (h *Host) call(ctx context.Context, inv *invocation) (*handlerResponse, err
 			}
 			return nil, failf("%s", msg)
 		}
-		return nil, failf("Response status code does not indicate success: %d (%s).", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return nil, failf("Response status code does not indicate success: %d (%s).", status, http.StatusText(status))
 	}
 	var out handlerResponse
 	if len(bytes.TrimSpace(raw)) > 0 {

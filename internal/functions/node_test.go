@@ -26,12 +26,24 @@ func nodeApp(t *testing.T, src string) string {
 	return root
 }
 
+// each runs f with the worker's invocations in frames (frames.go) and over HTTP (when the
+// socket's path is too long).
+func each(t *testing.T, f func(t *testing.T, viaHTTP bool)) {
+	t.Run("frames", func(t *testing.T) { f(t, false) })
+	t.Run("http", func(t *testing.T) { f(t, true) })
+}
+
 // v3: function.json folders, read by the host (routes, bindings) and by the worker (scripts).
-func TestNodeV3(t *testing.T) {
+func TestNodeV3(t *testing.T) { each(t, testNodeV3) }
+
+func testNodeV3(t *testing.T, viaHTTP bool) {
 	root := nodeApp(t, "nodeworker/testdata/v3app")
 	var log logBuf
 	h := startHost(t, Config{Root: root, FunctionLog: &log, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
-		Secrets: staticSecrets{"my-application-secret": "s3cr3t"}}, nil)
+		Secrets: staticSecrets{"my-application-secret": "s3cr3t"}, viaHTTP: viaHTTP}, nil)
+	if frames := h.worker.(*process).sock != ""; frames == viaHTTP {
+		t.Fatalf("frames %v", frames)
+	}
 	w := do(h, "POST", "/api/seed003", "", nil)
 	var got struct {
 		Secret         string `json:"secret"`
@@ -64,7 +76,9 @@ func TestNodeV3(t *testing.T) {
 }
 
 // v4: the functions the app registers, found through GET /.lanyard/functions.
-func TestNodeV4(t *testing.T) {
+func TestNodeV4(t *testing.T) { each(t, testNodeV4) }
+
+func testNodeV4(t *testing.T, viaHTTP bool) {
 	src := "nodeworker/testdata/v4app"
 	if _, err := os.Stat(filepath.Join(src, "node_modules", "@azure", "functions")); err != nil {
 		t.Skip("run `npm ci` in internal/functions/nodeworker/testdata/v4app first")
@@ -73,7 +87,7 @@ func TestNodeV4(t *testing.T) {
 	write(t, filepath.Join(root, "old", "function.json"), httpFn(""))
 	var log logBuf
 	h := startHost(t, Config{Root: root, FunctionLog: &log, Keys: testKeys{}, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
-		Secrets: staticSecrets{"my-application-secret": "123"}}, nil)
+		Secrets: staticSecrets{"my-application-secret": "123"}, viaHTTP: viaHTTP}, nil)
 	fns := map[string]Function{}
 	for _, f := range h.Functions() {
 		fns[f.Name] = f
