@@ -17,9 +17,10 @@ import (
 // second through the front door → the host → Lanyard's Node worker → the response, for a v3
 // function and for a v4 one (the real @azure/functions), against a bare Node HTTP server doing
 // the same work (nodeworker/testdata/bare.js: answer {"ok":true}); 16 keep-alive clients, five
-// interleaved rounds of b.N/5 requests per target, medians of the rounds' ratios. The
-// -transport targets are the same hosts with net/http's client to the worker (as before
-// package backend).
+// interleaved rounds of b.N/5 requests per target, medians of the rounds' ratios. The v3 and v4
+// targets reach the worker in frames on its unix socket (frames.go); the -http targets are the
+// same hosts reaching it over HTTP as a custom handler (package backend's connections), as
+// before the framed protocol.
 //
 //	go test -run '^$' -bench NodeChainRatio -benchtime 20000x ./internal/functions
 func BenchmarkNodeChainRatio(b *testing.B) {
@@ -38,26 +39,23 @@ func BenchmarkNodeChainRatio(b *testing.B) {
 		b.Fatal(err)
 	}
 	write(b, filepath.Join(v4root, "host.json"), `{"version":"2.0"}`)
-	host := func(root string, transport bool) string {
+	host := func(root string, viaHTTP bool) string {
 		cfg := Config{Root: root, Name: "app", HostName: "app.sites.localhost", FunctionLog: io.Discard,
-			Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}}
-		if transport {
-			cfg.viaTransport = viaTransport(b)
-		}
+			Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}, viaHTTP: viaHTTP}
 		return behindDoor(b, startHost(b, cfg, nil)) + "/api/bench"
 	}
 	targets := []benchTarget{
 		{"bare", bare, "", 200},
 		{"v3", host(v3root, false), "app.sites.localhost", 200},
-		{"v3-transport", host(v3root, true), "app.sites.localhost", 200},
+		{"v3-http", host(v3root, true), "app.sites.localhost", 200},
 		{"v4", host(v4root, false), "app.sites.localhost", 200},
-		{"v4-transport", host(v4root, true), "app.sites.localhost", 200},
+		{"v4-http", host(v4root, true), "app.sites.localhost", 200},
 	}
 	const rounds = 5
 	b.ResetTimer()
 	rates := interleaved(b, rounds, max(b.N/rounds, 1), targets)
-	reportRatios(b, rates, [2]string{"v3", "bare"}, [2]string{"v4", "bare"}, [2]string{"v3-transport", "bare"}, [2]string{"v4-transport", "bare"},
-		[2]string{"v3", "v3-transport"}, [2]string{"v4", "v4-transport"})
+	reportRatios(b, rates, [2]string{"v3", "bare"}, [2]string{"v4", "bare"}, [2]string{"v3-http", "bare"}, [2]string{"v4-http", "bare"},
+		[2]string{"v3", "v3-http"}, [2]string{"v4", "v4-http"})
 	slices.Sort(rates["bare"])
 	b.ReportMetric(rates["bare"][rounds/2], "bare-req/s")
 }
