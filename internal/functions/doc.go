@@ -63,11 +63,13 @@
 //     "invocationId":"...","body":{"Data":{...},"Metadata":{...}}}, N an integer unique on its
 //     connection; the answer is {"id":N,"status":S,"body":{...}}, S and body being the HTTP
 //     answer's status and body above (2xx and §3.3's document, or a failure and its
-//     {"error","stack","LogEntries"}; 404 {"error"} for an unknown function). A frame the worker
-//     cannot read as a request (too long, not JSON, no id or name) closes its connection; so
-//     does an answer the host cannot read. The host closes the connection of an invocation it
-//     gives up on (functionTimeout, the client gone); the worker lets that invocation finish and
-//     drops its answer.
+//     {"error","stack","LogEntries"}; 404 {"error"} for an unknown function). The host keeps a
+//     couple of connections and sends requests on them without waiting for earlier answers;
+//     the worker answers each when it ends. A frame the worker cannot read as a request (too
+//     long, not JSON, no id or name) closes its connection; so does an answer the host cannot
+//     read, and a request the host could not write whole. An invocation the host gives up on
+//     (functionTimeout, the client gone) runs to its end in the worker, and the host drops its
+//     answer; a worker whose connection is gone drops the answer itself.
 //   - The worker's load errors come with the discovery answer as "errors":["..."]; the host
 //     logs them.
 //   - A worker that exits is restarted with exponential backoff (100 ms doubling to 30 s);

@@ -67,10 +67,17 @@ func framesOf(t *testing.T, h *Host) *framePool {
 	return p.gen.frames
 }
 
-func idleFrames(fp *framePool) int {
+// liveConns counts the pool's connections that have not ended.
+func liveConns(fp *framePool) int {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	return len(fp.idle)
+	n := 0
+	for _, c := range fp.conns {
+		if c != nil && c.ended() == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // waitGate waits until the worker holds a gate named tag.
@@ -96,8 +103,8 @@ func TestFramesConcurrentInvocations(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := idleFrames(framesOf(t, h)); n == 0 || n > 16 {
-		t.Errorf("%d idle connections after 16 clients", n)
+	if fp := framesOf(t, h); fp.dials.Load() != frameConns || liveConns(fp) != frameConns {
+		t.Errorf("%d connections made, %d live; want %d", fp.dials.Load(), liveConns(fp), frameConns)
 	}
 }
 
@@ -138,8 +145,8 @@ func TestFramesWorkerKilled(t *testing.T) {
 	}
 }
 
-// An invocation the host gives up on (functionTimeout, the client gone) closes its connection;
-// the worker's late answer goes nowhere, and the worker and the other connections go on.
+// An invocation the host gives up on (functionTimeout, the client gone) fails with 500; the
+// worker's late answer is dropped, and the connections go on.
 func TestFramesCancelledInvocation(t *testing.T) {
 	var log logBuf
 	h := startHost(t, Config{Root: gateApp(t, `{"version":"2.0","functionTimeout":"00:00:01"}`), FunctionLog: &log,
@@ -160,13 +167,9 @@ func TestFramesCancelledInvocation(t *testing.T) {
 		done <- w.Code
 	}()
 	waitGate(t, h, "c")
-	idle := idleFrames(framesOf(t, h))
 	cancel()
 	if code := <-done; code != 500 {
 		t.Errorf("cancelled: %d", code)
-	}
-	if n := idleFrames(framesOf(t, h)); n != idle {
-		t.Errorf("%d idle connections after the cancelled invocation, %d before: its connection was kept", n, idle)
 	}
 	// both gates now answer onto closed connections
 	for _, tag := range []string{"t", "c"} {
@@ -180,6 +183,9 @@ func TestFramesCancelledInvocation(t *testing.T) {
 			t.Errorf("after: %d %q", w.Code, w.Body.String())
 		}
 	}
+	if fp := framesOf(t, h); fp.dials.Load() != frameConns || liveConns(fp) != frameConns {
+		t.Errorf("%d connections made, %d live; want %d", fp.dials.Load(), liveConns(fp), frameConns)
+	}
 	p := h.worker.(*process)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -188,10 +194,11 @@ func TestFramesCancelledInvocation(t *testing.T) {
 	}
 }
 
-// peer is the worker's end of the protocol for the host's tests: it reads request frames, sends
-// each on got, and writes what answer returns (raw bytes: a frame, or not), closing the
-// connection after it when end is set. got is closed when a connection ends.
-func peer(t *testing.T, answer func(req map[string]any) (raw string, end bool)) (*framePool, chan map[string]any) {
+// peer is the worker's end of the protocol for the host's tests: on each connection, it reads
+// request frames, sends each on got, and writes what answer returns for it and the requests of
+// that connection it did not answer yet (raw bytes: frames, or not), closing the connection
+// after them when end is set.
+func peer(t *testing.T, answer func(req map[string]any, unanswered []map[string]any) (raw string, end bool)) (*framePool, chan map[string]any) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "s")
 	ln, err := net.Listen("unix", path)
@@ -201,31 +208,40 @@ func peer(t *testing.T, answer func(req map[string]any) (raw string, end bool)) 
 	t.Cleanup(func() { ln.Close() })
 	got := make(chan map[string]any, 16)
 	go func() {
-		c, err := ln.Accept() // one connection: the pool's
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		defer close(got)
 		for {
-			var hd [4]byte
-			if _, err := io.ReadFull(c, hd[:]); err != nil {
+			c, err := ln.Accept()
+			if err != nil {
 				return
 			}
-			doc := make([]byte, binary.BigEndian.Uint32(hd[:]))
-			if _, err := io.ReadFull(c, doc); err != nil {
-				return
-			}
-			var req map[string]any
-			if err := json.Unmarshal(doc, &req); err != nil {
-				t.Errorf("request frame %q: %v", doc, err)
-				return
-			}
-			got <- req
-			raw, end := answer(req)
-			if _, err := io.WriteString(c, raw); err != nil || end {
-				return
-			}
+			go func() {
+				defer c.Close()
+				var unanswered []map[string]any
+				for {
+					var hd [4]byte
+					if _, err := io.ReadFull(c, hd[:]); err != nil {
+						return
+					}
+					doc := make([]byte, binary.BigEndian.Uint32(hd[:]))
+					if _, err := io.ReadFull(c, doc); err != nil {
+						return
+					}
+					var req map[string]any
+					if err := json.Unmarshal(doc, &req); err != nil {
+						t.Errorf("request frame %q: %v", doc, err)
+						return
+					}
+					got <- req
+					raw, end := answer(req, unanswered)
+					if raw == "" && !end {
+						unanswered = append(unanswered, req)
+					} else {
+						unanswered = nil
+					}
+					if _, err := io.WriteString(c, raw); err != nil || end {
+						return
+					}
+				}
+			}()
 		}
 	}()
 	fp := newFramePool(path)
@@ -237,28 +253,33 @@ func frameOf(doc string) string {
 	return string(binary.BigEndian.AppendUint32(nil, uint32(len(doc)))) + doc
 }
 
-// The host's side against a peer: the request frame, reuse, answers that break the protocol
-// (the connection is closed), cancellation.
+// answerOf is an answer frame to req with ReturnValue v.
+func answerOf(req map[string]any, v string) string {
+	return frameOf(fmt.Sprintf(`{"id":%v,"status":201,"body":{"Outputs":{},"ReturnValue":%q}}`, req["id"], v))
+}
+
+// The host's side against a peer: the request frame, the connections, answers that break the
+// protocol (the connection ends), cancellation.
 func TestFramesHostSide(t *testing.T) {
 	doc := []byte(`{"Data":{"req":{"Method":"GET"}},"Metadata":{}}`)
 	ctx := context.Background()
-	t.Run("answer", func(t *testing.T) {
-		fp, got := peer(t, func(req map[string]any) (string, bool) {
-			return frameOf(fmt.Sprintf(`{"id":%v,"status":201,"body":{"Outputs":{},"ReturnValue":%q}}`, req["id"], req["invocationId"])), false
+	t.Run("answers", func(t *testing.T) {
+		fp, got := peer(t, func(req map[string]any, _ []map[string]any) (string, bool) {
+			return answerOf(req, req["invocationId"].(string)), false
 		})
-		for i := range 2 {
+		for i := range 4 {
 			status, body, err := fp.invoke(ctx, "fn", fmt.Sprintf("inv-%d", i), doc)
 			if err != nil || status != 201 || string(body) != fmt.Sprintf(`{"Outputs":{},"ReturnValue":"inv-%d"}`, i) {
 				t.Errorf("%d: %d %s %v", i, status, body, err)
 			}
 			req := <-got
 			b, _ := json.Marshal(req["body"])
-			if req["id"] != float64(i+1) || req["name"] != "fn" || req["invocationId"] != fmt.Sprintf("inv-%d", i) || string(b) != string(doc) {
+			if req["id"] != float64(i/frameConns+1) || req["name"] != "fn" || req["invocationId"] != fmt.Sprintf("inv-%d", i) || string(b) != string(doc) {
 				t.Errorf("request %v", req)
 			}
 		}
-		if n := idleFrames(fp); n != 1 {
-			t.Errorf("%d idle connections, want the one reused", n)
+		if fp.dials.Load() != frameConns {
+			t.Errorf("%d connections made", fp.dials.Load())
 		}
 	})
 	for name, tc := range map[string]struct {
@@ -267,33 +288,46 @@ func TestFramesHostSide(t *testing.T) {
 	}{
 		"over the limit": {"\x7f\xff\xff\xff", errFrame},
 		"not JSON":       {frameOf(`{"id":1,`), errFrame},
-		"another id":     {frameOf(`{"id":7,"status":200,"body":{}}`), errFrame},
 		"no status":      {frameOf(`{"id":1,"body":{}}`), errFrame},
+		"another id":     {frameOf(`{"id":7,"status":200,"body":{}}`), io.EOF}, // dropped
 		"partial":        {"\x00\x00\x00\x40{\"id\":1", io.ErrUnexpectedEOF},
 		"none":           {"", io.EOF},
 	} {
 		t.Run(name, func(t *testing.T) {
-			fp, _ := peer(t, func(map[string]any) (string, bool) { return tc.answer, true })
+			fp, _ := peer(t, func(map[string]any, []map[string]any) (string, bool) { return tc.answer, true })
 			if _, _, err := fp.invoke(ctx, "fn", "id", doc); !errors.Is(err, tc.want) {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}
-			if n := idleFrames(fp); n != 0 {
-				t.Errorf("%d idle connections after a bad answer", n)
+			if n := liveConns(fp); n != 0 {
+				t.Errorf("%d connections live after a bad answer", n)
 			}
 		})
 	}
 	t.Run("cancelled", func(t *testing.T) {
-		fp, got := peer(t, func(map[string]any) (string, bool) { return "", false })
+		// the peer answers "late" only with the next request on its connection, after it
+		fp, got := peer(t, func(req map[string]any, unanswered []map[string]any) (string, bool) {
+			if req["name"] == "late" {
+				return "", false
+			}
+			raw := ""
+			for _, u := range unanswered {
+				raw += answerOf(u, "stale")
+			}
+			return raw + answerOf(req, "fresh"), false
+		})
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { <-got; cancel() }()
-		if _, _, err := fp.invoke(ctx, "fn", "id", doc); !errors.Is(err, context.Canceled) {
+		if _, _, err := fp.invoke(ctx, "late", "id", doc); !errors.Is(err, context.Canceled) {
 			t.Errorf("error %v", err)
 		}
-		for range got { // the peer's read ends: the connection was closed
-			t.Error("the peer read another request")
+		for range frameConns { // one of them is on the late one's connection
+			if _, body, err := fp.invoke(context.Background(), "next", "id", doc); err != nil || !strings.Contains(string(body), "fresh") {
+				t.Errorf("%s %v", body, err)
+			}
+			<-got
 		}
-		if n := idleFrames(fp); n != 0 {
-			t.Errorf("%d idle connections after a cancelled invocation", n)
+		if fp.dials.Load() != frameConns || liveConns(fp) != frameConns {
+			t.Errorf("%d connections made, %d live", fp.dials.Load(), liveConns(fp))
 		}
 	})
 }
