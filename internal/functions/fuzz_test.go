@@ -1,6 +1,9 @@
 package functions
 
 import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +176,37 @@ func FuzzSchedule(f *testing.F) {
 		if next.Nanosecond() != 0 || s.fields[0]&(1<<uint(next.Second())) == 0 || s.fields[1]&(1<<uint(next.Minute())) == 0 ||
 			s.fields[2]&(1<<uint(next.Hour())) == 0 || s.fields[4]&(1<<uint(next.Month())) == 0 || !s.dayMatches(next) {
 			t.Fatalf("%q after %v: %v is not in the schedule", expr, from, next)
+		}
+	})
+}
+
+// FuzzFrameAnswer: an answer frame from the Node worker (frames.go). An accepted one is read
+// whole from its length, has a status of three digits and a body that is its own JSON value.
+func FuzzFrameAnswer(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"status":200,"body":{"Outputs":{},"Logs":[],"ReturnValue":null}}`,
+		`{"id":18446744073709551615,"status":500,"body":{"error":"boom","stack":""}}`,
+		`{"id":1,"status":99,"body":{}}`, `{"id":1,"body":{}}`, `{"id":-1,"status":200}`, `[]`, ``,
+	} {
+		f.Add(string(binary.BigEndian.AppendUint32(nil, uint32(len(s)))) + s)
+	}
+	f.Add("\xff\xff\xff\xff")
+	f.Add("\x00\x00\x01\x00{")
+	f.Fuzz(func(t *testing.T, data string) {
+		sr := strings.NewReader(data)
+		br := bufio.NewReader(sr)
+		_, a, err := readAnswer(br)
+		if err != nil {
+			return
+		}
+		if n, read := int(binary.BigEndian.Uint32([]byte(data))), len(data)-sr.Len()-br.Buffered(); read != 4+n {
+			t.Fatalf("read %d bytes of a frame of 4+%d", read, n)
+		}
+		if a.status < 100 || a.status > 999 {
+			t.Fatalf("status %d", a.status)
+		}
+		if len(a.body) > 0 && !json.Valid(a.body) {
+			t.Fatalf("body %q", a.body)
 		}
 	})
 }
