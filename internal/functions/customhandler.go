@@ -55,8 +55,8 @@ type process struct {
 	flog *funcLog
 	dial backend.DialFunc
 	// sock is the unix socket on which Lanyard's Node worker takes invocations in frames
-	// (frames.go), given to it as LANYARD_WORKER_SOCKET; "" for a custom handler.
-	sock string
+	// (frames.go), given to it as LANYARD_WORKER_SOCKET; nil for a custom handler.
+	sock *workerSocket
 
 	mu      sync.Mutex
 	gen     *generation
@@ -86,7 +86,7 @@ var (
 	readyPoll    = 20 * time.Millisecond
 )
 
-func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string, sock string) *process {
+func startProcess(cfg *Config, flog *funcLog, argv []string, dir string, env []string, sock *workerSocket) *process {
 	p := &process{argv: argv, dir: dir, env: env, cfg: cfg, log: cfg.Log, flog: flog, sock: sock,
 		readyCh: make(chan struct{}), stopped: make(chan struct{}), started: make(chan error, 1)}
 	if cfg.Dial != nil {
@@ -110,6 +110,7 @@ func (p *process) waitStarted(ctx context.Context) error {
 
 func (p *process) supervise(ctx context.Context) {
 	defer close(p.stopped)
+	defer p.sock.close()
 	backoff := backoffMin
 	first := true
 	for {
@@ -155,12 +156,12 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 	cmd.Env = append(append([]string{}, p.env...),
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+ps, "FUNCTIONS_HTTPWORKER_PORT="+ps,
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+id, "FUNCTIONS_HTTPWORKER_ID="+id)
-	if p.sock != "" {
+	if p.sock != nil {
 		// the previous run's socket (a worker that crashed leaves it); the worker makes its own
-		if err := os.Remove(p.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(p.sock.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		cmd.Env = append(cmd.Env, "LANYARD_WORKER_SOCKET="+p.sock)
+		p.sock.addTo(cmd)
 	}
 	if cmd.Dir == "" {
 		cmd.Dir = p.dir
@@ -229,9 +230,9 @@ func (p *process) runOnce(ctx context.Context, first *bool) error {
 		}
 	}
 	g := &generation{addr: addr, pool: pool, tr: tr, ctx: gctx}
-	if p.sock != "" {
+	if p.sock != nil {
 		// the worker listens on its socket before its port: it is ready too
-		g.frames = newFramePool(p.sock)
+		g.frames = newFramePool(p.sock.dialPath())
 		defer g.frames.close()
 	}
 	p.mu.Lock()
@@ -323,7 +324,7 @@ func connEnded(err error) bool {
 }
 
 func (p *process) invoke(ctx context.Context, name, invocationID string, doc []byte) (int, []byte, error) {
-	if p.sock == "" {
+	if p.sock == nil {
 		return p.post(ctx, name, invocationID, doc)
 	}
 	type answer struct {

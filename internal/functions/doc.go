@@ -40,8 +40,10 @@
 //   - The socket (Lanyard's own): the host also sets LANYARD_WORKER_SOCKET, the path of a unix
 //     socket in that private directory (mode 0700, so only the host's user can connect), which
 //     the worker listens on before it listens on its port. The host removes a socket left by a
-//     crashed run before it starts the next. When the path does not fit in a socket address
-//     (104 bytes), the variable is not set and invocations are POSTs as below.
+//     crashed run before it starts the next. A path that does not fit in a socket address (104
+//     bytes) is named through the directory instead: the worker inherits it as a descriptor N
+//     and the variable is /proc/self/fd/N/worker.sock (Linux); elsewhere the variable is not
+//     set and invocations are POSTs as below.
 //   - Readiness: the host polls GET / until any HTTP answer.
 //   - Discovery (Lanyard's own): GET /.lanyard/functions answers
 //     {"functions":[{"name":"...","bindings":[function.json-shaped bindings]}]} for the

@@ -9,6 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +39,59 @@ import (
 // invocation waiting on it, when the worker closes it or exits, on an answer that breaks the
 // protocol, and when a request could not be written whole (its invocation ended while the
 // worker was not reading); the next invocation makes a new one.
+
+// workerSocket is the unix socket on which Lanyard's Node worker takes its frames, in the host's
+// private directory of the worker (mode 0700: only the host's user can connect).
+type workerSocket struct {
+	path string
+	// dir is path's directory when path is too long for a socket address (maxSocketPath): then
+	// the worker inherits it and both sides name the socket /proc/self/fd/N/NAME (Linux only).
+	dir *os.File
+}
+
+// maxSocketPath is the room for a unix socket's path (sockaddr_un's sun_path: 108 bytes on
+// Linux, 104 on the BSDs, with the terminating NUL).
+const maxSocketPath = 104
+
+// newWorkerSocket returns the socket at path, or nil when it cannot be named (a path too long
+// anywhere but on Linux): the worker is then reached over HTTP, as a custom handler.
+func newWorkerSocket(path string) (*workerSocket, error) {
+	if len(path) < maxSocketPath {
+		return &workerSocket{path: path}, nil
+	}
+	if runtime.GOOS != "linux" {
+		return nil, nil
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	return &workerSocket{path: path, dir: dir}, nil
+}
+
+// addTo gives the socket to the worker's command: LANYARD_WORKER_SOCKET, and the directory.
+func (s *workerSocket) addTo(cmd *exec.Cmd) {
+	name := s.path
+	if s.dir != nil {
+		name = fmt.Sprintf("/proc/self/fd/%d/%s", 3+len(cmd.ExtraFiles), filepath.Base(s.path))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, s.dir)
+	}
+	cmd.Env = append(cmd.Env, "LANYARD_WORKER_SOCKET="+name)
+}
+
+// dialPath is the name by which the host connects.
+func (s *workerSocket) dialPath() string {
+	if s.dir != nil {
+		return fmt.Sprintf("/proc/self/fd/%d/%s", s.dir.Fd(), filepath.Base(s.path))
+	}
+	return s.path
+}
+
+func (s *workerSocket) close() {
+	if s != nil && s.dir != nil {
+		_ = s.dir.Close()
+	}
+}
 
 // maxFrame bounds a frame either way (Lanyard's own; the worker's MAX_FRAME is the same). It is
 // over the default request body limit (100 MiB) in base64 with the rest of the document.

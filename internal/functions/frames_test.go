@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -332,17 +333,39 @@ func TestFramesHostSide(t *testing.T) {
 	})
 }
 
-// A socket path that does not fit in a socket address: the worker is reached over HTTP.
-func TestFramesLongSocketPathFallsBackToHTTP(t *testing.T) {
+// A socket path that does not fit in a socket address: on Linux, the worker inherits the
+// socket's directory and both sides name the socket through it, across restarts too; elsewhere
+// the worker is reached over HTTP.
+func TestFramesLongSocketPath(t *testing.T) {
 	work := filepath.Join(t.TempDir(), strings.Repeat("d", 100))
 	if err := os.Mkdir(work, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	h := startHost(t, Config{Root: gateApp(t, ""), WorkDir: work, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}}, nil)
-	if p := h.worker.(*process); p.sock != "" {
-		t.Errorf("socket %s", p.sock)
+	var log logBuf
+	h := startHost(t, Config{Root: gateApp(t, ""), WorkDir: work, FunctionLog: &log, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"}}, nil)
+	sock := h.worker.(*process).sock
+	if runtime.GOOS != "linux" {
+		if sock != nil {
+			t.Errorf("socket %s", sock.path)
+		}
+	} else if sock == nil || sock.dir == nil || len(sock.path) < maxSocketPath {
+		t.Fatalf("socket %+v", sock)
 	}
 	if w := do(h, "GET", "/api/echo?tag=x", "", nil); w.Code != 200 || w.Body.String() != "x" {
 		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
+	if sock == nil {
+		return
+	}
+	framesOf(t, h)
+	if w := do(h, "GET", "/api/die", "", nil); w.Code != 500 {
+		t.Errorf("die: %d", w.Code)
+	}
+	waitFor(t, "the worker's exit", func() bool { return strings.Contains(log.String(), "The language worker process exited") })
+	if w := do(h, "GET", "/api/echo?tag=y", "", nil); w.Code != 200 || w.Body.String() != "y" {
+		t.Errorf("after the restart: %d %q", w.Code, w.Body.String())
+	}
+	if fp := framesOf(t, h); fp.dials.Load() == 0 {
+		t.Error("no connection to the restarted worker's socket")
 	}
 }

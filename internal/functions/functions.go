@@ -283,48 +283,43 @@ func (h *Host) runtime() string {
 }
 
 // workerArgv picks the worker: Lanyard's Node worker for FUNCTIONS_WORKER_RUNTIME=node, host.json's
-// custom handler otherwise. sock is the unix socket path on which the Node worker is to take its
-// invocations (frames.go); "" for a custom handler.
-func (h *Host) workerArgv() (argv []string, sock string, err error) {
+// custom handler otherwise. sock is the unix socket on which the Node worker is to take its
+// invocations (frames.go); nil for a custom handler.
+func (h *Host) workerArgv() (argv []string, sock *workerSocket, err error) {
 	switch rt := h.runtime(); {
 	case rt == "node":
 		// a private directory of this host's (a shared one in /tmp could be planted by another
 		// user), which holds the worker's socket too
 		dir, err := os.MkdirTemp(h.cfg.WorkDir, "lanyard-nodeworker-")
 		if err != nil {
-			return nil, "", errs.Wrap(errs.Internal, err, "the Node worker could not be written")
+			return nil, nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
 		}
 		h.tmpDirs = append(h.tmpDirs, dir)
 		script, err := nodeworker.Script(dir)
 		if err != nil {
-			return nil, "", errs.Wrap(errs.Internal, err, "the Node worker could not be written")
+			return nil, nil, errs.Wrap(errs.Internal, err, "the Node worker could not be written")
 		}
 		node := h.cfg.Node
 		if node == "" {
 			node = "node"
 		}
-		sock = filepath.Join(dir, "worker.sock")
-		switch {
-		case h.cfg.viaHTTP:
-			sock = ""
-		case len(sock) >= maxSocketPath:
-			// the worker is then reached over HTTP, as a custom handler
-			h.cfg.Log.Warn("the Node worker's socket path is too long; invocations go over HTTP", "path", sock)
-			sock = ""
+		if !h.cfg.viaHTTP {
+			if sock, err = newWorkerSocket(filepath.Join(dir, "worker.sock")); err != nil {
+				return nil, nil, errs.Wrap(errs.Internal, err, "the Node worker's socket could not be made")
+			}
+			if sock == nil {
+				h.cfg.Log.Warn("the Node worker's socket path is too long; invocations go over HTTP", "dir", dir)
+			}
 		}
 		return []string{node, script}, sock, nil
 	case h.hc.handler != nil && (rt == "" || rt == "custom"):
-		return handlerArgv(h.hc.handler), "", nil
+		return handlerArgv(h.hc.handler), nil, nil
 	case rt == "" || rt == "custom":
-		return nil, "", errs.E(errs.Invalid, "host.json: customHandler: the app has no customHandler section and FUNCTIONS_WORKER_RUNTIME is not set")
+		return nil, nil, errs.E(errs.Invalid, "host.json: customHandler: the app has no customHandler section and FUNCTIONS_WORKER_RUNTIME is not set")
 	default:
-		return nil, "", errs.E(errs.Invalid, "FUNCTIONS_WORKER_RUNTIME '%s' is not supported by Lanyard's function host (node and custom are)", rt)
+		return nil, nil, errs.E(errs.Invalid, "FUNCTIONS_WORKER_RUNTIME '%s' is not supported by Lanyard's function host (node and custom are)", rt)
 	}
 }
-
-// maxSocketPath is the room for a unix socket's path (sockaddr_un's sun_path: 108 bytes on
-// Linux, 104 on the BSDs, with the terminating NUL).
-const maxSocketPath = 104
 
 func (h *Host) workerDir() string {
 	if h.runtime() != "node" && h.hc.handler != nil {

@@ -41,7 +41,7 @@ func testNodeV3(t *testing.T, viaHTTP bool) {
 	var log logBuf
 	h := startHost(t, Config{Root: root, FunctionLog: &log, Settings: map[string]string{"FUNCTIONS_WORKER_RUNTIME": "node"},
 		Secrets: staticSecrets{"my-application-secret": "s3cr3t"}, viaHTTP: viaHTTP}, nil)
-	if frames := h.worker.(*process).sock != ""; frames == viaHTTP {
+	if frames := h.worker.(*process).sock != nil; frames == viaHTTP {
 		t.Fatalf("frames %v", frames)
 	}
 	w := do(h, "POST", "/api/seed003", "", nil)
