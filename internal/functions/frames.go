@@ -34,8 +34,10 @@ import (
 // connection's reader goroutine hands over by id. In BenchmarkNodeChainRatio's v3 chain, this
 // was 1.07–1.12× as fast as a connection per invocation in flight written and read in the
 // invoking goroutine (five same-run comparisons, with one, two and four connections alike): one
-// read takes several answers, and the worker has fewer sockets to serve. An invocation given up on (functionTimeout, the client gone) forgets its id, and its
-// late answer is read and dropped; the connection goes on. A connection ends, failing every
+// read takes several answers, and the worker has fewer sockets to serve.
+//
+// An invocation given up on (functionTimeout, the client gone) forgets its id, and its late
+// answer is read and dropped; the connection goes on. A connection ends, failing every
 // invocation waiting on it, when the worker closes it or exits, on an answer that breaks the
 // protocol, and when a request could not be written whole (its invocation ended while the
 // worker was not reading); the next invocation makes a new one.
