@@ -267,10 +267,13 @@ func (s *Service) serveLogLines(w http.ResponseWriter, r *http.Request, n Node) 
 	defer close(f.ended)
 	// When the reader goes away while the agent has nothing to send, the read of the body is cut
 	// short, so that neither side holds the request open for nothing.
+	// The goroutine is waited for before the handler returns: a response controller must not be
+	// used after that (HTTP/2's panics).
 	rc := http.NewResponseController(w)
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-watched }()
 	go func() {
+		defer close(watched)
 		select {
 		case <-f.closed:
 			_ = rc.SetReadDeadline(time.Now())
