@@ -132,12 +132,8 @@ func TestFramesWorkerKilled(t *testing.T) {
 		t.Errorf("after the restart: %d %q", w.Code, w.Body.String())
 	}
 	framesOf(t, h)
-	p := h.worker.(*process)
-	p.mu.Lock()
-	restarts := p.restarts
-	p.mu.Unlock()
-	if restarts != 1 {
-		t.Errorf("%d restarts", restarts)
+	if n := restarts(h); n != 1 {
+		t.Errorf("%d restarts", n)
 	}
 	// "the worker exited during the invocation" once the host saw the exit, which it waits a
 	// little for; the test does not depend on how long that takes

@@ -85,6 +85,14 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
+// restarts is how many times h's worker was restarted.
+func restarts(h *Host) int {
+	p := h.worker.(*process)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
 // startHost starts a host for root and closes it at the end of the test.
 func startHost(t testing.TB, cfg Config, tweak func(*Host)) *Host {
 	t.Helper()

@@ -358,12 +358,8 @@ func TestWorkerCrashRestarts(t *testing.T) {
 	if w.Code != 201 || w.Body.String() != "hello again" {
 		t.Errorf("after the restart: %d %q", w.Code, w.Body.String())
 	}
-	p := h.worker.(*process)
-	p.mu.Lock()
-	restarts := p.restarts
-	p.mu.Unlock()
-	if restarts != 1 {
-		t.Errorf("%d restarts", restarts)
+	if n := restarts(h); n != 1 {
+		t.Errorf("%d restarts", n)
 	}
 	if !strings.Contains(log.String(), "The language worker process exited (exit status 3)") {
 		t.Errorf("log:\n%s", log.String())
