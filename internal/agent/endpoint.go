@@ -14,7 +14,6 @@ import (
 	"github.com/lanyardhq/lanyard/internal/agent/agentapi"
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/httpx"
-
 	"github.com/lanyardhq/lanyard/internal/jsonx"
 )
 

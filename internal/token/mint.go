@@ -11,7 +11,6 @@ import (
 
 	"github.com/lanyardhq/lanyard/internal/errs"
 	"github.com/lanyardhq/lanyard/internal/guid"
-
 	"github.com/lanyardhq/lanyard/internal/jsonx"
 )
 
